@@ -1,0 +1,18 @@
+module github.com/TrilliumIT/docker-vxlan-plugin
+
+go 1.26.8
+
+require (
+	github.com/docker/go-connections v0.8.2
+	github.com/jsimonetti/rtnetlink/v2 v2.0.2
+	github.com/mdlayher/netlink v1.11.2
+	golang.org/x/sys v0.49.0
+)
+
+require (
+	github.com/Microsoft/go-winio v0.6.2 // indirect
+	github.com/google/go-cmp v0.7.0 // indirect
+	github.com/mdlayher/socket v0.6.0 // indirect
+	golang.org/x/net v0.53.0 // indirect
+	golang.org/x/sync v0.20.0 // indirect
+)

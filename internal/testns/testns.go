@@ -1,0 +1,245 @@
+// Package testns gives live tests throwaway network namespaces to act as
+// hosts, veth underlays between them, and the rule for skipping.
+//
+// Every namespace has a unique name (dvp-<pid>-<n>) visible to iproute2
+// (`ip -n NAME`), and is deleted in t.Cleanup, which also deletes every link
+// inside it, whether the test passed or failed.
+//
+// Skips: a test that needs root, a tool or a kernel feature calls [Skip]
+// with the reason. When the environment variable DVP_STRICT_SKIPS is set (as
+// .ci/run sets it), a skip is a failure instead, unless the reason names a
+// kernel feature listed in DVP_ALLOW_MISSING (comma-separated, for example
+// "8021q,dummy,ipvlan"): what this machine truly lacks.
+package testns
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
+)
+
+// Environment variables read by this package.
+const (
+	EnvStrict       = "DVP_STRICT_SKIPS"
+	EnvAllowMissing = "DVP_ALLOW_MISSING"
+)
+
+// Skip skips the test with reason, or fails it when skips are strict.
+func Skip(t testing.TB, reason string) {
+	t.Helper()
+	if os.Getenv(EnvStrict) != "" {
+		t.Fatalf("would skip, but %s is set: %s", EnvStrict, reason)
+	}
+	t.Skip(reason)
+}
+
+// SkipMissingFeature skips because the kernel lacks feature (a short name
+// such as "8021q"), failing under strict skips unless DVP_ALLOW_MISSING
+// lists it.
+func SkipMissingFeature(t testing.TB, feature string, err error) {
+	t.Helper()
+	reason := fmt.Sprintf("kernel lacks %s: %v", feature, err)
+	for _, f := range strings.Split(os.Getenv(EnvAllowMissing), ",") {
+		if strings.TrimSpace(f) == feature {
+			t.Skip(reason)
+		}
+	}
+	Skip(t, reason)
+}
+
+// RequireRoot skips unless the test runs as root.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Skip(t, "needs root to create network namespaces")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		Skip(t, "needs iproute2's ip command")
+	}
+}
+
+var counter atomic.Int64
+
+// NS is a throwaway network namespace.
+type NS struct {
+	// Name is the namespace's name for `ip netns` (and rtlink.OpenNetNS).
+	Name string
+	t    testing.TB
+}
+
+// New creates a namespace, brings its loopback up, and deletes it when the
+// test ends.
+func New(t testing.TB) *NS {
+	t.Helper()
+	RequireRoot(t)
+	name := fmt.Sprintf("dvp-%d-%d", os.Getpid(), counter.Add(1))
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
+	}
+	ns := &NS{Name: name, t: t}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v: %s", name, err, out)
+		}
+	})
+	ns.IP("link", "set", "lo", "up")
+	return ns
+}
+
+// Path is the namespace's bind mount.
+func (ns *NS) Path() string { return "/run/netns/" + ns.Name }
+
+// Dial returns an rtlink connection into the namespace, closed at cleanup.
+func (ns *NS) Dial() *rtlink.Conn {
+	ns.t.Helper()
+	c, err := rtlink.Dial(rtlink.WithNetNSPath(ns.Path()))
+	if err != nil {
+		ns.t.Fatalf("dial %s: %v", ns.Name, err)
+	}
+	ns.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Open returns a handle on the namespace, closed at cleanup.
+func (ns *NS) Open() *rtlink.NetNS {
+	ns.t.Helper()
+	h, err := rtlink.OpenNetNS(ns.Path())
+	if err != nil {
+		ns.t.Fatalf("open %s: %v", ns.Name, err)
+	}
+	ns.t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// IP runs `ip -n NAME args...` and returns its standard output; it fails
+// the test if ip fails.
+func (ns *NS) IP(args ...string) string {
+	ns.t.Helper()
+	out, err := ns.TryIP(args...)
+	if err != nil {
+		ns.t.Fatal(err)
+	}
+	return out
+}
+
+// TryIP runs `ip -n NAME args...`, returning its output and any error with
+// ip's own message.
+func (ns *NS) TryIP(args ...string) (string, error) {
+	return run("ip", append([]string{"-n", ns.Name}, args...)...)
+}
+
+// Exec runs a command inside the namespace (`ip netns exec`).
+func (ns *NS) Exec(name string, args ...string) (string, error) {
+	return run("ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+}
+
+// Ping sends count pings from the namespace to dst and reports whether at
+// least one answer came back within about two seconds per packet.
+func (ns *NS) Ping(dst netip.Addr, count int) error {
+	_, err := ns.Exec("ping", "-n", "-q", "-c", fmt.Sprint(count), "-W", "2", "-i", "0.2", dst.String())
+	return err
+}
+
+func run(name string, args ...string) (string, error) {
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// Do runs fn on a thread switched into the namespace. The thread is
+// discarded afterwards unless switching back succeeded, so the namespace
+// never leaks into other goroutines.
+func (ns *NS) Do(fn func() error) error {
+	target, err := os.Open(ns.Path())
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+		if err != nil {
+			errc <- err
+			return // the thread stays locked and dies with the goroutine
+		}
+		defer orig.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", ns.Name, err)
+			return
+		}
+		ferr := fn()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- errors.Join(ferr, fmt.Errorf("setns back: %w", err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// Underlay joins a and b with a veth pair (a's end "ul-<n>", b's end
+// "ul-<n>p"), gives each end the addresses given (a's first, then b's: pass
+// prefixes in pairs), brings both up and returns the two link names.
+func Underlay(t testing.TB, a, b *NS, pairs ...netip.Prefix) (string, string) {
+	t.Helper()
+	if len(pairs)%2 != 0 {
+		t.Fatal("Underlay: addresses come in pairs")
+	}
+	n := counter.Add(1)
+	an, bn := fmt.Sprintf("ul-%d", n), fmt.Sprintf("ul-%dp", n)
+	a.IP("link", "add", an, "type", "veth", "peer", "name", bn, "netns", b.Name)
+	for i := 0; i < len(pairs); i += 2 {
+		a.IP("addr", "add", pairs[i].String(), "dev", an, "nodad")
+		b.IP("addr", "add", pairs[i+1].String(), "dev", bn, "nodad")
+	}
+	a.IP("link", "set", an, "up")
+	b.IP("link", "set", bn, "up")
+	return an, bn
+}
+
+// IPLink is the part of `ip -d -j link show` that tests compare against.
+type IPLink struct {
+	Ifindex  int      `json:"ifindex"`
+	Ifname   string   `json:"ifname"`
+	Flags    []string `json:"flags"`
+	MTU      int      `json:"mtu"`
+	Txqlen   int      `json:"txqlen"`
+	Address  string   `json:"address"`
+	Ifalias  string   `json:"ifalias"`
+	Group    string   `json:"group"`
+	Master   string   `json:"master"`
+	Link     string   `json:"link"`
+	Linkinfo struct {
+		InfoKind string         `json:"info_kind"`
+		InfoData map[string]any `json:"info_data"`
+	} `json:"linkinfo"`
+}
+
+// LinkJSON returns what `ip -d -j link show NAME` reports for the link.
+func (ns *NS) LinkJSON(name string) IPLink {
+	ns.t.Helper()
+	out := ns.IP("-d", "-j", "link", "show", "dev", name)
+	var links []IPLink
+	if err := json.Unmarshal([]byte(out), &links); err != nil || len(links) != 1 {
+		ns.t.Fatalf("ip -d -j link show %s: %v: %s", name, err, out)
+	}
+	return links[0]
+}

@@ -1,0 +1,131 @@
+package rtlink
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Conn is a NETLINK_ROUTE connection bound to one network namespace.
+//
+// A Conn is safe for concurrent use: requests are serialised on the socket,
+// each waits for its own answer. The kernel answers rtnetlink requests
+// synchronously, so a request blocks only while the kernel holds the RTNL
+// lock; ctx is checked before each request is sent. Watching for events,
+// which blocks for real, is done on a socket of its own and ends when its
+// context does (see [WatchNeighbors]).
+type Conn struct {
+	nc     *netlink.Conn
+	closed atomic.Bool
+}
+
+// DialOption configures [Dial].
+type DialOption func(*dialConfig) error
+
+type dialConfig struct {
+	ns     *NetNS
+	ownsNS bool
+	groups uint32
+}
+
+// WithNetNS binds the connection to the namespace ns. The caller keeps
+// ownership of ns and may close it once Dial returns.
+func WithNetNS(ns *NetNS) DialOption {
+	return func(c *dialConfig) error { c.ns = ns; return nil }
+}
+
+// WithNetNSPath binds the connection to the namespace at path, or to the one
+// named path under /run/netns (see [OpenNetNS]).
+func WithNetNSPath(path string) DialOption {
+	return func(c *dialConfig) error {
+		ns, err := OpenNetNS(path)
+		if err != nil {
+			return err
+		}
+		c.ns, c.ownsNS = ns, true
+		return nil
+	}
+}
+
+// WithNetNSPid binds the connection to the network namespace of process pid.
+func WithNetNSPid(pid int) DialOption {
+	return func(c *dialConfig) error {
+		ns, err := OpenNetNSPid(pid)
+		if err != nil {
+			return err
+		}
+		c.ns, c.ownsNS = ns, true
+		return nil
+	}
+}
+
+// Dial opens a connection in the caller's network namespace, or in the one
+// an option names. The calling thread's namespace is never changed.
+func Dial(opts ...DialOption) (*Conn, error) {
+	nc, err := dial(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Conn{nc: nc}, nil
+}
+
+func dial(opts []DialOption) (*netlink.Conn, error) {
+	var dc dialConfig
+	for _, o := range opts {
+		if err := o(&dc); err != nil {
+			return nil, err
+		}
+	}
+	if dc.ownsNS {
+		defer dc.ns.Close()
+	}
+	cfg := &netlink.Config{Strict: true, Groups: dc.groups}
+	where := ""
+	if dc.ns != nil {
+		cfg.NetNS = dc.ns.Fd()
+		where = dc.ns.String()
+	}
+	nc, err := netlink.Dial(unix.NETLINK_ROUTE, cfg)
+	if err != nil {
+		return nil, opError("dial", where, err)
+	}
+	return nc, nil
+}
+
+// newConn wraps an existing netlink connection, such as one made by nltest.
+func newConn(nc *netlink.Conn) *Conn { return &Conn{nc: nc} }
+
+// Close closes the connection. Closing twice is harmless.
+func (c *Conn) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	return c.nc.Close()
+}
+
+// execute sends one request and returns the kernel's answers, with any error
+// wrapped for op on link.
+func (c *Conn) execute(ctx context.Context, op, link string, typ netlink.HeaderType, flags netlink.HeaderFlags, data []byte) ([]netlink.Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, opError(op, link, err)
+	}
+	msgs, err := c.nc.Execute(netlink.Message{
+		Header: netlink.Header{Type: typ, Flags: netlink.Request | flags},
+		Data:   data,
+	})
+	if err != nil {
+		return nil, opError(op, link, err)
+	}
+	return msgs, nil
+}
+
+// Flags for requests that change state: the kernel acknowledges each.
+const (
+	flagsCreate  = netlink.Acknowledge | netlink.Create | netlink.Excl
+	flagsAppend  = netlink.Acknowledge | netlink.Create | netlink.Append
+	flagsReplace = netlink.Acknowledge | netlink.Create | netlink.Replace
+	flagsChange  = netlink.Acknowledge
+	flagsDump    = netlink.Dump
+)

@@ -1,0 +1,399 @@
+package rtlink
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Link is a network interface as the kernel reports it, and the description
+// of one to create.
+//
+// When creating, zero fields are not sent and keep the kernel's default;
+// Index, OperUp and Kind (taken from Data) are ignored.
+type Link struct {
+	// Index is the interface index; set by the kernel.
+	Index int
+	// Name is the interface name, at most 15 bytes.
+	Name string
+	// Kind is the driver kind ("vxlan", "bridge", ...), empty for links that
+	// report none, such as loopback or most physical NICs.
+	Kind string
+	// Up reports or requests the administrative IFF_UP flag.
+	Up bool
+	// OperUp reports that the link is operationally up (carrier present).
+	OperUp bool
+	// MTU in bytes.
+	MTU int
+	// HardwareAddr is the link-layer address.
+	HardwareAddr net.HardwareAddr
+	// TxQueueLen is the transmit queue length; 0 keeps the kernel default on
+	// create (use [Conn.SetTxQueueLen] to set 0 explicitly).
+	TxQueueLen int
+	// MasterIndex is the index of the master device (a bridge), 0 for none.
+	MasterIndex int
+	// ParentIndex is IFLA_LINK: the lower device of a macvlan or vlan, the
+	// peer of a veth. 0 for none.
+	ParentIndex int
+	// Alias is IFLA_IFALIAS, a free-form description. The kernel does not
+	// take it on creation; CreateLink sets it right after.
+	Alias string
+	// Group is the link group (IFLA_GROUP); 0 is the default group.
+	Group uint32
+	// Data holds the kind-specific attributes (IFLA_INFO_DATA). Its dynamic
+	// type is one of *Bridge, *Veth, *Macvlan, *VLAN, *VXLAN, or nil for a
+	// kind this package does not decode.
+	Data LinkData
+}
+
+// LinkData is the kind-specific part of a link. It is implemented by
+// [*Bridge], [*Veth], [*Macvlan], [*VLAN] and [*VXLAN].
+type LinkData interface {
+	// Kind returns the kernel's name for the link kind (IFLA_INFO_KIND).
+	Kind() string
+	encode(ae *netlink.AttributeEncoder) error
+	decode(ad *netlink.AttributeDecoder) error
+}
+
+// newLinkData returns an empty LinkData for kind, or nil when this package
+// does not decode that kind.
+func newLinkData(kind string) LinkData {
+	switch kind {
+	case "bridge":
+		return &Bridge{}
+	case "veth":
+		return &Veth{}
+	case "macvlan":
+		return &Macvlan{}
+	case "vlan":
+		return &VLAN{}
+	case "vxlan":
+		return &VXLAN{}
+	}
+	return nil
+}
+
+// linkHeader marshals an ifinfomsg with the given index and flag change.
+func linkHeader(index int, flags, change uint32) []byte {
+	b, _ := (&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Index: uint32(index), Flags: flags, Change: change}).MarshalBinary()
+	return b
+}
+
+// encodeLink returns the request body that creates l.
+func encodeLink(l *Link) ([]byte, error) {
+	var flags, change uint32
+	if l.Up {
+		flags, change = unix.IFF_UP, unix.IFF_UP
+	}
+	ae := netlink.NewAttributeEncoder()
+	if err := encodeLinkAttrs(ae, l); err != nil {
+		return nil, err
+	}
+	attrs, err := ae.Encode()
+	if err != nil {
+		return nil, err
+	}
+	return append(linkHeader(0, flags, change), attrs...), nil
+}
+
+// encodeLinkAttrs writes the attributes of l that are set, in the order of
+// their attribute numbers.
+func encodeLinkAttrs(ae *netlink.AttributeEncoder, l *Link) error {
+	if len(l.HardwareAddr) > 0 {
+		ae.Bytes(unix.IFLA_ADDRESS, l.HardwareAddr)
+	}
+	if l.Name != "" {
+		ae.String(unix.IFLA_IFNAME, l.Name)
+	}
+	if l.MTU != 0 {
+		ae.Uint32(unix.IFLA_MTU, uint32(l.MTU))
+	}
+	if l.ParentIndex != 0 {
+		ae.Uint32(unix.IFLA_LINK, uint32(l.ParentIndex))
+	}
+	if l.MasterIndex != 0 {
+		ae.Uint32(unix.IFLA_MASTER, uint32(l.MasterIndex))
+	}
+	if l.TxQueueLen != 0 {
+		ae.Uint32(unix.IFLA_TXQLEN, uint32(l.TxQueueLen))
+	}
+	if l.Data != nil {
+		ae.Nested(unix.IFLA_LINKINFO, func(nae *netlink.AttributeEncoder) error {
+			nae.String(unix.IFLA_INFO_KIND, l.Data.Kind())
+			nae.Nested(unix.IFLA_INFO_DATA, l.Data.encode)
+			return nil
+		})
+	}
+	if l.Group != 0 {
+		ae.Uint32(unix.IFLA_GROUP, l.Group)
+	}
+	return nil
+}
+
+// decodeLink parses an RTM_NEWLINK message body.
+func decodeLink(b []byte) (*Link, error) {
+	if len(b) < unix.SizeofIfInfomsg {
+		return nil, fmt.Errorf("link message of %d bytes is shorter than its header", len(b))
+	}
+	var hdr rtnetlink.LinkMessage
+	if err := hdr.UnmarshalBinary(b[:unix.SizeofIfInfomsg]); err != nil {
+		return nil, err
+	}
+	l := &Link{Index: int(hdr.Index), Up: hdr.Flags&unix.IFF_UP != 0}
+	ad, err := netlink.NewAttributeDecoder(b[unix.SizeofIfInfomsg:])
+	if err != nil {
+		return nil, err
+	}
+	for ad.Next() {
+		switch ad.Type() {
+		case unix.IFLA_ADDRESS:
+			l.HardwareAddr = net.HardwareAddr(ad.Bytes())
+		case unix.IFLA_IFNAME:
+			l.Name = ad.String()
+		case unix.IFLA_MTU:
+			l.MTU = int(ad.Uint32())
+		case unix.IFLA_LINK:
+			l.ParentIndex = int(ad.Uint32())
+		case unix.IFLA_MASTER:
+			l.MasterIndex = int(ad.Uint32())
+		case unix.IFLA_TXQLEN:
+			l.TxQueueLen = int(ad.Uint32())
+		case unix.IFLA_OPERSTATE:
+			l.OperUp = ad.Uint8() == ifOperUp
+		case unix.IFLA_IFALIAS:
+			l.Alias = ad.String()
+		case unix.IFLA_GROUP:
+			l.Group = ad.Uint32()
+		case unix.IFLA_LINKINFO:
+			ad.Nested(func(nad *netlink.AttributeDecoder) error { return decodeLinkInfo(nad, l) })
+		}
+	}
+	if err := ad.Err(); err != nil {
+		return nil, fmt.Errorf("decode link %q: %w", l.Name, err)
+	}
+	return l, nil
+}
+
+func decodeLinkInfo(ad *netlink.AttributeDecoder, l *Link) error {
+	var data []byte
+	for ad.Next() {
+		switch ad.Type() {
+		case unix.IFLA_INFO_KIND:
+			l.Kind = ad.String()
+		case unix.IFLA_INFO_DATA:
+			data = ad.Bytes()
+		}
+	}
+	if err := ad.Err(); err != nil {
+		return err
+	}
+	l.Data = newLinkData(l.Kind)
+	if l.Data == nil || data == nil {
+		return nil
+	}
+	dad, err := netlink.NewAttributeDecoder(data)
+	if err != nil {
+		return err
+	}
+	if err := l.Data.decode(dad); err != nil {
+		return err
+	}
+	return dad.Err()
+}
+
+// CreateLink creates l and returns the link as the kernel then reports it.
+// It fails with ErrExists when the name is taken; it never modifies an
+// existing link.
+func (c *Conn) CreateLink(ctx context.Context, l *Link) (*Link, error) {
+	const op = "create link"
+	if l.Data == nil {
+		return nil, errorf(op, l.Name, "no link kind given (Data is nil)")
+	}
+	body, err := encodeLink(l)
+	if err != nil {
+		return nil, opError(op, l.Name, err)
+	}
+	if _, err := c.execute(ctx, op, l.Name, unix.RTM_NEWLINK, flagsCreate, body); err != nil {
+		return nil, err
+	}
+	// The kernel ignores IFLA_IFALIAS when creating a link; set it in a
+	// second request and remove the link again if that fails, so a link is
+	// never left without the alias its creator may use to recognise it.
+	if l.Alias != "" {
+		if err := c.SetAlias(ctx, l.Name, l.Alias); err != nil {
+			_ = c.DeleteLink(context.WithoutCancel(ctx), l.Name)
+			return nil, err
+		}
+	}
+	return c.LinkByName(ctx, l.Name)
+}
+
+// LinkByName returns the link called name. The kernel looks the name up
+// directly: the cost does not grow with the number of links.
+func (c *Conn) LinkByName(ctx context.Context, name string) (*Link, error) {
+	ae := netlink.NewAttributeEncoder()
+	ae.String(unix.IFLA_IFNAME, name)
+	return c.getLink(ctx, name, 0, ae)
+}
+
+// LinkByIndex returns the link with the given index.
+func (c *Conn) LinkByIndex(ctx context.Context, index int) (*Link, error) {
+	return c.getLink(ctx, fmt.Sprintf("index %d", index), index, netlink.NewAttributeEncoder())
+}
+
+func (c *Conn) getLink(ctx context.Context, what string, index int, ae *netlink.AttributeEncoder) (*Link, error) {
+	const op = "get link"
+	ae.Uint32(unix.IFLA_EXT_MASK, rtextFilterSkipStats)
+	attrs, err := ae.Encode()
+	if err != nil {
+		return nil, opError(op, what, err)
+	}
+	msgs, err := c.execute(ctx, op, what, unix.RTM_GETLINK, 0, append(linkHeader(index, 0, 0), attrs...))
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range msgs {
+		if m.Header.Type == unix.RTM_NEWLINK {
+			l, err := decodeLink(m.Data)
+			return l, opError(op, what, err)
+		}
+	}
+	return nil, &OpError{Op: op, Link: what, Err: unix.ENODEV}
+}
+
+// Links lists the links of the namespace. A non-empty kind asks the kernel to
+// return only links of that kind.
+func (c *Conn) Links(ctx context.Context, kind string) ([]*Link, error) {
+	const op = "list links"
+	ae := netlink.NewAttributeEncoder()
+	if kind != "" {
+		ae.Nested(unix.IFLA_LINKINFO, func(nae *netlink.AttributeEncoder) error {
+			nae.String(unix.IFLA_INFO_KIND, kind)
+			return nil
+		})
+	}
+	ae.Uint32(unix.IFLA_EXT_MASK, rtextFilterSkipStats)
+	attrs, err := ae.Encode()
+	if err != nil {
+		return nil, opError(op, kind, err)
+	}
+	msgs, err := c.execute(ctx, op, kind, unix.RTM_GETLINK, flagsDump, append(linkHeader(0, 0, 0), attrs...))
+	if err != nil {
+		return nil, err
+	}
+	links := make([]*Link, 0, len(msgs))
+	for _, m := range msgs {
+		if m.Header.Type != unix.RTM_NEWLINK {
+			continue
+		}
+		l, err := decodeLink(m.Data)
+		if err != nil {
+			return nil, opError(op, kind, err)
+		}
+		links = append(links, l)
+	}
+	return links, nil
+}
+
+// DeleteLink deletes the link called name. Deleting a link that does not
+// exist fails with ErrNotFound.
+func (c *Conn) DeleteLink(ctx context.Context, name string) error {
+	ae := netlink.NewAttributeEncoder()
+	ae.String(unix.IFLA_IFNAME, name)
+	attrs, _ := ae.Encode()
+	_, err := c.execute(ctx, "delete link", name, unix.RTM_DELLINK, flagsChange, append(linkHeader(0, 0, 0), attrs...))
+	return err
+}
+
+// DeleteLinkGroup deletes every link in the link group in one request, which
+// costs the kernel one RCU grace period for the whole group instead of one per
+// link. Group 0, the default group, is refused.
+func (c *Conn) DeleteLinkGroup(ctx context.Context, group uint32) error {
+	const op = "delete link group"
+	what := fmt.Sprintf("group %d", group)
+	if group == 0 {
+		return errorf(op, what, "refusing to delete the default link group 0")
+	}
+	ae := netlink.NewAttributeEncoder()
+	ae.Uint32(unix.IFLA_GROUP, group)
+	attrs, _ := ae.Encode()
+	_, err := c.execute(ctx, op, what, unix.RTM_DELLINK, flagsChange, append(linkHeader(0, 0, 0), attrs...))
+	return err
+}
+
+// setLink sends an RTM_NEWLINK change for the link called name, with the
+// attributes written by fn and the given IFF flag change.
+func (c *Conn) setLink(ctx context.Context, op, name string, flags, change uint32, fn func(ae *netlink.AttributeEncoder)) error {
+	ae := netlink.NewAttributeEncoder()
+	ae.String(unix.IFLA_IFNAME, name)
+	if fn != nil {
+		fn(ae)
+	}
+	attrs, err := ae.Encode()
+	if err != nil {
+		return opError(op, name, err)
+	}
+	_, err = c.execute(ctx, op, name, unix.RTM_NEWLINK, flagsChange, append(linkHeader(0, flags, change), attrs...))
+	return err
+}
+
+// SetUp sets the link called name administratively up.
+func (c *Conn) SetUp(ctx context.Context, name string) error {
+	return c.setLink(ctx, "set up", name, unix.IFF_UP, unix.IFF_UP, nil)
+}
+
+// SetDown sets the link called name administratively down.
+func (c *Conn) SetDown(ctx context.Context, name string) error {
+	return c.setLink(ctx, "set down", name, 0, unix.IFF_UP, nil)
+}
+
+// SetMTU sets the MTU of the link called name.
+func (c *Conn) SetMTU(ctx context.Context, name string, mtu int) error {
+	return c.setLink(ctx, "set mtu", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.Uint32(unix.IFLA_MTU, uint32(mtu)) })
+}
+
+// SetHardwareAddr sets the link-layer address of the link called name.
+func (c *Conn) SetHardwareAddr(ctx context.Context, name string, addr net.HardwareAddr) error {
+	return c.setLink(ctx, "set address", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.Bytes(unix.IFLA_ADDRESS, addr) })
+}
+
+// SetTxQueueLen sets the transmit queue length of the link called name.
+func (c *Conn) SetTxQueueLen(ctx context.Context, name string, qlen int) error {
+	return c.setLink(ctx, "set txqueuelen", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.Uint32(unix.IFLA_TXQLEN, uint32(qlen)) })
+}
+
+// SetMaster enslaves the link called name to the master with the given
+// index (a bridge); index 0 releases it, as [Conn.SetNoMaster] does.
+func (c *Conn) SetMaster(ctx context.Context, name string, masterIndex int) error {
+	return c.setLink(ctx, "set master", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.Uint32(unix.IFLA_MASTER, uint32(masterIndex)) })
+}
+
+// SetNoMaster releases the link called name from its master.
+func (c *Conn) SetNoMaster(ctx context.Context, name string) error {
+	return c.SetMaster(ctx, name, 0)
+}
+
+// SetAlias sets IFLA_IFALIAS of the link called name; "" clears it.
+func (c *Conn) SetAlias(ctx context.Context, name, alias string) error {
+	return c.setLink(ctx, "set alias", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.String(unix.IFLA_IFALIAS, alias) })
+}
+
+// Rename renames the link with the given index (the kernel requires the link
+// to be down).
+func (c *Conn) Rename(ctx context.Context, index int, newName string) error {
+	ae := netlink.NewAttributeEncoder()
+	ae.String(unix.IFLA_IFNAME, newName)
+	attrs, _ := ae.Encode()
+	_, err := c.execute(ctx, "rename link", newName, unix.RTM_NEWLINK, flagsChange, append(linkHeader(index, 0, 0), attrs...))
+	return err
+}
+
+// SetNetNS moves the link called name into the namespace ns. The link
+// disappears from this connection's namespace.
+func (c *Conn) SetNetNS(ctx context.Context, name string, ns *NetNS) error {
+	return c.setLink(ctx, "set netns", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.Uint32(unix.IFLA_NET_NS_FD, uint32(ns.Fd())) })
+}

@@ -1,0 +1,288 @@
+package rtlink
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Address families of neighbour entries.
+const (
+	FamilyIPv4   = unix.AF_INET
+	FamilyIPv6   = unix.AF_INET6
+	FamilyBridge = unix.AF_BRIDGE // forwarding database (FDB) entries
+)
+
+// Neighbour states (NUD_*) and flags (NTF_*) used by this package.
+const (
+	NUDReachable = unix.NUD_REACHABLE
+	NUDStale     = unix.NUD_STALE
+	NUDNoARP     = unix.NUD_NOARP
+	NUDPermanent = unix.NUD_PERMANENT
+
+	NTFSelf   = unix.NTF_SELF   // the entry belongs to the device itself (a vxlan's own FDB)
+	NTFMaster = unix.NTF_MASTER // the entry belongs to the device's master (a bridge's FDB)
+)
+
+// Neigh is a neighbour table entry: an ARP or NDP entry (Family FamilyIPv4
+// or FamilyIPv6: IP → MAC on a link), or a bridge forwarding database entry
+// (Family FamilyBridge). A vxlan device's own FDB entries (Flags NTFSelf)
+// map MAC to the remote VTEP in IP; the all-zero MAC is the default entry
+// that floods broadcast, unknown unicast and multicast to every VTEP listed
+// under it (head-end replication).
+type Neigh struct {
+	Family    uint8
+	LinkIndex int
+	State     uint16
+	Flags     uint8
+	// IP is NDA_DST: the neighbour's address, or an FDB entry's remote VTEP.
+	IP netip.Addr
+	// MAC is NDA_LLADDR.
+	MAC net.HardwareAddr
+	// VNI is NDA_VNI, the VNI to send with; 0 is not sent (the device's VNI).
+	VNI uint32
+	// Port is NDA_PORT, the remote UDP port; 0 is not sent (the device's port).
+	Port uint16
+	// IfIndex is NDA_IFINDEX, the underlay interface to reach IP through;
+	// 0 is not sent.
+	IfIndex int
+	// MasterIndex is NDA_MASTER, the bridge an entry with NTFMaster belongs to.
+	MasterIndex int
+}
+
+func (n *Neigh) String() string {
+	s := fmt.Sprintf("%v", n.MAC)
+	if n.IP.IsValid() {
+		s += " dst " + n.IP.String()
+	}
+	if n.VNI != 0 {
+		s += fmt.Sprintf(" vni %d", n.VNI)
+	}
+	return s
+}
+
+const sizeofNdmsg = 12
+
+func neighHeader(fam uint8, index int, state uint16, flags uint8) []byte {
+	b := make([]byte, sizeofNdmsg)
+	b[0] = fam
+	binary.NativeEndian.PutUint32(b[4:8], uint32(index))
+	binary.NativeEndian.PutUint16(b[8:10], state)
+	b[10] = flags
+	return b
+}
+
+func encodeNeigh(n *Neigh) ([]byte, error) {
+	ae := netlink.NewAttributeEncoder()
+	if n.IP.IsValid() {
+		ae.Bytes(unix.NDA_DST, n.IP.AsSlice())
+	}
+	if len(n.MAC) > 0 {
+		ae.Bytes(unix.NDA_LLADDR, n.MAC)
+	}
+	if n.Port != 0 {
+		ae.Bytes(unix.NDA_PORT, binary.BigEndian.AppendUint16(nil, n.Port))
+	}
+	if n.VNI != 0 {
+		ae.Uint32(unix.NDA_VNI, n.VNI)
+	}
+	if n.IfIndex != 0 {
+		ae.Uint32(unix.NDA_IFINDEX, uint32(n.IfIndex))
+	}
+	if n.MasterIndex != 0 {
+		ae.Uint32(unix.NDA_MASTER, uint32(n.MasterIndex))
+	}
+	attrs, err := ae.Encode()
+	if err != nil {
+		return nil, err
+	}
+	return append(neighHeader(n.Family, n.LinkIndex, n.State, n.Flags), attrs...), nil
+}
+
+func decodeNeigh(b []byte) (*Neigh, error) {
+	if len(b) < sizeofNdmsg {
+		return nil, fmt.Errorf("neighbour message of %d bytes is shorter than its header", len(b))
+	}
+	n := &Neigh{
+		Family:    b[0],
+		LinkIndex: int(binary.NativeEndian.Uint32(b[4:8])),
+		State:     binary.NativeEndian.Uint16(b[8:10]),
+		Flags:     b[10],
+	}
+	ad, err := netlink.NewAttributeDecoder(b[sizeofNdmsg:])
+	if err != nil {
+		return nil, err
+	}
+	for ad.Next() {
+		switch ad.Type() {
+		case unix.NDA_DST:
+			ip, ok := netip.AddrFromSlice(ad.Bytes())
+			if !ok {
+				return nil, fmt.Errorf("NDA_DST of %d bytes", len(ad.Bytes()))
+			}
+			n.IP = ip
+		case unix.NDA_LLADDR:
+			n.MAC = net.HardwareAddr(ad.Bytes())
+		case unix.NDA_PORT:
+			n.Port = beUint16(ad)
+		case unix.NDA_VNI:
+			n.VNI = ad.Uint32()
+		case unix.NDA_IFINDEX:
+			n.IfIndex = int(ad.Uint32())
+		case unix.NDA_MASTER:
+			n.MasterIndex = int(ad.Uint32())
+		}
+	}
+	if err := ad.Err(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// AddNeigh adds n; it fails with ErrExists when an entry for the same key
+// exists (for an FDB entry: the same MAC and remote).
+func (c *Conn) AddNeigh(ctx context.Context, n *Neigh) error {
+	return c.changeNeigh(ctx, "add neighbour", unix.RTM_NEWNEIGH, flagsCreate, n)
+}
+
+// AppendNeigh adds n next to existing entries for the same MAC. On a vxlan
+// FDB this is how a MAC, typically the all-zero one, gets several remotes.
+func (c *Conn) AppendNeigh(ctx context.Context, n *Neigh) error {
+	return c.changeNeigh(ctx, "append neighbour", unix.RTM_NEWNEIGH, flagsAppend, n)
+}
+
+// ReplaceNeigh adds n or replaces the entry with the same key.
+func (c *Conn) ReplaceNeigh(ctx context.Context, n *Neigh) error {
+	return c.changeNeigh(ctx, "replace neighbour", unix.RTM_NEWNEIGH, flagsReplace, n)
+}
+
+// DeleteNeigh deletes n. For a vxlan FDB entry with IP set only that remote
+// is removed; without IP every remote of the MAC is.
+func (c *Conn) DeleteNeigh(ctx context.Context, n *Neigh) error {
+	return c.changeNeigh(ctx, "delete neighbour", unix.RTM_DELNEIGH, flagsChange, n)
+}
+
+func (c *Conn) changeNeigh(ctx context.Context, op string, typ netlink.HeaderType, flags netlink.HeaderFlags, n *Neigh) error {
+	b, err := encodeNeigh(n)
+	if err != nil {
+		return opError(op, n.String(), err)
+	}
+	_, err = c.execute(ctx, op, n.String(), typ, flags, b)
+	return err
+}
+
+// Neighs lists the entries of family (FamilyIPv4, FamilyIPv6 or
+// FamilyBridge) on the link with the given index, or on all links when
+// linkIndex is 0. The kernel filters bridge entries by link itself.
+func (c *Conn) Neighs(ctx context.Context, family uint8, linkIndex int) ([]*Neigh, error) {
+	const op = "list neighbours"
+	what := ""
+	if linkIndex != 0 {
+		what = fmt.Sprintf("index %d", linkIndex)
+	}
+	hdrIndex := 0
+	if family == FamilyBridge {
+		hdrIndex = linkIndex // strict FDB dumps filter on ndm_ifindex
+	}
+	msgs, err := c.execute(ctx, op, what, unix.RTM_GETNEIGH, flagsDump, neighHeader(family, hdrIndex, 0, 0))
+	if err != nil {
+		return nil, err
+	}
+	var out []*Neigh
+	for _, m := range msgs {
+		if m.Header.Type != unix.RTM_NEWNEIGH {
+			continue
+		}
+		n, err := decodeNeigh(m.Data)
+		if err != nil {
+			return nil, opError(op, what, err)
+		}
+		if linkIndex != 0 && n.LinkIndex != linkIndex {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// NeighEventType says what a [NeighEvent] reports.
+type NeighEventType int
+
+// Kinds of neighbour events.
+const (
+	// NeighAdded: an entry was added or changed (RTM_NEWNEIGH).
+	NeighAdded NeighEventType = iota + 1
+	// NeighDeleted: an entry was removed (RTM_DELNEIGH).
+	NeighDeleted
+	// NeighMiss: the kernel asks for an entry it lacks (RTM_GETNEIGH), as a
+	// vxlan device does with l2miss (MAC set) or l3miss (IP set).
+	NeighMiss
+)
+
+func (t NeighEventType) String() string {
+	switch t {
+	case NeighAdded:
+		return "added"
+	case NeighDeleted:
+		return "deleted"
+	case NeighMiss:
+		return "miss"
+	}
+	return fmt.Sprintf("NeighEventType(%d)", int(t))
+}
+
+// NeighEvent is one neighbour notification.
+type NeighEvent struct {
+	Type  NeighEventType
+	Neigh *Neigh
+}
+
+// WatchNeighbors subscribes to the neighbour notifications (RTNLGRP_NEIGH)
+// of the namespace chosen by opts and calls fn for each, in order, until ctx
+// ends or fn returns an error. It returns fn's error, or ctx's error once
+// the context ends. fn runs on the watching goroutine.
+func WatchNeighbors(ctx context.Context, fn func(NeighEvent) error, opts ...DialOption) error {
+	opts = append(opts, func(dc *dialConfig) error { dc.groups = 1 << (unix.RTNLGRP_NEIGH - 1); return nil })
+	nc, err := dial(opts)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	for {
+		msgs, err := nc.Receive()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			return opError("watch neighbours", "", err)
+		}
+		for _, m := range msgs {
+			var t NeighEventType
+			switch m.Header.Type {
+			case unix.RTM_NEWNEIGH:
+				t = NeighAdded
+			case unix.RTM_DELNEIGH:
+				t = NeighDeleted
+			case unix.RTM_GETNEIGH:
+				t = NeighMiss
+			default:
+				continue
+			}
+			n, err := decodeNeigh(m.Data)
+			if err != nil {
+				return opError("watch neighbours", "", err)
+			}
+			if err := fn(NeighEvent{Type: t, Neigh: n}); err != nil {
+				return err
+			}
+		}
+	}
+}

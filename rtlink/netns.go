@@ -1,0 +1,72 @@
+package rtlink
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// NetNS is an open handle on a network namespace. Its zero value is not
+// usable; obtain one with [OpenNetNS], [OpenNetNSPid] or [NetNSFromFd].
+type NetNS struct {
+	f *os.File
+}
+
+// netnsRunDir is where iproute2 bind-mounts named namespaces.
+const netnsRunDir = "/run/netns"
+
+// OpenNetNS opens the network namespace at path. A path without a slash is
+// taken as a name created by `ip netns add` and looked up under /run/netns.
+func OpenNetNS(path string) (*NetNS, error) {
+	if !filepath.IsAbs(path) && filepath.Base(path) == path {
+		path = filepath.Join(netnsRunDir, path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, opError("open netns", path, err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		f.Close()
+		return nil, opError("open netns", path, err)
+	}
+	if st.Type != unix.NSFS_MAGIC && st.Type != unix.PROC_SUPER_MAGIC {
+		f.Close()
+		return nil, errorf("open netns", path, "not a network namespace file")
+	}
+	return &NetNS{f: f}, nil
+}
+
+// OpenNetNSPid opens the network namespace of the process pid.
+func OpenNetNSPid(pid int) (*NetNS, error) {
+	return OpenNetNS("/proc/" + strconv.Itoa(pid) + "/ns/net")
+}
+
+// NetNSFromFd wraps an already open namespace file descriptor. The NetNS
+// takes ownership of fd and closes it on Close.
+func NetNSFromFd(fd int) *NetNS {
+	return &NetNS{f: os.NewFile(uintptr(fd), "netns:"+strconv.Itoa(fd))}
+}
+
+// Fd returns the namespace's file descriptor, valid until Close.
+func (ns *NetNS) Fd() int { return int(ns.f.Fd()) }
+
+// String returns the path or description the namespace was opened from.
+func (ns *NetNS) String() string { return ns.f.Name() }
+
+// Close releases the handle. The namespace itself lives on while any process
+// or mount holds it.
+func (ns *NetNS) Close() error { return ns.f.Close() }
+
+// Inode returns the namespace's inode number, which identifies it: two handles
+// on the same namespace have the same inode.
+func (ns *NetNS) Inode() (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(ns.Fd(), &st); err != nil {
+		return 0, fmt.Errorf("rtlink: stat %s: %w", ns, err)
+	}
+	return st.Ino, nil
+}

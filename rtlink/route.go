@@ -1,0 +1,132 @@
+package rtlink
+
+import (
+	"context"
+	"net"
+	"net/netip"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Route is a unicast route in the main table.
+type Route struct {
+	// Dst is the destination; the zero Prefix means the default route, whose
+	// family is then the Gateway's.
+	Dst netip.Prefix
+	// Gateway is the next hop; the zero Addr means the destination is on-link.
+	Gateway netip.Addr
+	// LinkIndex is the outgoing interface; 0 lets the kernel pick from Gateway.
+	LinkIndex int
+	// Priority is the route metric.
+	Priority uint32
+}
+
+// IsDefault reports whether r is a default route.
+func (r Route) IsDefault() bool { return !r.Dst.IsValid() || r.Dst.Bits() == 0 }
+
+func (r Route) String() string {
+	s := "default"
+	if !r.IsDefault() {
+		s = r.Dst.String()
+	}
+	if r.Gateway.IsValid() {
+		s += " via " + r.Gateway.String()
+	}
+	return s
+}
+
+func (r Route) message() (*rtnetlink.RouteMessage, error) {
+	fam := r.Gateway
+	if r.Dst.IsValid() {
+		fam = r.Dst.Addr()
+	}
+	if !fam.IsValid() {
+		return nil, errorf("route", r.String(), "neither a destination nor a gateway given")
+	}
+	m := &rtnetlink.RouteMessage{
+		Family:   family(fam),
+		Table:    unix.RT_TABLE_MAIN,
+		Protocol: unix.RTPROT_BOOT,
+		Scope:    unix.RT_SCOPE_UNIVERSE,
+		Type:     unix.RTN_UNICAST,
+		Attributes: rtnetlink.RouteAttributes{
+			OutIface: uint32(r.LinkIndex),
+			Priority: r.Priority,
+		},
+	}
+	if !r.IsDefault() {
+		m.DstLength = uint8(r.Dst.Bits())
+		m.Attributes.Dst = net.IP(r.Dst.Masked().Addr().AsSlice())
+	}
+	if r.Gateway.IsValid() {
+		m.Attributes.Gateway = net.IP(r.Gateway.AsSlice())
+	} else {
+		m.Scope = unix.RT_SCOPE_LINK
+	}
+	return m, nil
+}
+
+// AddRoute adds r; it fails with ErrExists if an equal route exists.
+func (c *Conn) AddRoute(ctx context.Context, r Route) error {
+	return c.changeRoute(ctx, "add route", unix.RTM_NEWROUTE, flagsCreate, r)
+}
+
+// DeleteRoute deletes r.
+func (c *Conn) DeleteRoute(ctx context.Context, r Route) error {
+	return c.changeRoute(ctx, "delete route", unix.RTM_DELROUTE, flagsChange, r)
+}
+
+func (c *Conn) changeRoute(ctx context.Context, op string, typ netlink.HeaderType, flags netlink.HeaderFlags, r Route) error {
+	m, err := r.message()
+	if err != nil {
+		return err
+	}
+	b, err := m.MarshalBinary()
+	if err != nil {
+		return opError(op, r.String(), err)
+	}
+	_, err = c.execute(ctx, op, r.String(), typ, flags, b)
+	return err
+}
+
+// Routes lists the unicast routes of the main table for the family of
+// sample (any IPv4 or IPv6 address, such as netip.IPv4Unspecified()).
+func (c *Conn) Routes(ctx context.Context, sample netip.Addr) ([]Route, error) {
+	const op = "list routes"
+	b, err := (&rtnetlink.RouteMessage{Family: family(sample)}).MarshalBinary()
+	if err != nil {
+		return nil, opError(op, "", err)
+	}
+	msgs, err := c.execute(ctx, op, "", unix.RTM_GETROUTE, flagsDump, b)
+	if err != nil {
+		return nil, err
+	}
+	var out []Route
+	for _, m := range msgs {
+		if m.Header.Type != unix.RTM_NEWROUTE {
+			continue
+		}
+		var rm rtnetlink.RouteMessage
+		if err := rm.UnmarshalBinary(m.Data); err != nil {
+			return nil, opError(op, "", err)
+		}
+		table := uint32(rm.Table)
+		if rm.Attributes.Table != 0 {
+			table = rm.Attributes.Table
+		}
+		if table != unix.RT_TABLE_MAIN || rm.Type != unix.RTN_UNICAST {
+			continue
+		}
+		r := Route{LinkIndex: int(rm.Attributes.OutIface), Priority: rm.Attributes.Priority}
+		if dst, ok := netip.AddrFromSlice(rm.Attributes.Dst); ok {
+			r.Dst = netip.PrefixFrom(dst.Unmap(), int(rm.DstLength))
+		}
+		if gw, ok := netip.AddrFromSlice(rm.Attributes.Gateway); ok {
+			r.Gateway = gw.Unmap()
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
