@@ -208,6 +208,12 @@ var vxAttrLen = map[vxAttrKind]int{
 }
 
 func decodeVXAttr(a vxAttr, b []byte) error {
+	// The kernel takes IFLA_VXLAN_TTL_INHERIT as an NLA_FLAG but reports it
+	// as a u8 (0 or 1) in its dumps: accept both shapes for every flag.
+	if a.kind == vxFlag && len(b) == 1 {
+		*a.ptr.(*bool) = b[0] != 0
+		return nil
+	}
 	if want := vxAttrLen[a.kind]; len(b) != want {
 		return fmt.Errorf("payload of %d bytes, want %d", len(b), want)
 	}

@@ -1,0 +1,278 @@
+package vxlan
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// DefaultPort is the UDP destination port used when Config.Port is 0: the
+// IANA-assigned VXLAN port. (The kernel's own default is 8472.)
+const DefaultPort = 4789
+
+// Limits of the VXLAN header and of Linux.
+const (
+	MaxVNI      = 1<<24 - 1 // VNIs are 24 bits.
+	MaxLabel    = 1<<20 - 1 // IPv6 flow labels are 20 bits.
+	MaxNameLen  = 15        // IFNAMSIZ - 1.
+	maxAliasLen = 255       // IFALIASZ - 1.
+	minMTU      = 68
+	maxMTU      = 65535
+	// MaxAgeing is the longest FDB ageing the kernel handles: it computes
+	// the expiry as a 32-bit age_interval*HZ, which wraps above 4294967s for
+	// HZ up to 1000. About 49.7 days.
+	MaxAgeing = 4294967 * time.Second
+)
+
+// DF says how the outer IPv4 header's Don't Fragment bit is set.
+type DF uint8
+
+// DF values, with the kernel's numbers.
+const (
+	DFUnset   DF = 0 // kernel default: DF not set
+	DFSet     DF = 1 // always set DF
+	DFInherit DF = 2 // copy DF from the inner IPv4 header
+)
+
+func (d DF) String() string {
+	switch d {
+	case DFUnset:
+		return "unset"
+	case DFSet:
+		return "set"
+	case DFInherit:
+		return "inherit"
+	}
+	return fmt.Sprintf("DF(%d)", uint8(d))
+}
+
+// PortRange is an inclusive range of UDP source ports.
+type PortRange struct {
+	Low, High uint16
+}
+
+// IsZero reports whether the range is unset.
+func (r PortRange) IsZero() bool { return r == PortRange{} }
+
+// HeaderBits are the VXLAN header bits to tolerate as reserved
+// (IFLA_VXLAN_RESERVED_BITS): the first and second 32-bit words of the
+// header, in host order.
+type HeaderBits struct {
+	Flags, VNI uint32
+}
+
+// Config describes a VXLAN link. Name and VNI are required; see the package
+// documentation for how zero values are treated.
+type Config struct {
+	// Name is the interface name, 1 to 15 bytes, without '/', ':' or spaces.
+	Name string
+	// VNI is the VXLAN Network Identifier, 0 to 16777215.
+	VNI uint32
+
+	// Group is the multicast group to join (iproute2's "group"), or the single
+	// unicast remote VTEP (iproute2's "remote"). A multicast group requires
+	// Device. For several unicast remotes leave it unset and use AddPeer.
+	Group netip.Addr
+	// Local is the source address of outgoing packets. Group and Local must
+	// be of one family; that family is the underlay's.
+	Local netip.Addr
+	// Device is the underlay interface (IFLA_VXLAN_LINK).
+	Device string
+
+	// Port is the UDP destination port; 0 means DefaultPort (4789).
+	Port uint16
+	// SrcPorts is the UDP source port range; zero keeps the kernel default.
+	SrcPorts PortRange
+
+	// TTL of outgoing packets; 0 lets the route decide (kernel default).
+	TTL uint8
+	// TTLInherit copies the TTL from the inner packet; excludes TTL.
+	TTLInherit bool
+	// TOS of outgoing packets; 1 inherits it from the inner packet.
+	TOS uint8
+	// DF sets the outer Don't Fragment bit (IPv4 underlay).
+	DF DF
+	// Label is the IPv6 flow label of outgoing packets (IPv6 underlay only),
+	// 0 to 1048575.
+	Label uint32
+	// LabelInherit copies the flow label from the inner IPv6 packet
+	// (IFLA_VXLAN_LABEL_POLICY); IPv6 underlay only.
+	LabelInherit bool
+
+	// Learning enters unknown source MAC addresses into the FDB; nil keeps
+	// the kernel default (on).
+	Learning *bool
+	// Ageing is the lifetime of learnt FDB entries, in whole seconds from 1s
+	// to MaxAgeing; nil keeps the kernel default (300s). The kernel has no
+	// "never expire" for vxlan: it turns 0 into 300s, so 0 is refused; use
+	// MaxAgeing. Entries added by hand (peers, static MACs) never age.
+	Ageing *time.Duration
+	// Limit is the maximum number of FDB entries; 0 means no limit.
+	Limit uint32
+
+	Proxy  bool // answer ARP/ND from the neighbour table (ARP proxy)
+	RSC    bool // route short circuit
+	L2Miss bool // send netlink notifications for unknown MAC addresses
+	L3Miss bool // send netlink notifications for unknown IP addresses
+
+	// CollectMetadata makes the device a flow-based (external) one, used by
+	// tc and BPF; VNI and remotes then come per packet.
+	CollectMetadata bool
+	// VNIFilter enables per-VNI filtering; requires CollectMetadata.
+	VNIFilter bool
+
+	// UDPChecksum computes UDP checksums on an IPv4 underlay; nil keeps the
+	// kernel default.
+	UDPChecksum *bool
+	// UDPZeroChecksum6TX sends zero UDP checksums on an IPv6 underlay.
+	UDPZeroChecksum6TX bool
+	// UDPZeroChecksum6RX accepts zero UDP checksums on an IPv6 underlay.
+	UDPZeroChecksum6RX bool
+	// RemoteChecksumTX, RemoteChecksumRX and RemoteChecksumNoPartial control
+	// remote checksum offload.
+	RemoteChecksumTX        bool
+	RemoteChecksumRX        bool
+	RemoteChecksumNoPartial bool
+
+	// GBP enables the Group Based Policy extension.
+	GBP bool
+	// GPE enables the Generic Protocol Extension (a layer-3 device).
+	GPE bool
+	// LocalBypass delivers traffic to local VTEPs directly; nil keeps the
+	// kernel default (on).
+	LocalBypass *bool
+	// MulticastRoute routes multicast traffic (IFLA_VXLAN_MC_ROUTE, Linux
+	// 6.15 and later). Write-only: the kernel accepts it but does not report
+	// it back (seen on 6.18), so Get returns false and Ensure cannot compare it.
+	MulticastRoute bool
+	// ReservedBits sets which header bits are tolerated as reserved (Linux
+	// 6.14 and later); nil keeps the kernel's choice.
+	ReservedBits *HeaderBits
+
+	// MTU of the link; 0 lets the kernel derive it from Device.
+	MTU int
+	// HardwareAddr is the link's MAC address; nil lets the kernel pick one.
+	HardwareAddr net.HardwareAddr
+	// TxQueueLen is the transmit queue length; 0 keeps the kernel default.
+	TxQueueLen int
+	// Alias is the interface alias (IFLA_IFALIAS), at most 255 bytes.
+	Alias string
+	// Up brings the link up once it is created.
+	Up bool
+}
+
+// Ptr returns a pointer to v, for the optional fields of Config:
+// Learning: vxlan.Ptr(false).
+func Ptr[T any](v T) *T { return &v }
+
+// ConfigError reports a Config field whose value is not accepted.
+type ConfigError struct {
+	Field    string // the Config field, e.g. "VNI"
+	Value    any    // the value given
+	Accepted string // what would be accepted, e.g. "0..16777215"
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("vxlan: invalid %s %v: accepted %s", e.Field, e.Value, e.Accepted)
+}
+
+// ValidateName checks that name is a Linux interface name: 1 to 15 bytes,
+// not "." or "..", without '/', ':' or white space.
+func ValidateName(name string) error {
+	switch {
+	case name == "", len(name) > MaxNameLen, name == ".", name == "..",
+		strings.ContainsAny(name, "/: \t\n\v\f\r\x00"):
+		return fmt.Errorf("invalid interface name %q: accepted 1 to %d bytes, not \".\" or \"..\", without '/', ':' or white space", name, MaxNameLen)
+	}
+	return nil
+}
+
+// Validate checks every field against what the kernel accepts and returns
+// the first problem as a *ConfigError naming the field. It does not modify
+// the Config and sends nothing.
+func (c *Config) Validate() error {
+	bad := func(field string, v any, accepted string) error {
+		return &ConfigError{Field: field, Value: v, Accepted: accepted}
+	}
+	if err := ValidateName(c.Name); err != nil {
+		return bad("Name", fmt.Sprintf("%q", c.Name), fmt.Sprintf("1 to %d bytes, not \".\" or \"..\", without '/', ':' or white space", MaxNameLen))
+	}
+	if c.VNI > MaxVNI {
+		return bad("VNI", c.VNI, "0..16777215")
+	}
+	if c.Device != "" && ValidateName(c.Device) != nil {
+		return bad("Device", fmt.Sprintf("%q", c.Device), "an interface name of 1 to 15 bytes")
+	}
+	if c.Group.IsValid() {
+		if c.Group.Is4In6() || c.Group.IsUnspecified() {
+			return bad("Group", c.Group, "a multicast group or unicast address, IPv4 or IPv6")
+		}
+		if c.Group.IsMulticast() && c.Device == "" {
+			return bad("Device", `""`, "an underlay interface name: a multicast Group needs one")
+		}
+	}
+	if c.Local.IsValid() {
+		if c.Local.Is4In6() || c.Local.IsMulticast() || c.Local.IsUnspecified() {
+			return bad("Local", c.Local, "a unicast IPv4 or IPv6 address")
+		}
+		if c.Group.IsValid() && c.Group.Is4() != c.Local.Is4() {
+			return bad("Local", c.Local, fmt.Sprintf("an address of the same family as Group %s", c.Group))
+		}
+	}
+	ipv6 := c.Group.Is6() || c.Local.Is6()
+	if !c.SrcPorts.IsZero() && (c.SrcPorts.Low == 0 || c.SrcPorts.Low > c.SrcPorts.High) {
+		return bad("SrcPorts", fmt.Sprintf("%d-%d", c.SrcPorts.Low, c.SrcPorts.High), "1 <= Low <= High <= 65535, or both 0")
+	}
+	if c.TTLInherit && c.TTL != 0 {
+		return bad("TTL", c.TTL, "0 when TTLInherit is set")
+	}
+	if c.DF > DFInherit {
+		return bad("DF", uint8(c.DF), "DFUnset, DFSet or DFInherit (0..2)")
+	}
+	if c.Label > MaxLabel {
+		return bad("Label", c.Label, "0..1048575")
+	}
+	if (c.Label != 0 || c.LabelInherit) && !ipv6 {
+		return bad("Label", c.Label, "0 and no LabelInherit unless Group or Local is IPv6")
+	}
+	if c.Ageing != nil {
+		d := *c.Ageing
+		if d <= 0 || d%time.Second != 0 || d > MaxAgeing {
+			return bad("Ageing", d, "whole seconds from 1s to 4294967s (MaxAgeing); the kernel turns 0 into 300s")
+		}
+	}
+	if c.VNIFilter && !c.CollectMetadata {
+		return bad("VNIFilter", true, "false unless CollectMetadata is set")
+	}
+	if c.MTU != 0 && (c.MTU < minMTU || c.MTU > maxMTU) {
+		return bad("MTU", c.MTU, fmt.Sprintf("0 (derive) or %d..%d", minMTU, maxMTU))
+	}
+	if len(c.HardwareAddr) > 0 && !ValidMAC(c.HardwareAddr) {
+		return bad("HardwareAddr", c.HardwareAddr, "a 6-byte unicast MAC address other than 00:00:00:00:00:00")
+	}
+	if c.TxQueueLen < 0 || c.TxQueueLen > math.MaxUint32 {
+		return bad("TxQueueLen", c.TxQueueLen, "0..4294967295")
+	}
+	if len(c.Alias) > maxAliasLen {
+		return bad("Alias", fmt.Sprintf("%d bytes", len(c.Alias)), "at most 255 bytes")
+	}
+	return nil
+}
+
+// ValidMAC reports whether mac can be an interface's address: 6 bytes,
+// unicast, not all zero.
+func ValidMAC(mac net.HardwareAddr) bool {
+	return len(mac) == 6 && mac[0]&1 == 0 && !bytes.Equal(mac, make(net.HardwareAddr, 6))
+}
+
+// port returns the UDP destination port the Config asks for.
+func (c *Config) port() uint16 {
+	if c.Port == 0 {
+		return DefaultPort
+	}
+	return c.Port
+}
