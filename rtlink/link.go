@@ -392,6 +392,11 @@ func (c *Conn) Rename(ctx context.Context, index int, newName string) error {
 	return err
 }
 
+// SetLinkGroup puts the link called name into a link group (IFLA_GROUP).
+func (c *Conn) SetLinkGroup(ctx context.Context, name string, group uint32) error {
+	return c.setLink(ctx, "set group", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.Uint32(unix.IFLA_GROUP, group) })
+}
+
 // SetNetNS moves the link called name into the namespace ns. The link
 // disappears from this connection's namespace.
 func (c *Conn) SetNetNS(ctx context.Context, name string, ns *NetNS) error {

@@ -1,0 +1,103 @@
+package vxlan_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
+	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
+)
+
+// Create a VXLAN link on eth0 that replicates broadcast traffic to two
+// remote VTEPs by unicast (no multicast in the underlay), and bring it up.
+func ExampleClient_Create() {
+	ctx := context.Background()
+	c, err := vxlan.Dial()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	err = c.Create(ctx, vxlan.Config{
+		Name:     "vx42",
+		VNI:      42,
+		Device:   "eth0",
+		Local:    netip.MustParseAddr("198.18.0.1"),
+		Learning: vxlan.Ptr(true),
+		Up:       true,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, remote := range []string{"198.18.0.2", "198.18.0.3"} {
+		if err := c.AddPeer(ctx, "vx42", netip.MustParseAddr(remote)); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+// Ensure is the idempotent form of Create: run it at every start of an
+// agent. It creates the link once, then checks it on every later call.
+func ExampleClient_Ensure() {
+	ctx := context.Background()
+	c, err := vxlan.Dial(rtlink.WithNetNSPath("blue")) // a namespace made by `ip netns add blue`
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	cfg := vxlan.Config{Name: "vx42", VNI: 42, Group: netip.MustParseAddr("239.1.1.42"), Device: "eth0", Up: true}
+	created, err := c.Ensure(ctx, cfg)
+	var mismatch *vxlan.MismatchError
+	switch {
+	case errors.As(err, &mismatch):
+		for _, d := range mismatch.Diffs {
+			log.Printf("%s: %s is %s, want %s", mismatch.Name, d.Field, d.Have, d.Want)
+		}
+	case err != nil:
+		log.Fatal(err)
+	case created:
+		log.Print("created vx42")
+	}
+}
+
+// Peers and static MACs: the FDB of a unicast fabric, kept by a control
+// plane that knows where every VTEP and MAC is.
+func ExampleClient_AddStaticMAC() {
+	ctx := context.Background()
+	c, err := vxlan.Dial()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	mac, _ := net.ParseMAC("02:42:c6:13:00:0a")
+	if err := c.AddStaticMAC(ctx, "vx42", mac, netip.MustParseAddr("198.18.0.2")); err != nil {
+		log.Fatal(err)
+	}
+	entries, err := c.FDB(ctx, "vx42")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, e := range entries {
+		fmt.Println(e)
+	}
+}
+
+// Validate reports the first bad field with the values accepted, before
+// anything reaches the kernel.
+func ExampleConfig_Validate() {
+	cfg := vxlan.Config{Name: "vx0", VNI: 1 << 24}
+	fmt.Println(cfg.Validate())
+
+	cfg = vxlan.Config{Name: "vx0", VNI: 7, Ageing: vxlan.Ptr(time.Duration(0))}
+	fmt.Println(cfg.Validate())
+	// Output:
+	// vxlan: invalid VNI 16777216: accepted 0..16777215
+	// vxlan: invalid Ageing 0s: accepted whole seconds from 1s to 4294967s (MaxAgeing); the kernel turns 0 into 300s
+}
