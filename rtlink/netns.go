@@ -33,7 +33,7 @@ func OpenNetNS(path string) (*NetNS, error) {
 		f.Close()
 		return nil, opError("open netns", path, err)
 	}
-	if st.Type != unix.NSFS_MAGIC && st.Type != unix.PROC_SUPER_MAGIC {
+	if st.Type != unix.NSFS_MAGIC {
 		f.Close()
 		return nil, errorf("open netns", path, "not a network namespace file")
 	}

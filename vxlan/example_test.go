@@ -66,7 +66,31 @@ func ExampleClient_Ensure() {
 	}
 }
 
-// Peers and static MACs: the FDB of a unicast fabric, kept by a control
+// Head-end replication: every broadcast, unknown-unicast and multicast frame
+// is sent by unicast to each peer, so the underlay needs no multicast.
+// Peers are added and removed as hosts join and leave the fabric.
+func ExampleClient_AddPeer() {
+	ctx := context.Background()
+	c, err := vxlan.Dial()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	if err := c.AddPeer(ctx, "vx42", netip.MustParseAddr("198.18.0.4")); err != nil {
+		log.Fatal(err)
+	}
+	if err := c.RemovePeer(ctx, "vx42", netip.MustParseAddr("198.18.0.3")); err != nil {
+		log.Fatal(err)
+	}
+	peers, err := c.Peers(ctx, "vx42")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(peers)
+}
+
+// Static MACs: the FDB of a unicast fabric, kept by a control
 // plane that knows where every VTEP and MAC is.
 func ExampleClient_AddStaticMAC() {
 	ctx := context.Background()
