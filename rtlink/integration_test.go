@@ -71,14 +71,20 @@ func TestIntegrationLinkLifecycle(t *testing.T) {
 		}
 	}
 
-	// veth, one end enslaved to the bridge, master and nomaster.
-	v := mustLink(t, c, &rtlink.Link{Name: "v0", Data: &rtlink.Veth{PeerName: "v0p"}})
+	// veth with its peer's MTU and address, enslaved to the bridge at
+	// creation; then master and nomaster.
+	peerMAC := net.HardwareAddr{2, 0, 0, 0, 0x10, 3}
+	v := mustLink(t, c, &rtlink.Link{Name: "v0", MTU: 1234, MasterIndex: br.Index, Data: &rtlink.Veth{PeerName: "v0p", PeerMTU: 1234, PeerHardwareAddr: peerMAC}})
 	peer, err := c.LinkByName(ctx, "v0p")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Kind != "veth" || v.ParentIndex != peer.Index || peer.ParentIndex != v.Index {
+	if v.Kind != "veth" || v.ParentIndex != peer.Index || peer.ParentIndex != v.Index || v.MasterIndex != br.Index ||
+		v.MTU != 1234 || peer.MTU != 1234 || peer.HardwareAddr.String() != peerMAC.String() {
 		t.Fatalf("veth pair: %+v / %+v", v, peer)
+	}
+	if err := c.SetNoMaster(ctx, "v0"); err != nil {
+		t.Fatal(err)
 	}
 	if err := c.SetMaster(ctx, "v0", br.Index); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package rtlink
 import (
 	"encoding/binary"
 	"fmt"
+	"net"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -25,25 +26,33 @@ func (*Bridge) encode(*netlink.AttributeEncoder) error    { return nil }
 func (*Bridge) decode(ad *netlink.AttributeDecoder) error { return nil }
 
 // Veth is one end of a virtual ethernet pair (kind "veth"). When creating,
-// PeerName names the other end and PeerNetNS, when set, creates that end
-// directly in another namespace. The kernel does not report the peer's
-// attributes back; the peer's index is the link's ParentIndex.
+// the Peer fields describe the other end: its name, MTU and address, and
+// PeerNetNS, when set, creates it directly in another namespace. The kernel
+// does not report them back; the peer's index is the link's ParentIndex.
 type Veth struct {
-	PeerName  string
-	PeerNetNS *NetNS
+	PeerName         string
+	PeerMTU          int
+	PeerHardwareAddr net.HardwareAddr
+	PeerNetNS        *NetNS
 }
 
 // Kind returns "veth".
 func (*Veth) Kind() string { return "veth" }
 
 func (v *Veth) encode(ae *netlink.AttributeEncoder) error {
-	if v.PeerName == "" && v.PeerNetNS == nil {
+	if v.PeerName == "" && v.PeerNetNS == nil && v.PeerMTU == 0 && len(v.PeerHardwareAddr) == 0 {
 		return nil
 	}
 	ae.Do(vethInfoPeer, func() ([]byte, error) {
 		pae := netlink.NewAttributeEncoder()
+		if len(v.PeerHardwareAddr) > 0 {
+			pae.Bytes(unix.IFLA_ADDRESS, v.PeerHardwareAddr)
+		}
 		if v.PeerName != "" {
 			pae.String(unix.IFLA_IFNAME, v.PeerName)
+		}
+		if v.PeerMTU != 0 {
+			pae.Uint32(unix.IFLA_MTU, uint32(v.PeerMTU))
 		}
 		if v.PeerNetNS != nil {
 			pae.Uint32(unix.IFLA_NET_NS_FD, uint32(v.PeerNetNS.Fd()))

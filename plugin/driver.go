@@ -1,0 +1,539 @@
+package plugin
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
+)
+
+// Scopes a driver can report.
+const (
+	ScopeLocal  = "local"
+	ScopeGlobal = "global"
+)
+
+// Host is what the driver needs from the machine. LinuxHost implements it
+// with packages vxlan and rtlink; unit tests fake it.
+type Host interface {
+	// LinkMTU returns the MTU of the named link, or an error matching
+	// vxlan.ErrNotFound.
+	LinkMTU(ctx context.Context, name string) (int, error)
+	// CreateNetwork makes the network's links, or finds them made by an
+	// earlier call for the same network. On error nothing it made remains.
+	CreateNetwork(ctx context.Context, spec *NetworkSpec) error
+	// DeleteNetwork removes what CreateNetwork made; links it did not make
+	// (a reused bridge) are left in place.
+	DeleteNetwork(ctx context.Context, spec *NetworkSpec) error
+	// CreateEndpoint makes the endpoint's interfaces; on error nothing
+	// it made remains.
+	CreateEndpoint(ctx context.Context, spec *NetworkSpec, ep *Endpoint) error
+	// DeleteEndpoint removes them; already gone is not an error.
+	DeleteEndpoint(ctx context.Context, spec *NetworkSpec, ep *Endpoint) error
+}
+
+// Endpoint is a container's attachment to a network.
+type Endpoint struct {
+	ID string
+	// HostIf is the host end of the veth pair, a port of the bridge;
+	// ContainerIf is the end dockerd moves into the container.
+	HostIf, ContainerIf string
+	MAC                 net.HardwareAddr
+	Address             netip.Prefix // IPv4, may be zero
+	AddressIPv6         netip.Prefix // may be zero
+}
+
+// Config configures a Driver.
+type Config struct {
+	// Name is the driver's name, used as the prefix of its errors.
+	Name string
+	// Scope is ScopeLocal or ScopeGlobal.
+	Scope string
+	// VTEPDevice is the VTEP device of networks whose options name none.
+	VTEPDevice string
+	// Host is the machine the networks are made on.
+	Host Host
+	// Logger receives the driver's log; nil discards it.
+	Logger *slog.Logger
+}
+
+// Driver implements the network driver: it keeps the networks and
+// endpoints, turns requests into NetworkSpecs and Endpoints, and asks the
+// Host to make them. Calls on one network are serialised; calls on
+// different networks run in parallel.
+type Driver struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	networks map[string]*network
+	nodes    map[string]NodeDiscoveryData // swarm nodes by address
+}
+
+type network struct {
+	mu        sync.Mutex // held for every operation on the network
+	spec      *NetworkSpec
+	endpoints map[string]*Endpoint
+	gone      bool // deleted, or its creation failed
+}
+
+// NewDriver returns a driver with no networks.
+func NewDriver(cfg Config) (*Driver, error) {
+	if cfg.Scope != ScopeLocal && cfg.Scope != ScopeGlobal {
+		return nil, fmt.Errorf("scope %q: accepted: local, global", cfg.Scope)
+	}
+	if cfg.Name == "" {
+		cfg.Name = "vxlan"
+	}
+	if cfg.Host == nil {
+		return nil, errors.New("no Host")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Driver{cfg: cfg, log: log, networks: map[string]*network{}, nodes: map[string]NodeDiscoveryData{}}, nil
+}
+
+// Capabilities answers GetCapabilities: the scope given at start.
+func (d *Driver) Capabilities() CapabilitiesResponse {
+	return CapabilitiesResponse{Scope: d.cfg.Scope, ConnectivityScope: d.cfg.Scope}
+}
+
+// ownerMark is the alias of every link the plugin creates for a network;
+// only links carrying it are ever deleted.
+func ownerMark(networkID string) string { return "docker-vxlan-plugin net=" + networkID }
+
+// endpointMark is the alias of an endpoint's host interface.
+func endpointMark(endpointID string) string { return "docker-vxlan-plugin ep=" + endpointID }
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// genericOptions extracts the user's -o options from a CreateNetwork request.
+func genericOptions(opts map[string]any) (map[string]string, error) {
+	raw, ok := opts[optGeneric]
+	if !ok || raw == nil {
+		return map[string]string{}, nil
+	}
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an object", optGeneric)
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		s, ok := v.(string)
+		if !ok {
+			return nil, &OptionError{Option: k, Value: fmt.Sprint(v), Problem: "not a string"}
+		}
+		out[k] = s
+	}
+	return out, nil
+}
+
+// ipamGateways reads the gateways of a network's pools (CIDR, as dockerd
+// sends them in CreateNetwork).
+func ipamGateways(family string, data []IPAMData) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, d := range data {
+		if d.Gateway == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(d.Gateway)
+		if err != nil {
+			return nil, fmt.Errorf("%s gateway %q: not an address in CIDR notation", family, d.Gateway)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// specFor builds and checks the spec of a network from its options and
+// pools. It reads the VTEP device's MTU from the host and nothing else.
+func (d *Driver) specFor(ctx context.Context, id string, opts map[string]string, ipv4, ipv6 []IPAMData, ipv6Enabled bool) (*NetworkSpec, error) {
+	spec, err := ParseOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	spec.ID = id
+	v := &spec.VXLAN
+	if v.Name == "" {
+		v.Name = "vx_" + shortID(id)
+	}
+	if spec.Bridge.Name == "" {
+		spec.Bridge.Name = "br_" + shortID(id)
+	}
+	if v.Name == spec.Bridge.Name {
+		return nil, &OptionError{Option: "bridgeName", Value: spec.Bridge.Name, Problem: "same name as the vxlan interface", Accepted: "a name other than vxlanName"}
+	}
+	deviceFrom := "VtepDev"
+	if v.Device == "" {
+		v.Device, deviceFrom = d.cfg.VTEPDevice, "the daemon's -vtepdev"
+	}
+	if v.Learning == nil {
+		v.Learning = vxlan.Ptr(true)
+	}
+	v.Alias = ownerMark(id)
+	v.Up = true
+	if v.Group.IsMulticast() && v.Device == "" {
+		return nil, &OptionError{Option: "Group", Value: v.Group.String(), Problem: "a multicast group needs a VTEP device", Accepted: "VtepDev or the daemon's -vtepdev set, or a unicast Group"}
+	}
+
+	if spec.Gateways, err = ipamGateways("IPv4", ipv4); err != nil {
+		return nil, err
+	}
+	if ipv6Enabled {
+		gw6, err := ipamGateways("IPv6", ipv6)
+		if err != nil {
+			return nil, err
+		}
+		spec.Gateways = append(spec.Gateways, gw6...)
+	}
+	if spec.HostGateway == nil {
+		spec.HostGateway = vxlan.Ptr(d.cfg.Scope == ScopeLocal)
+	}
+
+	// MTU: the VTEP device's less the encapsulation, unless given.
+	overhead := 50
+	if spec.UnderlayIPv6() {
+		overhead = 70
+	}
+	underlay := 1500 // assumed when no VTEP device is named
+	if v.Device != "" {
+		underlay, err = d.cfg.Host.LinkMTU(ctx, v.Device)
+		if errors.Is(err, vxlan.ErrNotFound) {
+			return nil, &OptionError{Option: deviceFrom, Value: v.Device, Problem: "no such interface on this host"}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if v.MTU == 0 {
+		v.MTU = underlay - overhead
+	}
+	spec.ContainerMTU = v.MTU
+	if spec.Bridge.MTU != 0 {
+		spec.ContainerMTU = spec.Bridge.MTU
+	}
+	if err := v.Validate(); err != nil {
+		var ce *vxlan.ConfigError
+		if errors.As(err, &ce) {
+			opt, ok := configFieldOption[ce.Field]
+			if !ok {
+				opt = ce.Field
+			}
+			return nil, &OptionError{Option: opt, Value: fmt.Sprint(ce.Value), Problem: "not accepted by the vxlan link", Accepted: ce.Accepted}
+		}
+		return nil, err
+	}
+	return spec, nil
+}
+
+// configFieldOption names the option behind each vxlan.Config field, for
+// the errors of the final check.
+var configFieldOption = map[string]string{
+	"Name": "vxlanName", "VNI": "VxlanId", "Device": "VtepDev", "Group": "Group", "Local": "SrcAddr",
+	"SrcPorts": "PortLow", "TTL": "TTL", "TOS": "TOS", "Ageing": "Age", "MTU": "vxlanMTU",
+	"HardwareAddr": "vxlanHardwareAddr", "TxQueueLen": "vxlanTxQLen",
+}
+
+// errUnknownNetwork is returned for a network ID the driver does not know.
+func (d *Driver) errUnknownNetwork(id string) error {
+	return fmt.Errorf("network %s is not known to this plugin", shortID(id))
+}
+
+// lockNetwork returns the network with its lock held, or an error.
+func (d *Driver) lockNetwork(id string) (*network, error) {
+	d.mu.Lock()
+	n := d.networks[id]
+	d.mu.Unlock()
+	if n == nil {
+		return nil, d.errUnknownNetwork(id)
+	}
+	n.mu.Lock()
+	if n.gone {
+		n.mu.Unlock()
+		return nil, d.errUnknownNetwork(id)
+	}
+	return n, nil
+}
+
+// CreateNetwork creates a network. Repeating it for a network that exists
+// succeeds without changing anything.
+func (d *Driver) CreateNetwork(ctx context.Context, req *CreateNetworkRequest) error {
+	if req.NetworkID == "" {
+		return errors.New("no NetworkID")
+	}
+	opts, err := genericOptions(req.Options)
+	if err != nil {
+		return err
+	}
+	ipv6, _ := req.Options[optEnableIPv6].(bool)
+	spec, err := d.specFor(ctx, req.NetworkID, opts, req.IPv4Data, req.IPv6Data, ipv6)
+	if err != nil {
+		return err
+	}
+
+	d.mu.Lock()
+	if _, ok := d.networks[req.NetworkID]; ok {
+		d.mu.Unlock()
+		return nil
+	}
+	if err := d.checkConflicts(spec); err != nil {
+		d.mu.Unlock()
+		return err
+	}
+	n := &network{spec: spec, endpoints: map[string]*Endpoint{}}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	d.networks[req.NetworkID] = n
+	d.mu.Unlock()
+
+	if err := d.cfg.Host.CreateNetwork(ctx, spec); err != nil {
+		n.gone = true
+		d.mu.Lock()
+		delete(d.networks, req.NetworkID)
+		d.mu.Unlock()
+		return err
+	}
+	d.log.Info("network created", "network", shortID(spec.ID), "vxlan", spec.VXLAN.Name, "vni", spec.VXLAN.VNI, "bridge", spec.Bridge.Name, "mtu", spec.ContainerMTU)
+	return nil
+}
+
+// checkConflicts refuses a spec whose link names another network of this
+// driver uses. d.mu is held.
+func (d *Driver) checkConflicts(spec *NetworkSpec) error {
+	ids := make([]string, 0, len(d.networks))
+	for id := range d.networks {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		o := d.networks[id].spec
+		for _, c := range []struct{ opt, name, theirs string }{
+			{"vxlanName", spec.VXLAN.Name, o.VXLAN.Name},
+			{"bridgeName", spec.Bridge.Name, o.Bridge.Name},
+		} {
+			if c.name == c.theirs {
+				return &OptionError{Option: c.opt, Value: c.name, Problem: "already used by network " + shortID(id)}
+			}
+		}
+		if spec.VXLAN.VNI == o.VXLAN.VNI && spec.VXLAN.Port == o.VXLAN.Port {
+			return &OptionError{Option: "VxlanId", Value: fmt.Sprint(spec.VXLAN.VNI), Problem: fmt.Sprintf("already used by network %s (vxlan %s)", shortID(id), o.VXLAN.Name)}
+		}
+	}
+	return nil
+}
+
+// AllocateNetwork checks a global network's options on a swarm manager and
+// returns them, so every node's CreateNetwork receives them.
+func (d *Driver) AllocateNetwork(_ context.Context, req *AllocateNetworkRequest) (map[string]string, error) {
+	if _, err := ParseOptions(req.Options); err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(req.Options))
+	for k, v := range req.Options {
+		out[k] = v
+	}
+	return out, nil
+}
+
+// FreeNetwork is the manager's counterpart of AllocateNetwork; nothing was
+// reserved, so there is nothing to free.
+func (d *Driver) FreeNetwork(context.Context, string) error { return nil }
+
+// DeleteNetwork removes a network. An unknown network is not an error:
+// dockerd may delete a network the plugin has already forgotten.
+func (d *Driver) DeleteNetwork(ctx context.Context, id string) error {
+	n, err := d.lockNetwork(id)
+	if err != nil {
+		d.log.Warn("delete of an unknown network", "network", shortID(id))
+		return nil
+	}
+	defer n.mu.Unlock()
+	if len(n.endpoints) > 0 {
+		return fmt.Errorf("network %s still has %d endpoints", shortID(id), len(n.endpoints))
+	}
+	if err := d.cfg.Host.DeleteNetwork(ctx, n.spec); err != nil {
+		return err
+	}
+	n.gone = true
+	d.mu.Lock()
+	delete(d.networks, id)
+	d.mu.Unlock()
+	d.log.Info("network deleted", "network", shortID(id))
+	return nil
+}
+
+// macFor returns the MAC of an endpoint that dockerd gave none: 02:42
+// followed by the IPv4 address, as Docker's bridge driver does (unique
+// within the segment because the address is), or a random locally
+// administered one for an IPv6-only endpoint.
+func macFor(addr netip.Prefix) net.HardwareAddr {
+	if addr.IsValid() && addr.Addr().Is4() {
+		a := addr.Addr().As4()
+		return net.HardwareAddr{0x02, 0x42, a[0], a[1], a[2], a[3]}
+	}
+	m := make(net.HardwareAddr, 6)
+	_, _ = rand.Read(m)
+	m[0] = m[0]&0xfe | 0x02
+	return m
+}
+
+func parseCIDR(field, s string) (netip.Prefix, error) {
+	if s == "" {
+		return netip.Prefix{}, nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%s %q: not an address in CIDR notation", field, s)
+	}
+	return p, nil
+}
+
+// CreateEndpoint creates a container's veth pair, the host end in the
+// network's bridge. It returns the interface fields it chose (only the MAC,
+// and only when dockerd gave none), or nil.
+func (d *Driver) CreateEndpoint(ctx context.Context, req *CreateEndpointRequest) (*EndpointInterface, error) {
+	if req.EndpointID == "" {
+		return nil, errors.New("no EndpointID")
+	}
+	ep := &Endpoint{ID: req.EndpointID, HostIf: "vh" + shortID(req.EndpointID), ContainerIf: "vc" + shortID(req.EndpointID)}
+	var reply *EndpointInterface
+	if req.Interface != nil {
+		var err error
+		if ep.Address, err = parseCIDR("Address", req.Interface.Address); err != nil {
+			return nil, err
+		}
+		if ep.AddressIPv6, err = parseCIDR("AddressIPv6", req.Interface.AddressIPv6); err != nil {
+			return nil, err
+		}
+		if req.Interface.MacAddress != "" {
+			if ep.MAC, err = net.ParseMAC(req.Interface.MacAddress); err != nil || !vxlan.ValidMAC(ep.MAC) {
+				return nil, fmt.Errorf("MacAddress %q: not a unicast MAC address", req.Interface.MacAddress)
+			}
+		}
+	}
+	if ep.MAC == nil {
+		ep.MAC = macFor(ep.Address)
+		reply = &EndpointInterface{MacAddress: ep.MAC.String()}
+	}
+
+	n, err := d.lockNetwork(req.NetworkID)
+	if err != nil {
+		return nil, err
+	}
+	defer n.mu.Unlock()
+	if _, ok := n.endpoints[ep.ID]; ok {
+		return nil, fmt.Errorf("endpoint %s exists", shortID(ep.ID))
+	}
+	if err := d.cfg.Host.CreateEndpoint(ctx, n.spec, ep); err != nil {
+		return nil, err
+	}
+	n.endpoints[ep.ID] = ep
+	d.log.Debug("endpoint created", "network", shortID(req.NetworkID), "endpoint", shortID(ep.ID), "if", ep.HostIf, "mac", ep.MAC)
+	return reply, nil
+}
+
+// DeleteEndpoint removes an endpoint's interfaces. An endpoint already gone
+// is not an error.
+func (d *Driver) DeleteEndpoint(ctx context.Context, networkID, endpointID string) error {
+	n, err := d.lockNetwork(networkID)
+	if err != nil {
+		return err
+	}
+	defer n.mu.Unlock()
+	ep, ok := n.endpoints[endpointID]
+	if !ok {
+		return nil
+	}
+	if err := d.cfg.Host.DeleteEndpoint(ctx, n.spec, ep); err != nil {
+		return err
+	}
+	delete(n.endpoints, endpointID)
+	d.log.Debug("endpoint deleted", "network", shortID(networkID), "endpoint", shortID(endpointID))
+	return nil
+}
+
+// endpoint returns a known endpoint with its network locked.
+func (d *Driver) endpoint(networkID, endpointID string) (*network, *Endpoint, error) {
+	n, err := d.lockNetwork(networkID)
+	if err != nil {
+		return nil, nil, err
+	}
+	ep, ok := n.endpoints[endpointID]
+	if !ok {
+		n.mu.Unlock()
+		return nil, nil, fmt.Errorf("endpoint %s is not known in network %s", shortID(endpointID), shortID(networkID))
+	}
+	return n, ep, nil
+}
+
+// EndpointInfo answers EndpointOperInfo. It must succeed for dockerd, so
+// it reports what it knows, and nothing for an endpoint it does not know.
+func (d *Driver) EndpointInfo(_ context.Context, networkID, endpointID string) map[string]any {
+	n, ep, err := d.endpoint(networkID, endpointID)
+	if err != nil {
+		return map[string]any{}
+	}
+	defer n.mu.Unlock()
+	return map[string]any{"hostInterface": ep.HostIf, "mtu": n.spec.ContainerMTU}
+}
+
+// Join hands dockerd the container end of the endpoint's veth pair and the
+// network's gateways, as bare addresses.
+func (d *Driver) Join(_ context.Context, req *JoinRequest) (*JoinResponse, error) {
+	n, ep, err := d.endpoint(req.NetworkID, req.EndpointID)
+	if err != nil {
+		return nil, err
+	}
+	defer n.mu.Unlock()
+	resp := &JoinResponse{InterfaceName: &InterfaceName{SrcName: ep.ContainerIf, DstPrefix: "eth"}}
+	for _, gw := range n.spec.Gateways {
+		switch {
+		case gw.Addr().Is4() && resp.Gateway == "" && ep.Address.IsValid():
+			resp.Gateway = gw.Addr().String()
+		case gw.Addr().Is6() && resp.GatewayIPv6 == "" && ep.AddressIPv6.IsValid():
+			resp.GatewayIPv6 = gw.Addr().String()
+		}
+	}
+	return resp, nil
+}
+
+// Leave is the end of Join. dockerd moves the interface back to the host
+// itself; it is deleted with the endpoint.
+func (d *Driver) Leave(_ context.Context, networkID, endpointID string) error {
+	n, _, err := d.endpoint(networkID, endpointID)
+	if err != nil {
+		return err
+	}
+	n.mu.Unlock()
+	return nil
+}
+
+// DiscoverNew records a swarm node dockerd announces.
+func (d *Driver) DiscoverNew(_ context.Context, node NodeDiscoveryData) {
+	d.mu.Lock()
+	d.nodes[node.Address] = node
+	d.mu.Unlock()
+	d.log.Info("node discovered", "address", node.Address, "self", node.Self)
+}
+
+// DiscoverDelete forgets a swarm node.
+func (d *Driver) DiscoverDelete(_ context.Context, node NodeDiscoveryData) {
+	d.mu.Lock()
+	delete(d.nodes, node.Address)
+	d.mu.Unlock()
+	d.log.Info("node left", "address", node.Address)
+}

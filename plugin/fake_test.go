@@ -1,0 +1,154 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
+)
+
+// fakeHost records what the driver asks of the machine. Links are names in
+// a map; failAt makes the named operation fail.
+type fakeHost struct {
+	mu        sync.Mutex
+	mtu       map[string]int // existing devices and their MTUs
+	networks  map[string]*NetworkSpec
+	endpoints map[string]*Endpoint
+	calls     []string
+	failAt    string
+}
+
+func newFakeHost() *fakeHost {
+	return &fakeHost{
+		mtu:       map[string]int{"eth0": 1500, "vxu1": 1500, "jumbo": 9000},
+		networks:  map[string]*NetworkSpec{},
+		endpoints: map[string]*Endpoint{},
+	}
+}
+
+func (f *fakeHost) record(op string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, op)
+	if f.failAt == op {
+		return fmt.Errorf("injected failure in %s", op)
+	}
+	return nil
+}
+
+func (f *fakeHost) LinkMTU(_ context.Context, name string) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m, ok := f.mtu[name]
+	if !ok {
+		return 0, fmt.Errorf("get link %s: %w", name, vxlan.ErrNotFound)
+	}
+	return m, nil
+}
+
+func (f *fakeHost) CreateNetwork(_ context.Context, s *NetworkSpec) error {
+	if err := f.record("CreateNetwork " + s.VXLAN.Name); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.networks[s.ID] = s
+	return nil
+}
+
+func (f *fakeHost) DeleteNetwork(_ context.Context, s *NetworkSpec) error {
+	if err := f.record("DeleteNetwork " + s.VXLAN.Name); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.networks, s.ID)
+	return nil
+}
+
+func (f *fakeHost) CreateEndpoint(_ context.Context, s *NetworkSpec, ep *Endpoint) error {
+	if err := f.record("CreateEndpoint " + ep.HostIf); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.endpoints[ep.ID] = ep
+	return nil
+}
+
+func (f *fakeHost) DeleteEndpoint(_ context.Context, s *NetworkSpec, ep *Endpoint) error {
+	if err := f.record("DeleteEndpoint " + ep.HostIf); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.endpoints, ep.ID)
+	return nil
+}
+
+// newTestServer serves a driver over a fake host.
+func newTestServer(t *testing.T, scope, vtepdev string) (*httptest.Server, *Driver, *fakeHost) {
+	t.Helper()
+	host := newFakeHost()
+	d, err := NewDriver(Config{Scope: scope, VTEPDevice: vtepdev, Host: host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(NewHandler(d))
+	t.Cleanup(srv.Close)
+	return srv, d, host
+}
+
+// post sends body to /call the way dockerd does: POST, its Accept header,
+// no Content-Type.
+func post(t *testing.T, srv *httptest.Server, call, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/"+call, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/vnd.docker.plugins.v1.2+json")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// fixture is one recorded request: the call and its body.
+type fixture struct {
+	file, call, body string
+}
+
+func loadFixtures(t *testing.T, dir string) []fixture {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures in %s: %v", dir, err)
+	}
+	sort.Strings(files)
+	var out []fixture
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := strings.TrimSuffix(filepath.Base(f), ".json")
+		out = append(out, fixture{file: base, call: base[4:], body: string(b)})
+	}
+	return out
+}

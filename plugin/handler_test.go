@@ -1,0 +1,354 @@
+package plugin
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Replays, in order, every request dockerd 20.10 sent a network driver in
+// the standalone recording, checking each answer byte for byte where it
+// carries information and checking that the host was asked for what the
+// user typed.
+func TestReplayStandalone(t *testing.T) {
+	srv, _, host := newTestServer(t, ScopeLocal, "")
+	want := map[string]string{
+		"001": `{"Implements":["NetworkDriver"]}`,
+		"002": `{"Scope":"local","ConnectivityScope":"local"}`,
+		"003": `{}`,
+		"004": `{}`,
+		"005": `{"Err":"vxlan: option fail: unknown option; accepted: ` + optionNames() + `"}`,
+		"006": `{"Interface":{"MacAddress":"02:42:c6:13:46:0a"}}`,
+		"007": `{"InterfaceName":{"SrcName":"vcc2f35605cdc5","DstPrefix":"eth"},"Gateway":"198.19.70.1"}`,
+		"008": `{}`,
+		"011": `{}`,
+		"012": `{}`,
+		"013": `{}`,
+		"014": `{"Interface":{"MacAddress":"02:42:c6:13:47:02"}}`,
+		"015": `{"InterfaceName":{"SrcName":"vc3eac2846932c","DstPrefix":"eth"},"Gateway":"198.19.71.1","GatewayIPv6":"fd00:71::1"}`,
+		"039": `{}`,
+		"040": `{}`,
+	}
+	for _, f := range loadFixtures(t, "dockerd-20.10") {
+		status, got := post(t, srv, f.call, f.body)
+		if status != 200 {
+			t.Fatalf("%s: status %d: %s", f.file, status, got)
+		}
+		if w, ok := want[f.file[:3]]; ok && got != w {
+			t.Errorf("%s %s:\n got %s\nwant %s", f.file, f.call, got, w)
+		}
+		if f.call == "NetworkDriver.EndpointOperInfo" && !strings.HasPrefix(got, `{"Value":{`) {
+			t.Errorf("%s: %s", f.file, got)
+		}
+		if f.file[:3] != "005" && strings.Contains(got, `"Err"`) {
+			t.Errorf("%s: unexpected error %s", f.file, got)
+		}
+		// What the host was asked, right after the networks were made.
+		if f.file[:3] == "004" {
+			rec70 := host.networks["33ad4c3bfae553e4bb6327488598aebe46bafa0ac506b50dd7355f5bec733217"]
+			if rec70 == nil || rec70.VXLAN.VNI != 70 || rec70.VXLAN.Device != "vxu1" || rec70.VXLAN.Group != netip.MustParseAddr("239.1.1.70") ||
+				rec70.VXLAN.Name != "vx_33ad4c3bfae5" || rec70.Bridge.Name != "br_33ad4c3bfae5" || rec70.ContainerMTU != 1450 ||
+				!*rec70.HostGateway || fmt.Sprint(rec70.Gateways) != "[198.19.70.1/24]" {
+				t.Fatalf("rec70 spec: %+v", rec70)
+			}
+			rec71 := host.networks["8bec5197232e2b88f154b7a025fd6c529d94454eed5bde5bf2f8ffacd8913505"]
+			if rec71 == nil || rec71.VXLAN.VNI != 71 || fmt.Sprint(rec71.Gateways) != "[198.19.71.1/24 fd00:71::1/64]" {
+				t.Fatalf("rec71 spec: %+v", rec71)
+			}
+		}
+	}
+	if len(host.networks) != 0 || len(host.endpoints) != 0 {
+		t.Fatalf("left on the host: %d networks, %d endpoints", len(host.networks), len(host.endpoints))
+	}
+	for _, c := range host.calls {
+		if strings.Contains(c, "11b5ce7d903b") {
+			t.Fatalf("the refused network reached the host: %v", host.calls)
+		}
+	}
+}
+
+// The swarm recording: AllocateNetwork on the manager returns the options,
+// and every node's CreateNetwork receives them in place of the user's, as
+// dockerd does; the network is created, used and deleted again and again.
+func TestReplaySwarm(t *testing.T) {
+	for _, node := range []string{"manager", "worker"} {
+		t.Run(node, func(t *testing.T) {
+			srv, d, host := newTestServer(t, ScopeGlobal, "eth0")
+			allocated := `{"VxlanId":"80"}` // what the manager's AllocateNetwork answers
+			for _, f := range loadFixtures(t, "dockerd-20.10-swarm/"+node) {
+				body := f.body
+				if f.call == "NetworkDriver.CreateNetwork" {
+					body = strings.Replace(body, `{"allocated-by":"manager"}`, allocated, 1)
+				}
+				status, got := post(t, srv, f.call, body)
+				if status != 200 || strings.Contains(got, `"Err"`) {
+					t.Fatalf("%s: %d %s", f.file, status, got)
+				}
+				switch f.call {
+				case "NetworkDriver.GetCapabilities":
+					if got != `{"Scope":"global","ConnectivityScope":"global"}` {
+						t.Fatalf("%s: %s", f.file, got)
+					}
+				case "NetworkDriver.AllocateNetwork":
+					if got != `{"Options":`+allocated+`}` {
+						t.Fatalf("%s: %s", f.file, got)
+					}
+				case "NetworkDriver.CreateNetwork":
+					for _, s := range host.networks {
+						if s.VXLAN.VNI != 80 || *s.HostGateway {
+							t.Fatalf("%s: spec %+v (global scope must not put the gateway on the host)", f.file, s)
+						}
+					}
+				case "NetworkDriver.Join":
+					if !strings.Contains(got, `"Gateway":"198.19.80.1"`) {
+						t.Fatalf("%s: %s", f.file, got)
+					}
+				}
+			}
+			if len(host.networks) != 0 || len(host.endpoints) != 0 {
+				t.Fatalf("left: %v %v", host.networks, host.endpoints)
+			}
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			if len(d.nodes) == 0 {
+				t.Fatal("no discovered node recorded")
+			}
+		})
+	}
+}
+
+// Options that cannot be right are refused at CreateNetwork with the
+// option named and the accepted values, and nothing reaches the host.
+func TestCreateNetworkRejectsBadOptions(t *testing.T) {
+	cases := []struct {
+		opts map[string]string
+		says string
+	}{
+		{map[string]string{}, "option VxlanId: missing"},
+		{map[string]string{"VxlanId": "abc"}, "option VxlanId=abc: not a number; accepted: 0..16777215"},
+		{map[string]string{"VxlanId": "16777216"}, "option VxlanId=16777216: out of range"},
+		{map[string]string{"VxlanId": "0x1000000"}, "option VxlanId=0x1000000: out of range"},
+		{map[string]string{"VxlanId": "1", "TTL": "256"}, "option TTL=256: out of range; accepted: 0..255"},
+		{map[string]string{"VxlanId": "1", "Learning": "maybe"}, "option Learning=maybe: not a boolean; accepted: true or false"},
+		{map[string]string{"VxlanId": "1", "Group": "239.1.1.300"}, "option Group=239.1.1.300: not an IP address"},
+		{map[string]string{"VxlanId": "1", "Group": "239.1.1.1"}, "option Group=239.1.1.1: a multicast group needs a VTEP device"},
+		{map[string]string{"VxlanId": "1", "vxlanHardwareAddr": "01:00:5e:00:00:01"}, "option vxlanHardwareAddr=01:00:5e:00:00:01: not a 6-byte unicast MAC address"},
+		{map[string]string{"VxlanId": "1", "bridgeHardwareAddr": "zz"}, "option bridgeHardwareAddr=zz: not a MAC address"},
+		{map[string]string{"VxlanId": "1", "vxlanName": "a-name-too-long-x"}, "option vxlanName=a-name-too-long-x: not a valid interface name; accepted: an interface name: 1 to 15 bytes"},
+		{map[string]string{"VxlanId": "1", "bridgeName": "br/0"}, "option bridgeName=br/0: not a valid interface name"},
+		{map[string]string{"VxlanId": "1", "PortLow": "6000", "PortHigh": "5000"}, "option PortLow=6000: above PortHigh=5000"},
+		{map[string]string{"VxlanId": "1", "PortLow": "6000"}, "option PortHigh: missing: PortLow and PortHigh go together"},
+		{map[string]string{"VxlanId": "1", "Port": "0"}, "option Port=0: out of range; accepted: 1..65535"},
+		{map[string]string{"VxlanId": "1", "vxlanMTU": "67"}, "option vxlanMTU=67: out of range; accepted: 68..65535"},
+		{map[string]string{"VxlanId": "1", "Age": "0"}, "option Age=0: out of range; accepted: 1..4294967"},
+		{map[string]string{"VxlanId": "1", "Age": "10", "NoAge": "true"}, "option Age=10: contradicts NoAge=true"},
+		{map[string]string{"VxlanId": "1", "Peers": "198.18.0.2,fd00::2"}, "option Peers=198.18.0.2,fd00::2: mixes IPv4 and IPv6"},
+		{map[string]string{"VxlanId": "1", "Peers": "239.1.1.1"}, "option Peers=239.1.1.1: 239.1.1.1 is not a unicast address"},
+		{map[string]string{"VxlanId": "1", "SrcAddr": "fd00::1", "Group": "198.18.0.9"}, "option SrcAddr=fd00::1: not of the family of Group=198.18.0.9"},
+		{map[string]string{"VxlanId": "1", "VtepDev": "eth9"}, "option VtepDev=eth9: no such interface on this host"},
+		{map[string]string{"VxlanId": "1", "vxlanid": "2"}, "given twice"},
+		{map[string]string{"VxlanId": "1", "Tos": "inheritt"}, "option Tos=inheritt: not a number; accepted: 0..255 or inherit"},
+		{map[string]string{"VxlanId": "1", "HostGateway": "perhaps"}, "option HostGateway=perhaps: not a boolean"},
+		{map[string]string{"VxlanId": "1", "vxlanName": "same", "bridgeName": "same"}, "option bridgeName=same: same name as the vxlan interface"},
+	}
+	srv, _, host := newTestServer(t, ScopeLocal, "")
+	for i, tc := range cases {
+		opts, _ := json.Marshal(tc.opts)
+		body := fmt.Sprintf(`{"NetworkID":"n%02d","Options":{"com.docker.network.generic":%s},"IPv4Data":[{"Gateway":"198.19.1.1/24","Pool":"198.19.1.0/24"}]}`, i, opts)
+		_, got := post(t, srv, "NetworkDriver.CreateNetwork", body)
+		if !strings.Contains(got, tc.says) || !strings.HasPrefix(got, `{"Err":"vxlan: `) {
+			t.Errorf("%v:\n got %s\nwant it to say %q", tc.opts, got, tc.says)
+		}
+	}
+	if len(host.calls) != 0 {
+		t.Fatalf("the host was asked to do %v", host.calls)
+	}
+}
+
+func TestOptionKeysAreCaseInsensitive(t *testing.T) {
+	s, err := ParseOptions(map[string]string{"vxlanid": "0x2a", "VTEPDEV": "eth0", "group": "239.1.1.2", "noage": "yes", "PEERS": " 198.18.0.2 , 198.18.0.3,", "portlow": "5000", "PortHigh": "6000", "tos": "inherit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.VXLAN.VNI != 42 || s.VXLAN.Device != "eth0" || s.VXLAN.Group.String() != "239.1.1.2" || len(s.Peers) != 2 ||
+		s.VXLAN.SrcPorts.Low != 5000 || s.VXLAN.TOS != 1 || s.VXLAN.Ageing == nil {
+		t.Fatalf("%+v", s)
+	}
+}
+
+// MTU rule: vxlanMTU if given, else the VTEP device's MTU less 50 (IPv4
+// underlay) or 70 (IPv6); bridgeMTU, when given, is the containers' MTU.
+func TestContainerMTU(t *testing.T) {
+	cases := []struct {
+		opts             map[string]string
+		vxlanMTU, ctrMTU int
+	}{
+		{map[string]string{"VxlanId": "1", "VtepDev": "eth0"}, 1450, 1450},
+		{map[string]string{"VxlanId": "1", "VtepDev": "jumbo"}, 8950, 8950},
+		{map[string]string{"VxlanId": "1", "VtepDev": "jumbo", "SrcAddr": "fd00::1"}, 8930, 8930},
+		{map[string]string{"VxlanId": "1", "VtepDev": "jumbo", "vxlanMTU": "1400"}, 1400, 1400},
+		{map[string]string{"VxlanId": "1", "VtepDev": "eth0", "bridgeMTU": "1300"}, 1450, 1300},
+		{map[string]string{"VxlanId": "1"}, 1450, 1450},
+	}
+	for _, tc := range cases {
+		_, d, _ := newTestServer(t, ScopeLocal, "")
+		s, err := d.specFor(t.Context(), "id", tc.opts, nil, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.VXLAN.MTU != tc.vxlanMTU || s.ContainerMTU != tc.ctrMTU {
+			t.Errorf("%v: vxlan MTU %d, container MTU %d; want %d, %d", tc.opts, s.VXLAN.MTU, s.ContainerMTU, tc.vxlanMTU, tc.ctrMTU)
+		}
+	}
+}
+
+// The daemon's -vtepdev is the default; a network's VtepDev overrides it.
+func TestVTEPDeviceDefault(t *testing.T) {
+	_, d, _ := newTestServer(t, ScopeLocal, "eth0")
+	s, err := d.specFor(t.Context(), "id", map[string]string{"VxlanId": "1"}, nil, nil, false)
+	if err != nil || s.VXLAN.Device != "eth0" {
+		t.Fatalf("%+v %v", s, err)
+	}
+	s, err = d.specFor(t.Context(), "id", map[string]string{"VxlanId": "1", "VtepDev": "jumbo"}, nil, nil, false)
+	if err != nil || s.VXLAN.Device != "jumbo" {
+		t.Fatalf("%+v %v", s, err)
+	}
+	_, d, _ = newTestServer(t, ScopeLocal, "eth9")
+	_, err = d.specFor(t.Context(), "id", map[string]string{"VxlanId": "1"}, nil, nil, false)
+	if err == nil || !strings.Contains(err.Error(), "option the daemon's -vtepdev=eth9: no such interface") {
+		t.Fatalf("missing -vtepdev device: %v", err)
+	}
+}
+
+func TestCreateNetworkIsIdempotentAndChecksConflicts(t *testing.T) {
+	srv, _, host := newTestServer(t, ScopeLocal, "")
+	body := `{"NetworkID":"aaaaaaaaaaaa1","Options":{"com.docker.network.generic":{"VxlanId":"5"}}}`
+	for i := 0; i < 2; i++ {
+		if _, got := post(t, srv, "NetworkDriver.CreateNetwork", body); got != `{}` {
+			t.Fatal(got)
+		}
+	}
+	if len(host.calls) != 1 {
+		t.Fatalf("host calls %v", host.calls)
+	}
+	_, got := post(t, srv, "NetworkDriver.CreateNetwork", `{"NetworkID":"bbbbbbbbbbbb","Options":{"com.docker.network.generic":{"VxlanId":"5"}}}`)
+	if !strings.Contains(got, "option VxlanId=5: already used by network aaaaaaaaaaaa") {
+		t.Fatal(got)
+	}
+	_, got = post(t, srv, "NetworkDriver.CreateNetwork", `{"NetworkID":"cccccccccccc","Options":{"com.docker.network.generic":{"VxlanId":"6","vxlanName":"vx_aaaaaaaaaaaa"}}}`)
+	if !strings.Contains(got, "option vxlanName=vx_aaaaaaaaaaaa: already used by network aaaaaaaaaaaa") {
+		t.Fatal(got)
+	}
+}
+
+// A host failure leaves no state entry behind: the same network can be
+// created afterwards.
+func TestCreateNetworkHostFailureLeavesNoState(t *testing.T) {
+	srv, d, host := newTestServer(t, ScopeLocal, "")
+	host.failAt = "CreateNetwork vx_dddddddddddd"
+	body := `{"NetworkID":"dddddddddddd","Options":{"com.docker.network.generic":{"VxlanId":"7"}}}`
+	if _, got := post(t, srv, "NetworkDriver.CreateNetwork", body); !strings.Contains(got, "injected failure") {
+		t.Fatal(got)
+	}
+	if len(d.networks) != 0 {
+		t.Fatal("state entry left after a failed create")
+	}
+	host.failAt = ""
+	if _, got := post(t, srv, "NetworkDriver.CreateNetwork", body); got != `{}` {
+		t.Fatal(got)
+	}
+}
+
+// Requests that are not what dockerd sends get a clear answer, and never
+// change state.
+func TestHostileRequests(t *testing.T) {
+	srv, d, _ := newTestServer(t, ScopeLocal, "")
+	cases := []struct {
+		call, body string
+		status     int
+		says       string
+	}{
+		{"NetworkDriver.CreateNetwork", `{"NetworkID":`, 400, "bad request"},
+		{"NetworkDriver.CreateNetwork", `{"NetworkID":"x","Options":{"com.docker.network.generic":{"VxlanId":5}}}`, 200, "option VxlanId=5: not a string"},
+		{"NetworkDriver.CreateNetwork", `{"NetworkID":"x","Options":{"com.docker.network.generic":{"VxlanId":"5"}},"IPv4Data":[{"Gateway":"198.19.1.1"}]}`, 200, `IPv4 gateway \"198.19.1.1\": not an address in CIDR notation`},
+		{"NetworkDriver.CreateNetwork", `{"Options":{}}`, 200, "no NetworkID"},
+		{"NetworkDriver.CreateNetwork", `{"NetworkID":"y","Options":{"com.docker.network.generic":{"VxlanId":"5"}}}` + strings.Repeat(" ", MaxRequestBytes), 413, "request body over"},
+		{"NetworkDriver.CreateEndpoint", `{"NetworkID":"nope","EndpointID":"e1","Interface":{"Address":"198.19.1.2/24"}}`, 200, "network nope is not known"},
+		{"NetworkDriver.Join", `{"NetworkID":"nope","EndpointID":"e1"}`, 200, "network nope is not known"},
+		{"NetworkDriver.Leave", `{"NetworkID":"nope","EndpointID":"e1"}`, 200, "network nope is not known"},
+		{"NetworkDriver.DeleteNetwork", `{"NetworkID":"nope"}`, 200, "{}"},
+		{"NetworkDriver.EndpointOperInfo", `{"NetworkID":"nope","EndpointID":"e1"}`, 200, `{"Value":{}}`},
+		{"NetworkDriver.EndpointOperInfo", `garbage`, 200, `{"Value":{}}`},
+		{"NetworkDriver.NoSuchCall", `{}`, 404, "unknown call"},
+	}
+	for _, tc := range cases {
+		status, got := post(t, srv, tc.call, tc.body)
+		if status != tc.status || !strings.Contains(got, tc.says) {
+			t.Errorf("%s %.60s: %d %s; want %d and %q", tc.call, tc.body, status, got, tc.status, tc.says)
+		}
+	}
+	if len(d.networks) != 0 {
+		t.Fatalf("state changed: %v", d.networks)
+	}
+}
+
+func TestCreateEndpointKeepsDockersFields(t *testing.T) {
+	srv, _, host := newTestServer(t, ScopeLocal, "")
+	post(t, srv, "NetworkDriver.CreateNetwork", `{"NetworkID":"n1","Options":{"com.docker.network.generic":{"VxlanId":"9"}},"IPv4Data":[{"Gateway":"198.19.9.1/24"}]}`)
+	// A MAC given by the user is kept and not echoed.
+	_, got := post(t, srv, "NetworkDriver.CreateEndpoint", `{"NetworkID":"n1","EndpointID":"e1aaaaaaaaaaaa","Interface":{"Address":"198.19.9.5/24","MacAddress":"02:00:00:00:00:99"}}`)
+	if got != `{}` || host.endpoints["e1aaaaaaaaaaaa"].MAC.String() != "02:00:00:00:00:99" {
+		t.Fatalf("%s %+v", got, host.endpoints)
+	}
+	// IPv6 only: a random locally administered unicast MAC.
+	_, got = post(t, srv, "NetworkDriver.CreateEndpoint", `{"NetworkID":"n1","EndpointID":"e2aaaaaaaaaaaa","Interface":{"AddressIPv6":"fd00:9::5/64"}}`)
+	mac := host.endpoints["e2aaaaaaaaaaaa"].MAC
+	if !strings.Contains(got, mac.String()) || mac[0]&3 != 2 {
+		t.Fatalf("%s %v", got, mac)
+	}
+	// An IPv6-only endpoint gets no IPv4 gateway.
+	_, got = post(t, srv, "NetworkDriver.Join", `{"NetworkID":"n1","EndpointID":"e2aaaaaaaaaaaa"}`)
+	if strings.Contains(got, "Gateway") {
+		t.Fatalf("Join: %s", got)
+	}
+}
+
+// 200 concurrent requests on 8 networks, under -race: every endpoint ends
+// up created exactly once and every delete finds its endpoint.
+func TestConcurrentRequests(t *testing.T) {
+	srv, d, host := newTestServer(t, ScopeLocal, "")
+	for n := 0; n < 8; n++ {
+		post(t, srv, "NetworkDriver.CreateNetwork", fmt.Sprintf(`{"NetworkID":"net%d","Options":{"com.docker.network.generic":{"VxlanId":"%d"}},"IPv4Data":[{"Gateway":"198.19.%d.1/24"}]}`, n, 100+n, n))
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := i % 8
+			ep := fmt.Sprintf("ep%03d%010d", i, i)
+			body := fmt.Sprintf(`{"NetworkID":"net%d","EndpointID":"%s","Interface":{"Address":"198.19.%d.%d/24"}}`, n, ep, n, 2+i/8)
+			if _, got := post(t, srv, "NetworkDriver.CreateEndpoint", body); strings.Contains(got, "Err") {
+				t.Error(got)
+			}
+			if _, got := post(t, srv, "NetworkDriver.Join", fmt.Sprintf(`{"NetworkID":"net%d","EndpointID":"%s"}`, n, ep)); !strings.Contains(got, "SrcName") {
+				t.Error(got)
+			}
+			if _, got := post(t, srv, "NetworkDriver.DeleteEndpoint", fmt.Sprintf(`{"NetworkID":"net%d","EndpointID":"%s"}`, n, ep)); got != `{}` {
+				t.Error(got)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(host.endpoints) != 0 {
+		t.Fatalf("%d endpoints left", len(host.endpoints))
+	}
+	for _, n := range d.networks {
+		if len(n.endpoints) != 0 {
+			t.Fatalf("state keeps %d endpoints", len(n.endpoints))
+		}
+	}
+}

@@ -1,0 +1,163 @@
+package plugin
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
+)
+
+// liveDriver is a driver on a LinuxHost inside a fresh namespace with an
+// underlay device "ul0" (MTU 1500).
+func liveDriver(t *testing.T, scope string) (*Driver, *testns.NS) {
+	t.Helper()
+	ns := testns.New(t)
+	ns.IP("link", "add", "ul0", "type", "veth", "peer", "name", "ul1")
+	ns.IP("addr", "add", "198.18.4.1/24", "dev", "ul0")
+	ns.IP("link", "set", "ul0", "up")
+	d, err := NewDriver(Config{Scope: scope, VTEPDevice: "ul0", Host: NewLinuxHost(ns.Dial())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, ns
+}
+
+func createNet(ctx context.Context, d *Driver, id string, opts map[string]any) error {
+	return d.CreateNetwork(ctx, &CreateNetworkRequest{
+		NetworkID: id,
+		Options:   map[string]any{optGeneric: opts, optEnableIPv6: true},
+		IPv4Data:  []IPAMData{{Pool: "198.19.4.0/24", Gateway: "198.19.4.1/24"}},
+		IPv6Data:  []IPAMData{{Pool: "fd00:4::/64", Gateway: "fd00:4::1/64"}},
+	})
+}
+
+func TestIntegrationLinuxHostBridgeMode(t *testing.T) {
+	ctx := t.Context()
+	d, ns := liveDriver(t, ScopeLocal)
+	id := "0123456789abcdef"
+	if err := createNet(ctx, d, id, map[string]any{"VxlanId": "0x64", "Peers": "198.18.4.2,198.18.4.3", "TTL": "9", "Learning": "false", "bridgeTXQLen": "333"}); err != nil {
+		t.Fatal(err)
+	}
+	vx, br := ns.LinkJSON("vx_0123456789ab"), ns.LinkJSON("br_0123456789ab")
+	if vx.Master != "br_0123456789ab" || vx.MTU != 1450 || vx.Ifalias != ownerMark(id) || br.Ifalias != ownerMark(id) || br.Txqlen != 333 {
+		t.Fatalf("links: vxlan %+v bridge %+v", vx, br)
+	}
+	if vx.Linkinfo.InfoData["id"] != float64(100) || vx.Linkinfo.InfoData["ttl"] != float64(9) || vx.Linkinfo.InfoData["learning"] != false ||
+		vx.Linkinfo.InfoData["link"] != "ul0" || vx.Linkinfo.InfoData["port"] != float64(4789) {
+		t.Fatalf("vxlan info: %v", vx.Linkinfo.InfoData)
+	}
+	addrs := ns.IP("-j", "addr", "show", "dev", "br_0123456789ab")
+	if !strings.Contains(addrs, `"198.19.4.1"`) || !strings.Contains(addrs, `"fd00:4::1"`) {
+		t.Fatalf("gateways not on the bridge: %s", addrs)
+	}
+	fdb, _ := ns.Exec("bridge", "fdb", "show", "dev", "vx_0123456789ab")
+	if !strings.Contains(fdb, "dst 198.18.4.2") || !strings.Contains(fdb, "dst 198.18.4.3") {
+		t.Fatalf("peers: %s", fdb)
+	}
+	// Repeating the creation is a no-op.
+	d2, _ := NewDriver(Config{Scope: ScopeLocal, VTEPDevice: "ul0", Host: d.cfg.Host})
+	if err := createNet(ctx, d2, id, map[string]any{"VxlanId": "0x64", "Peers": "198.18.4.2,198.18.4.3", "TTL": "9", "Learning": "false", "bridgeTXQLen": "333"}); err != nil {
+		t.Fatalf("re-creating over our own links: %v", err)
+	}
+
+	// An endpoint: veth with the container MTU and MAC, host end in the bridge.
+	iface, err := d.CreateEndpoint(ctx, &CreateEndpointRequest{NetworkID: id, EndpointID: "e0123456789abcdef", Interface: &EndpointInterface{Address: "198.19.4.7/24"}})
+	if err != nil || iface == nil || iface.MacAddress != "02:42:c6:13:04:07" {
+		t.Fatalf("%+v %v", iface, err)
+	}
+	hostEnd, ctrEnd := ns.LinkJSON("vhe0123456789a"), ns.LinkJSON("vce0123456789a")
+	if hostEnd.Master != "br_0123456789ab" || hostEnd.MTU != 1450 || ctrEnd.MTU != 1450 || ctrEnd.Address != "02:42:c6:13:04:07" {
+		t.Fatalf("veth: %+v / %+v", hostEnd, ctrEnd)
+	}
+	if err := d.DeleteEndpoint(ctx, id, "e0123456789abcdef"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DeleteNetwork(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if out := ns.IP("-br", "link"); strings.Contains(out, "vx_") || strings.Contains(out, "br_") || strings.Contains(out, "vhe") {
+		t.Fatalf("left after delete:\n%s", out)
+	}
+}
+
+// Links the plugin did not make are never taken over or deleted; a
+// bridge named by bridgeName is used and left in place, without the
+// gateway addresses the network put on it.
+func TestIntegrationLinuxHostOwnership(t *testing.T) {
+	ctx := t.Context()
+	d, ns := liveDriver(t, ScopeLocal)
+	ns.IP("link", "add", "foreignvx", "type", "vxlan", "id", "999", "dstport", "4789")
+	ns.IP("link", "add", "opbr", "type", "bridge")
+
+	cases := []struct {
+		opts map[string]any
+		says string
+	}{
+		{map[string]any{"VxlanId": "1", "vxlanName": "ul0"}, "option vxlanName=ul0: ul0 exists and is a veth, not a vxlan; it is left alone"},
+		{map[string]any{"VxlanId": "1", "vxlanName": "lo"}, "lo exists and is a device without a kind"},
+		{map[string]any{"VxlanId": "1", "vxlanName": "foreignvx"}, "a vxlan foreignvx exists that this plugin did not create"},
+		{map[string]any{"VxlanId": "1", "bridgeName": "ul1"}, "option bridgeName=ul1: ul1 exists and is a veth, not a bridge"},
+		{map[string]any{"VxlanId": "999"}, "option VxlanId=999: VNI 999 on UDP port 4789 is already used by vxlan foreignvx (not created by this plugin)"},
+	}
+	for _, tc := range cases {
+		err := createNet(ctx, d, "feedfacefeedface", tc.opts)
+		if err == nil || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%v: %v\nwant %q", tc.opts, err, tc.says)
+		}
+		// Nothing from the attempt remains, and the foreign links are intact.
+		out := ns.IP("-br", "link")
+		if strings.Contains(out, "vx_feedface") || strings.Contains(out, "br_feedface") {
+			t.Fatalf("%v left links behind:\n%s", tc.opts, out)
+		}
+		for _, name := range []string{"ul0", "ul1", "lo", "foreignvx", "opbr"} {
+			if _, err := ns.TryIP("link", "show", name); err != nil {
+				t.Fatalf("%s was removed", name)
+			}
+		}
+		if m := ns.LinkJSON("ul0").Master; m != "" {
+			t.Fatalf("ul0 was enslaved to %s", m)
+		}
+	}
+
+	// The operator's bridge is used, and left in place on delete.
+	if err := createNet(ctx, d, "feedfacefeedface", map[string]any{"VxlanId": "2", "bridgeName": "opbr"}); err != nil {
+		t.Fatal(err)
+	}
+	if ns.LinkJSON("vx_feedfacefeed").Master != "opbr" {
+		t.Fatal("vxlan not in the operator's bridge")
+	}
+	if err := d.DeleteNetwork(ctx, "feedfacefeedface"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ns.TryIP("link", "show", "opbr"); err != nil {
+		t.Fatal("the operator's bridge was deleted")
+	}
+	if addrs := ns.IP("-j", "addr", "show", "dev", "opbr"); strings.Contains(addrs, "198.19.4.1") {
+		t.Fatalf("gateway left on the operator's bridge: %s", addrs)
+	}
+}
+
+// In global scope the gateway stays off the host unless HostGateway says
+// otherwise; in local scope HostGateway=false keeps it off.
+func TestIntegrationLinuxHostGatewayRule(t *testing.T) {
+	ctx := t.Context()
+	for _, tc := range []struct {
+		scope string
+		opt   string
+		want  bool
+	}{{ScopeLocal, "", true}, {ScopeLocal, "false", false}, {ScopeGlobal, "", false}, {ScopeGlobal, "true", true}} {
+		d, ns := liveDriver(t, tc.scope)
+		opts := map[string]any{"VxlanId": "3"}
+		if tc.opt != "" {
+			opts["HostGateway"] = tc.opt
+		}
+		if err := createNet(ctx, d, "abcabcabcabc", opts); err != nil {
+			t.Fatal(err)
+		}
+		has := strings.Contains(ns.IP("-j", "addr", "show", "dev", "br_abcabcabcabc"), "198.19.4.1")
+		if has != tc.want {
+			t.Errorf("scope %s HostGateway=%q: gateway on host %v, want %v", tc.scope, tc.opt, has, tc.want)
+		}
+	}
+}
