@@ -111,9 +111,6 @@ func (d *Driver) Capabilities() CapabilitiesResponse {
 // only links carrying it are ever deleted.
 func ownerMark(networkID string) string { return "docker-vxlan-plugin net=" + networkID }
 
-// endpointMark is the alias of an endpoint's host interface.
-func endpointMark(endpointID string) string { return "docker-vxlan-plugin ep=" + endpointID }
-
 func shortID(id string) string {
 	if len(id) > 12 {
 		return id[:12]

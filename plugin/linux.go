@@ -217,8 +217,15 @@ func (h *LinuxHost) deleteMarked(ctx context.Context, name, mark string) error {
 	return nil
 }
 
-// CreateEndpoint makes the veth pair: the host end in the bridge and up,
-// the container end with the container's MTU and MAC.
+// CreateEndpoint makes the veth pair in one request: the host end in the
+// bridge and up, the container end with the container's MTU and MAC.
+//
+// Unlike the network's links, the veth carries no alias: setting one makes
+// the kernel announce a link change, and for a link without carrier IPv6
+// then walks its whole routing table, a cost that grows with every network
+// on the host (measured: 50 µs with 1 network, 530 µs with 500). The host
+// end is recognised instead by what only it has: its name, derived from the
+// endpoint ID, its kind, and being a port of the network's bridge.
 func (h *LinuxHost) CreateEndpoint(ctx context.Context, spec *NetworkSpec, ep *Endpoint) error {
 	br, err := h.conn.LinkByName(ctx, spec.Bridge.Name)
 	if err != nil {
@@ -228,16 +235,33 @@ func (h *LinuxHost) CreateEndpoint(ctx context.Context, spec *NetworkSpec, ep *E
 		Name:        ep.HostIf,
 		MTU:         spec.ContainerMTU,
 		MasterIndex: br.Index,
-		Alias:       endpointMark(ep.ID),
 		Up:          true,
 		Data:        &rtlink.Veth{PeerName: ep.ContainerIf, PeerMTU: spec.ContainerMTU, PeerHardwareAddr: ep.MAC},
 	})
 	return err
 }
 
-// DeleteEndpoint deletes the veth pair through its host end.
-func (h *LinuxHost) DeleteEndpoint(ctx context.Context, _ *NetworkSpec, ep *Endpoint) error {
-	return h.deleteMarked(ctx, ep.HostIf, endpointMark(ep.ID))
+// DeleteEndpoint deletes the veth pair through its host end, if that is
+// still the veth the endpoint made: a port of the network's bridge.
+func (h *LinuxHost) DeleteEndpoint(ctx context.Context, spec *NetworkSpec, ep *Endpoint) error {
+	l, err := h.conn.LinkByName(ctx, ep.HostIf)
+	if errors.Is(err, rtlink.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	br, err := h.conn.LinkByName(ctx, spec.Bridge.Name)
+	if err != nil && !errors.Is(err, rtlink.ErrNotFound) {
+		return err
+	}
+	if l.Kind != "veth" || br == nil || l.MasterIndex != br.Index {
+		return fmt.Errorf("endpoint %s: %s is not the veth this plugin made in bridge %s; it is left alone", shortID(ep.ID), ep.HostIf, spec.Bridge.Name)
+	}
+	if err := h.conn.DeleteLink(ctx, ep.HostIf); err != nil && !errors.Is(err, rtlink.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 var _ Host = (*LinuxHost)(nil)
