@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -153,6 +154,11 @@ func TestIntegrationDockerTwoHosts(t *testing.T) {
 		if left := ownedLinks(t, h); len(left) != 0 {
 			t.Fatalf("left after network rm: %v", left)
 		}
+	}
+
+	// The socket is root's alone.
+	if out, err := exec.Command("nsenter", "-t", fmt.Sprint(a.DockerdPid()), "-m", "stat", "-c", "%a %u %g", "/run/docker/plugins/vxlan.sock").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "660 0 0" {
+		t.Fatalf("socket mode and owner: %q %v, want 660 0 0", out, err)
 	}
 
 	// SIGTERM: the plugin stops listening and removes its socket.
