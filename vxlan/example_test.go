@@ -113,6 +113,32 @@ func ExampleClient_AddStaticMAC() {
 	}
 }
 
+// List and FDB: what examples/inspect prints, every vxlan link of a
+// namespace with its settings and forwarding database.
+func ExampleClient_List() {
+	ctx := context.Background()
+	c, err := vxlan.Dial(rtlink.WithNetNSPath("blue"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	links, err := c.List(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, l := range links {
+		fmt.Printf("%s: VNI %d, port %d, device %q\n", l.Name, l.VNI, l.Port, l.Device)
+		entries, err := c.FDB(ctx, l.Name)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, e := range entries {
+			fmt.Println("  ", e)
+		}
+	}
+}
+
 // Validate reports the first bad field with the values accepted, before
 // anything reaches the kernel.
 func ExampleConfig_Validate() {
