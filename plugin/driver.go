@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/netip"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
@@ -30,8 +32,9 @@ type Host interface {
 	// earlier call for the same network. On error nothing it made remains.
 	CreateNetwork(ctx context.Context, spec *NetworkSpec) error
 	// DeleteNetwork removes what CreateNetwork made; links it did not make
-	// (a reused bridge) are left in place.
-	DeleteNetwork(ctx context.Context, spec *NetworkSpec) error
+	// (a reused bridge) are left in place. parentInUse tells that another
+	// network still uses the network's parent interface.
+	DeleteNetwork(ctx context.Context, spec *NetworkSpec, parentInUse bool) error
 	// CreateEndpoint makes the endpoint's interfaces; on error nothing
 	// it made remains.
 	CreateEndpoint(ctx context.Context, spec *NetworkSpec, ep *Endpoint) error
@@ -56,7 +59,8 @@ type Config struct {
 	Name string
 	// Scope is ScopeLocal or ScopeGlobal.
 	Scope string
-	// VTEPDevice is the VTEP device of networks whose options name none.
+	// VTEPDevice is the VTEP device of networks whose options name none: a
+	// name, or a comma-separated list of which the first existing wins.
 	VTEPDevice string
 	// Host is the machine the networks are made on.
 	Host Host
@@ -69,8 +73,9 @@ type Config struct {
 // Host to make them. Calls on one network are serialised; calls on
 // different networks run in parallel.
 type Driver struct {
-	cfg Config
-	log *slog.Logger
+	cfg         Config
+	log         *slog.Logger
+	vtepDevices []string // Config.VTEPDevice as a list
 
 	mu       sync.Mutex
 	networks map[string]*network
@@ -99,7 +104,15 @@ func NewDriver(cfg Config) (*Driver, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Driver{cfg: cfg, log: log, networks: map[string]*network{}, nodes: map[string]NodeDiscoveryData{}}, nil
+	d := &Driver{cfg: cfg, log: log, networks: map[string]*network{}, nodes: map[string]NodeDiscoveryData{}}
+	if cfg.VTEPDevice != "" {
+		names, err := parseNameList(cfg.VTEPDevice)
+		if err != nil {
+			return nil, fmt.Errorf("-vtepdev %q: %w", cfg.VTEPDevice, err)
+		}
+		d.vtepDevices = names
+	}
+	return d, nil
 }
 
 // Capabilities answers GetCapabilities: the scope given at start.
@@ -157,36 +170,13 @@ func ipamGateways(family string, data []IPAMData) ([]netip.Prefix, error) {
 }
 
 // specFor builds and checks the spec of a network from its options and
-// pools. It reads the VTEP device's MTU from the host and nothing else.
+// pools. It reads from the host only which interfaces exist and their MTUs.
 func (d *Driver) specFor(ctx context.Context, id string, opts map[string]string, ipv4, ipv6 []IPAMData, ipv6Enabled bool) (*NetworkSpec, error) {
 	spec, err := ParseOptions(opts)
 	if err != nil {
 		return nil, err
 	}
 	spec.ID = id
-	v := &spec.VXLAN
-	if v.Name == "" {
-		v.Name = "vx_" + shortID(id)
-	}
-	if spec.Bridge.Name == "" {
-		spec.Bridge.Name = "br_" + shortID(id)
-	}
-	if v.Name == spec.Bridge.Name {
-		return nil, &OptionError{Option: "bridgeName", Value: spec.Bridge.Name, Problem: "same name as the vxlan interface", Accepted: "a name other than vxlanName"}
-	}
-	deviceFrom := "VtepDev"
-	if v.Device == "" {
-		v.Device, deviceFrom = d.cfg.VTEPDevice, "the daemon's -vtepdev"
-	}
-	if v.Learning == nil {
-		v.Learning = vxlan.Ptr(true)
-	}
-	v.Alias = ownerMark(id)
-	v.Up = true
-	if v.Group.IsMulticast() && v.Device == "" {
-		return nil, &OptionError{Option: "Group", Value: v.Group.String(), Problem: "a multicast group needs a VTEP device", Accepted: "VtepDev or the daemon's -vtepdev set, or a unicast Group"}
-	}
-
 	if spec.Gateways, err = ipamGateways("IPv4", ipv4); err != nil {
 		return nil, err
 	}
@@ -197,24 +187,55 @@ func (d *Driver) specFor(ctx context.Context, id string, opts map[string]string,
 		}
 		spec.Gateways = append(spec.Gateways, gw6...)
 	}
+	if spec.Kind == KindParent {
+		spec.HostGateway = vxlan.Ptr(false) // the seeds' rule: never on the host
+		return spec, d.resolveParent(ctx, spec)
+	}
+	if spec.Kind == KindMacvlan {
+		spec.HostGateway = vxlan.Ptr(false) // seed 004: never on the host
+	}
 	if spec.HostGateway == nil {
 		spec.HostGateway = vxlan.Ptr(d.cfg.Scope == ScopeLocal)
+	}
+	v := &spec.VXLAN
+	if v.Name == "" {
+		v.Name = "vx_" + shortID(id)
+	}
+	if spec.Kind == KindBridge {
+		if spec.Bridge.Name == "" {
+			spec.Bridge.Name = "br_" + shortID(id)
+		}
+		if v.Name == spec.Bridge.Name {
+			return nil, &OptionError{Option: "bridgeName", Value: spec.Bridge.Name, Problem: "same name as the vxlan interface", Accepted: "a name other than vxlanName"}
+		}
+	}
+	if v.Learning == nil {
+		v.Learning = vxlan.Ptr(true)
+	}
+	v.Alias = ownerMark(id)
+	v.Up = true
+
+	// The VTEP device: the first of the network's list, or of the daemon's,
+	// that exists here.
+	candidates, from := spec.VTEPCandidates, "VtepDev"
+	if len(candidates) == 0 {
+		candidates, from = d.vtepDevices, "the daemon's -vtepdev"
+	}
+	underlay := 1500 // assumed when no VTEP device is named
+	if len(candidates) > 0 {
+		v.Device, underlay, err = d.firstLink(ctx, candidates)
+		if err != nil {
+			return nil, &OptionError{Option: from, Value: strings.Join(candidates, ","), Problem: err.Error()}
+		}
+	}
+	if v.Group.IsMulticast() && v.Device == "" {
+		return nil, &OptionError{Option: "Group", Value: v.Group.String(), Problem: "a multicast group needs a VTEP device", Accepted: "VtepDev or the daemon's -vtepdev set, or a unicast Group"}
 	}
 
 	// MTU: the VTEP device's less the encapsulation, unless given.
 	overhead := 50
 	if spec.UnderlayIPv6() {
 		overhead = 70
-	}
-	underlay := 1500 // assumed when no VTEP device is named
-	if v.Device != "" {
-		underlay, err = d.cfg.Host.LinkMTU(ctx, v.Device)
-		if errors.Is(err, vxlan.ErrNotFound) {
-			return nil, &OptionError{Option: deviceFrom, Value: v.Device, Problem: "no such interface on this host"}
-		}
-		if err != nil {
-			return nil, err
-		}
 	}
 	if v.MTU == 0 {
 		v.MTU = underlay - overhead
@@ -235,6 +256,87 @@ func (d *Driver) specFor(ctx context.Context, id string, opts map[string]string,
 		return nil, err
 	}
 	return spec, nil
+}
+
+// firstLink returns the first of names that exists on the host, with its
+// MTU, or an error naming every candidate.
+func (d *Driver) firstLink(ctx context.Context, names []string) (string, int, error) {
+	for _, n := range names {
+		mtu, err := d.cfg.Host.LinkMTU(ctx, n)
+		if err == nil {
+			return n, mtu, nil
+		}
+		if !errors.Is(err, vxlan.ErrNotFound) {
+			return "", 0, err
+		}
+	}
+	if len(names) == 1 {
+		return "", 0, fmt.Errorf("no such interface on this host")
+	}
+	return "", 0, fmt.Errorf("none of %s exists on this host", strings.Join(names, ", "))
+}
+
+// errNoParent is seed 003's answer to a global network without a parent.
+const errNoParent = `no parent interface was passed, use for example '-o parent="eth0,eth1,eth3"'`
+
+// resolveParent chooses the parent of a parent-kind network on this host:
+// the first candidate that exists, or whose master exists when it is an
+// 802.1Q name (master.id), which is then made.
+func (d *Driver) resolveParent(ctx context.Context, spec *NetworkSpec) error {
+	p := &spec.Parent
+	opt := "parent"
+	if p.File != "" {
+		opt = "parent-file"
+		names, err := readParentFile(p.File)
+		if err != nil {
+			return &OptionError{Option: opt, Value: p.File, Problem: err.Error()}
+		}
+		p.Candidates = names
+	}
+	if len(p.Candidates) == 0 {
+		if d.cfg.Scope == ScopeGlobal {
+			return errors.New(errNoParent)
+		}
+		p.Isolated, p.Name = true, "pa_"+shortID(spec.ID)
+		spec.ContainerMTU = 1500
+		return nil
+	}
+	for _, c := range p.Candidates {
+		mtu, err := d.cfg.Host.LinkMTU(ctx, c)
+		if err == nil {
+			p.Name, spec.ContainerMTU = c, mtu
+			return nil
+		}
+		if !errors.Is(err, vxlan.ErrNotFound) {
+			return err
+		}
+		master, id, ok := splitVLANName(c)
+		if !ok {
+			continue
+		}
+		mtu, err = d.cfg.Host.LinkMTU(ctx, master)
+		if err == nil {
+			p.Name, p.VLAN, spec.ContainerMTU = c, &VLANParent{Master: master, ID: id}, mtu
+			return nil
+		}
+		if !errors.Is(err, vxlan.ErrNotFound) {
+			return err
+		}
+	}
+	return &OptionError{Option: opt, Value: strings.Join(p.Candidates, ","), Problem: fmt.Sprintf("none of %s exists on this host (for name.id, its master)", strings.Join(p.Candidates, ", "))}
+}
+
+// splitVLANName splits "eth0.65" into its master and 802.1Q id.
+func splitVLANName(name string) (master string, id uint16, ok bool) {
+	i := strings.LastIndexByte(name, '.')
+	if i <= 0 {
+		return "", 0, false
+	}
+	n, err := strconv.ParseUint(name[i+1:], 10, 16)
+	if err != nil || n < 1 || n > 4094 {
+		return "", 0, false
+	}
+	return name[:i], uint16(n), true
 }
 
 // configFieldOption names the option behind each vxlan.Config field, for
@@ -318,11 +420,14 @@ func (d *Driver) checkConflicts(spec *NetworkSpec) error {
 	sort.Strings(ids)
 	for _, id := range ids {
 		o := d.networks[id].spec
+		if spec.Kind == KindParent || o.Kind == KindParent {
+			continue // parents are shared; isolated ones are named by network ID
+		}
 		for _, c := range []struct{ opt, name, theirs string }{
 			{"vxlanName", spec.VXLAN.Name, o.VXLAN.Name},
 			{"bridgeName", spec.Bridge.Name, o.Bridge.Name},
 		} {
-			if c.name == c.theirs {
+			if c.name != "" && c.name == c.theirs {
 				return &OptionError{Option: c.opt, Value: c.name, Problem: "already used by network " + shortID(id)}
 			}
 		}
@@ -331,6 +436,22 @@ func (d *Driver) checkConflicts(spec *NetworkSpec) error {
 		}
 	}
 	return nil
+}
+
+// parentInUse reports whether a network other than id has the parent of
+// spec as its parent.
+func (d *Driver) parentInUse(id string, spec *NetworkSpec) bool {
+	if spec.Kind != KindParent {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for oid, o := range d.networks {
+		if oid != id && o.spec.Kind == KindParent && o.spec.Parent.Name == spec.Parent.Name {
+			return true
+		}
+	}
+	return false
 }
 
 // AllocateNetwork checks a global network's options on a swarm manager and
@@ -362,7 +483,7 @@ func (d *Driver) DeleteNetwork(ctx context.Context, id string) error {
 	if len(n.endpoints) > 0 {
 		return fmt.Errorf("network %s still has %d endpoints", shortID(id), len(n.endpoints))
 	}
-	if err := d.cfg.Host.DeleteNetwork(ctx, n.spec); err != nil {
+	if err := d.cfg.Host.DeleteNetwork(ctx, n.spec, d.parentInUse(id, n.spec)); err != nil {
 		return err
 	}
 	n.gone = true

@@ -65,7 +65,7 @@ func (f *fakeHost) CreateNetwork(_ context.Context, s *NetworkSpec) error {
 	return nil
 }
 
-func (f *fakeHost) DeleteNetwork(_ context.Context, s *NetworkSpec) error {
+func (f *fakeHost) DeleteNetwork(_ context.Context, s *NetworkSpec, _ bool) error {
 	if err := f.record("DeleteNetwork " + s.VXLAN.Name); err != nil {
 		return err
 	}

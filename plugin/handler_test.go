@@ -127,7 +127,21 @@ func TestCreateNetworkRejectsBadOptions(t *testing.T) {
 		opts map[string]string
 		says string
 	}{
-		{map[string]string{}, "option VxlanId: missing"},
+		{map[string]string{"Group": "239.1.1.1"}, "option VxlanId: missing: option Group is for vxlan networks"},
+		{map[string]string{"VxlanId": "1", "mode": "ipvlan"}, "option mode=ipvlan: unknown mode; accepted: bridge or macvlan"},
+		{map[string]string{"VxlanId": "1", "mode": "macvlan", "bridgeName": "br9"}, "option bridgeName=br9: not for a network of kind vxlan, mode=macvlan; accepted: networks of kind vxlan, bridge mode"},
+		{map[string]string{"VxlanId": "1", "mode": "macvlan", "HostGateway": "true"}, "option HostGateway=true: not for a network of kind vxlan, mode=macvlan"},
+		{map[string]string{"VxlanId": "1", "parent": "eth0"}, "option parent=eth0: not for a network of kind vxlan, bridge mode; accepted: networks of kind parent (no VxlanId)"},
+		{map[string]string{"VxlanId": "1", "macvlan_mode": "vepa"}, "option macvlan_mode=vepa: not for a network of kind vxlan, bridge mode"},
+		{map[string]string{"parent": "eth0", "macvlan_mode": "source"}, "option macvlan_mode=source: unknown macvlan mode; accepted: bridge, private, vepa or passthru"},
+		{map[string]string{"parent": "eth0", "HostGateway": "true"}, "option HostGateway=true: not for a network of kind parent (no VxlanId)"},
+		{map[string]string{"parent": "eth0", "parent-file": "/etc/p.toml"}, "option parent-file=/etc/p.toml: given with parent"},
+		{map[string]string{"parent-file": "etc/p.toml"}, "option parent-file=etc/p.toml: not an absolute path"},
+		{map[string]string{"parent": " , ,"}, "option parent=, ,: no interface name"},
+		{map[string]string{"parent": "eth0, bad/name"}, `option parent=eth0, bad/name: \"bad/name\" is not a valid interface name`},
+		{map[string]string{"parent": "toothbrush, pancakes, eth9.10"}, "option parent=toothbrush,pancakes,eth9.10: none of toothbrush, pancakes, eth9.10 exists on this host"},
+		{map[string]string{"parent-file": "/nonexistent/p.toml"}, "option parent-file=/nonexistent/p.toml: reading /nonexistent/p.toml: no such file or directory"},
+		{map[string]string{"VxlanId": "1", "VtepDev": "eth8, eth9"}, "option VtepDev=eth8,eth9: none of eth8, eth9 exists on this host"},
 		{map[string]string{"VxlanId": "abc"}, "option VxlanId=abc: not a number; accepted: 0..16777215"},
 		{map[string]string{"VxlanId": "16777216"}, "option VxlanId=16777216: out of range"},
 		{map[string]string{"VxlanId": "0x1000000"}, "option VxlanId=0x1000000: out of range"},
@@ -173,7 +187,7 @@ func TestOptionKeysAreCaseInsensitive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.VXLAN.VNI != 42 || s.VXLAN.Device != "eth0" || s.VXLAN.Group.String() != "239.1.1.2" || len(s.Peers) != 2 ||
+	if s.VXLAN.VNI != 42 || fmt.Sprint(s.VTEPCandidates) != "[eth0]" || s.VXLAN.Group.String() != "239.1.1.2" || len(s.Peers) != 2 ||
 		s.VXLAN.SrcPorts.Low != 5000 || s.VXLAN.TOS != 1 || s.VXLAN.Ageing == nil {
 		t.Fatalf("%+v", s)
 	}

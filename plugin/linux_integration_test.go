@@ -161,3 +161,141 @@ func TestIntegrationLinuxHostGatewayRule(t *testing.T) {
 		}
 	}
 }
+
+// macvlan mode: a vxlan link and no bridge; each container gets a macvlan
+// link on the vxlan link.
+func TestIntegrationLinuxHostMacvlanMode(t *testing.T) {
+	ctx := t.Context()
+	d, ns := liveDriver(t, ScopeLocal)
+	id := "abcdef0123456789"
+	if err := createNet(ctx, d, id, map[string]any{"VxlanId": "20", "mode": "macvlan", "Peers": "198.18.4.2"}); err != nil {
+		t.Fatal(err)
+	}
+	vx := ns.LinkJSON("vx_abcdef012345")
+	if vx.Master != "" || vx.Ifalias != ownerMark(id) {
+		t.Fatalf("vxlan: %+v", vx)
+	}
+	if out := ns.IP("-br", "link"); strings.Contains(out, "br_") {
+		t.Fatalf("a bridge was made:\n%s", out)
+	}
+	if addrs := ns.IP("-j", "addr", "show", "dev", "vx_abcdef012345"); strings.Contains(addrs, "198.19.4.1") {
+		t.Fatalf("gateway put on the host: %s", addrs)
+	}
+	if _, err := d.CreateEndpoint(ctx, &CreateEndpointRequest{NetworkID: id, EndpointID: "e1e1e1e1e1e1e1e1", Interface: &EndpointInterface{Address: "198.19.4.9/24"}}); err != nil {
+		t.Fatal(err)
+	}
+	mv := ns.LinkJSON("vce1e1e1e1e1e1")
+	if mv.Linkinfo.InfoKind != "macvlan" || mv.Linkinfo.InfoData["mode"] != "bridge" || mv.Link != "vx_abcdef012345" || mv.MTU != 1450 || mv.Address != "02:42:c6:13:04:09" {
+		t.Fatalf("macvlan: %+v", mv)
+	}
+	resp, err := d.Join(ctx, &JoinRequest{NetworkID: id, EndpointID: "e1e1e1e1e1e1e1e1"})
+	if err != nil || resp.InterfaceName.SrcName != "vce1e1e1e1e1e1" || resp.Gateway != "198.19.4.1" {
+		t.Fatalf("join: %+v %v", resp, err)
+	}
+	if err := d.DeleteEndpoint(ctx, id, "e1e1e1e1e1e1e1e1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DeleteNetwork(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if out := ns.IP("-br", "link"); strings.Contains(out, "vx_") || strings.Contains(out, "vce1") {
+		t.Fatalf("left:\n%s", out)
+	}
+}
+
+// A parent network: the first listed name that exists is the parent, the
+// containers get macvlan links on it in the mode asked, and deleting the
+// network leaves the operator's parent alone.
+func TestIntegrationLinuxHostParentList(t *testing.T) {
+	ctx := t.Context()
+	d, ns := liveDriver(t, ScopeLocal)
+	id := "0a0a0a0a0a0a0a0a"
+	if err := createNet(ctx, d, id, map[string]any{"parent": "toothbrush, ul0, ul1", "macvlan_mode": "private"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.CreateEndpoint(ctx, &CreateEndpointRequest{NetworkID: id, EndpointID: "e2e2e2e2e2e2e2e2", Interface: &EndpointInterface{Address: "198.18.4.20/24"}}); err != nil {
+		t.Fatal(err)
+	}
+	mv := ns.LinkJSON("vce2e2e2e2e2e2")
+	if mv.Link != "ul0" || mv.Linkinfo.InfoData["mode"] != "private" || mv.MTU != 1500 {
+		t.Fatalf("macvlan: %+v", mv)
+	}
+	if err := d.DeleteEndpoint(ctx, id, "e2e2e2e2e2e2e2e2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DeleteNetwork(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ns.TryIP("link", "show", "ul0"); err != nil {
+		t.Fatal("the parent was deleted")
+	}
+}
+
+// No parent, local scope: an isolated network on a link of its own, a
+// dummy where the kernel has one, else one end of an up veth pair.
+func TestIntegrationLinuxHostIsolated(t *testing.T) {
+	ctx := t.Context()
+	d, ns := liveDriver(t, ScopeLocal)
+	id := "1505a7ed1505a7ed"
+	if err := createNet(ctx, d, id, map[string]any{}); err != nil {
+		t.Fatal(err)
+	}
+	parent := ns.LinkJSON("pa_1505a7ed1505")
+	if parent.Ifalias != ownerMark(id) || (parent.Linkinfo.InfoKind != "dummy" && parent.Linkinfo.InfoKind != "veth") {
+		t.Fatalf("parent: %+v", parent)
+	}
+	for _, ep := range []string{"e3e3e3e3e3e3e3e3", "e4e4e4e4e4e4e4e4"} {
+		if _, err := d.CreateEndpoint(ctx, &CreateEndpointRequest{NetworkID: id, EndpointID: ep, Interface: &EndpointInterface{Address: "198.19.5.2/24"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.DeleteEndpoint(ctx, id, ep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.DeleteNetwork(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if out := ns.IP("-br", "link"); strings.Contains(out, "pa_") || strings.Contains(out, "pb_") {
+		t.Fatalf("left:\n%s", out)
+	}
+}
+
+// An 802.1Q parent (master.id) is made when missing, marked, shared by the
+// networks that name it and deleted with the last of them. This kernel has
+// no 8021q module: there the creation must fail saying so and leave
+// nothing, and the rest is skipped with that reason.
+func TestIntegrationLinuxHostVLANParent(t *testing.T) {
+	ctx := t.Context()
+	d, ns := liveDriver(t, ScopeLocal)
+	err := createNet(ctx, d, "7777777777777777", map[string]any{"parent": "bond0.65, ul0.65"})
+	if err != nil {
+		if !strings.Contains(err.Error(), "option parent=ul0.65: this kernel has no 802.1Q VLAN support") {
+			t.Fatalf("error does not say what is missing: %v", err)
+		}
+		if out := ns.IP("-br", "link"); strings.Contains(out, "ul0.65") {
+			t.Fatalf("left:\n%s", out)
+		}
+		if len(d.networks) != 0 {
+			t.Fatal("state entry left")
+		}
+		testns.SkipMissingFeature(t, "8021q", err)
+	}
+	if v := ns.LinkJSON("ul0.65"); v.Ifalias != vlanMark || v.Linkinfo.InfoData["id"] != float64(65) {
+		t.Fatalf("vlan: %+v", v)
+	}
+	if err := createNet(ctx, d, "8888888888888888", map[string]any{"parent": "ul0.65"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DeleteNetwork(ctx, "7777777777777777"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ns.TryIP("link", "show", "ul0.65"); err != nil {
+		t.Fatal("the vlan went while another network used it")
+	}
+	if err := d.DeleteNetwork(ctx, "8888888888888888"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ns.TryIP("link", "show", "ul0.65"); err == nil {
+		t.Fatal("the vlan stayed after its last network")
+	}
+}

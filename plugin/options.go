@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,15 +14,41 @@ import (
 	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
 )
 
+// Kind says how a network attaches its containers.
+type Kind string
+
+// The kinds of network.
+const (
+	// KindBridge: a vxlan link in a Linux bridge, a veth pair per
+	// container with the host end in the bridge (the default).
+	KindBridge Kind = "bridge"
+	// KindMacvlan: a vxlan link and no bridge; each container gets a
+	// macvlan link on the vxlan link (-o mode=macvlan).
+	KindMacvlan Kind = "macvlan"
+	// KindParent: no vxlan; each container gets a macvlan link on a host
+	// interface (-o parent=..., no VxlanId), as Docker's macvlan driver.
+	KindParent Kind = "parent"
+)
+
 // NetworkSpec is a network's typed configuration: what its -o options,
 // its address pools and the daemon's flags say, validated.
 type NetworkSpec struct {
 	// ID is dockerd's network ID.
 	ID string
-	// VXLAN is the vxlan link. Its Device is the VTEP device.
+	// Kind is how the network attaches containers.
+	Kind Kind
+	// VXLAN is the vxlan link (bridge and macvlan kinds). Its Device is the
+	// VTEP device.
 	VXLAN vxlan.Config
-	// Bridge is the Linux bridge the vxlan and the containers' veths join.
+	// VTEPCandidates are the names VtepDev listed, first existing wins.
+	VTEPCandidates []string
+	// Bridge is the Linux bridge of a bridge-kind network.
 	Bridge BridgeSpec
+	// Parent is the host interface of a parent-kind network.
+	Parent ParentSpec
+	// MacvlanMode is the containers' macvlan mode (macvlan and parent kinds):
+	// bridge, private, vepa or passthru.
+	MacvlanMode string
 	// Peers are remote VTEPs that get head-end replication FDB entries.
 	Peers []netip.Addr
 	// HostGateway puts the gateway addresses on the bridge; nil follows the
@@ -32,6 +59,30 @@ type NetworkSpec struct {
 	// ContainerMTU is the MTU of the containers' interfaces; 0 until the
 	// network is created on the host, which derives it.
 	ContainerMTU int
+}
+
+// ParentSpec is the parent interface of a parent-kind network.
+type ParentSpec struct {
+	// Candidates are the names the parent or parent-file option listed, in
+	// order; the first that can be used on this host wins.
+	Candidates []string
+	// File is the parent-file the candidates came from, if any.
+	File string
+	// Name is the interface chosen on this host.
+	Name string
+	// VLAN is set when Name is an 802.1Q sub-interface (master.id) that did
+	// not exist and is made for the network.
+	VLAN *VLANParent
+	// Isolated is set when no parent was given (local scope only): the
+	// parent is a link the plugin makes, and containers reach each other on
+	// this host only.
+	Isolated bool
+}
+
+// VLANParent is an 802.1Q sub-interface to make: ID on Master.
+type VLANParent struct {
+	Master string
+	ID     uint16
 }
 
 // BridgeSpec describes the bridge of a network.
@@ -68,10 +119,23 @@ var Options = []optionDef{
 			s.VXLAN.VNI = uint32(n)
 			return err
 		}},
-	{"VtepDev", "underlay device of the tunnel endpoint (VTEP)", "the daemon's -vtepdev", "an interface name on this host",
+	{"mode", "how containers attach to the vxlan: a veth into a bridge, or a macvlan link on the vxlan link itself (no bridge; the gateway is never put on the host)", "bridge", "bridge or macvlan",
 		func(s *NetworkSpec, v string, _ *optionSet) error {
-			s.VXLAN.Device = v
-			return checkIfName(v)
+			switch strings.ToLower(v) {
+			case "bridge":
+				s.Kind = KindBridge
+			case "macvlan":
+				s.Kind = KindMacvlan
+			default:
+				return fmt.Errorf("unknown mode")
+			}
+			return nil
+		}},
+	{"VtepDev", "underlay device of the tunnel endpoint (VTEP); a list is tried in order and the first that exists on the host wins", "the daemon's -vtepdev", "interface names, comma-separated",
+		func(s *NetworkSpec, v string, _ *optionSet) error {
+			names, err := parseNameList(v)
+			s.VTEPCandidates = names
+			return err
 		}},
 	{"SrcAddr", "source address of outgoing VXLAN packets", "chosen by the kernel's routing", "an IPv4 or IPv6 unicast address",
 		func(s *NetworkSpec, v string, _ *optionSet) error {
@@ -205,12 +269,64 @@ var Options = []optionDef{
 			s.Bridge.TxQueueLen = int(n)
 			return err
 		}},
-	{"HostGateway", "put the network's gateway addresses on the bridge, so the host reaches its containers", "true in local scope, false in global scope", "true or false",
+	{"HostGateway", "put the network's gateway addresses on the bridge, so the host reaches its containers (bridge mode only)", "true in local scope, false in global scope", "true or false",
 		func(s *NetworkSpec, v string, _ *optionSet) error {
 			b, err := parseBool(v)
 			s.HostGateway = vxlan.Ptr(b)
 			return err
 		}},
+	{"parent", "a macvlan network on a host interface instead of a vxlan (give no VxlanId): the first name that exists on this host wins; name.id is an 802.1Q sub-interface, made when missing if its master exists", "none: an isolated network on this host (local scope only)", "interface names, comma-separated, spaces allowed",
+		func(s *NetworkSpec, v string, _ *optionSet) error {
+			names, err := parseNameList(v)
+			s.Parent.Candidates = names
+			return err
+		}},
+	{"parent-file", "a TOML file on each host whose [macvlan] table names the parent: parent = \"eth1\" or a list; read on each host, so hosts may differ", "none", "an absolute path",
+		func(s *NetworkSpec, v string, _ *optionSet) error {
+			if !strings.HasPrefix(v, "/") {
+				return fmt.Errorf("not an absolute path")
+			}
+			s.Parent.File = v
+			return nil
+		}},
+	{"macvlan_mode", "macvlan mode of the containers' links (macvlan mode and parent networks)", "bridge", "bridge, private, vepa or passthru",
+		func(s *NetworkSpec, v string, _ *optionSet) error {
+			switch strings.ToLower(v) {
+			case "bridge", "private", "vepa", "passthru":
+				s.MacvlanMode = strings.ToLower(v)
+				return nil
+			}
+			return fmt.Errorf("unknown macvlan mode")
+		}},
+}
+
+// optionKinds says which kinds of network take each option.
+var optionKinds = func() map[string][]Kind {
+	m := map[string][]Kind{}
+	vx := []Kind{KindBridge, KindMacvlan}
+	for _, o := range []string{"VxlanId", "mode", "VtepDev", "SrcAddr", "Group", "Peers", "Port", "PortLow", "PortHigh",
+		"TTL", "TOS", "Learning", "Proxy", "RSC", "L2miss", "L3miss", "GBP", "Age", "NoAge", "Limit",
+		"vxlanName", "vxlanMTU", "vxlanHardwareAddr", "vxlanTxQLen"} {
+		m[o] = vx
+	}
+	for _, o := range []string{"bridgeName", "bridgeMTU", "bridgeHardwareAddr", "bridgeTXQLen", "HostGateway"} {
+		m[o] = []Kind{KindBridge}
+	}
+	m["parent"] = []Kind{KindParent}
+	m["parent-file"] = []Kind{KindParent}
+	m["macvlan_mode"] = []Kind{KindMacvlan, KindParent}
+	return m
+}()
+
+// kindNames describes kinds for the README and for errors.
+var kindNames = map[Kind]string{KindBridge: "vxlan, bridge mode", KindMacvlan: "vxlan, mode=macvlan", KindParent: "parent (no VxlanId)"}
+
+func kindsText(kinds []Kind) string {
+	var parts []string
+	for _, k := range kinds {
+		parts = append(parts, kindNames[k])
+	}
+	return strings.Join(parts, "; ")
 }
 
 func boolOption(field func(*NetworkSpec) *bool) func(*NetworkSpec, string, *optionSet) error {
@@ -291,8 +407,33 @@ func ParseOptions(opts map[string]string) (*NetworkSpec, error) {
 		}
 		return canonical
 	}
-	if _, ok := typed["VxlanId"]; !ok {
-		return nil, &OptionError{Option: "VxlanId", Problem: "missing: every vxlan network needs its VNI", Accepted: findOption("VxlanId").Accepted}
+	// The kind: a VxlanId makes a vxlan network (bridge mode unless mode
+	// says macvlan); without one, any vxlan option is a forgotten VxlanId,
+	// and otherwise it is a macvlan network on a parent interface.
+	if _, ok := typed["VxlanId"]; ok {
+		if s.Kind == "" {
+			s.Kind = KindBridge
+		}
+	} else {
+		_, parent := typed["parent"]
+		_, parentFile := typed["parent-file"]
+		for _, k := range keys {
+			if kinds := optionKinds[findOption(k).Name]; !parent && !parentFile && !slices.Contains(kinds, KindParent) {
+				return nil, &OptionError{Option: "VxlanId", Problem: fmt.Sprintf("missing: option %s is for vxlan networks, which need their VNI", k), Accepted: findOption("VxlanId").Accepted}
+			}
+		}
+		s.Kind = KindParent
+	}
+	for _, k := range keys {
+		if kinds := optionKinds[findOption(k).Name]; !slices.Contains(kinds, s.Kind) {
+			return nil, &OptionError{Option: k, Value: opts[k], Problem: "not for a network of kind " + kindNames[s.Kind], Accepted: "networks of kind " + kindsText(kinds)}
+		}
+	}
+	if s.Kind != KindBridge && s.MacvlanMode == "" {
+		s.MacvlanMode = "bridge"
+	}
+	if s.Kind == KindParent && len(s.Parent.Candidates) > 0 && s.Parent.File != "" {
+		return nil, &OptionError{Option: name("parent-file"), Value: s.Parent.File, Problem: "given with parent: give one of them"}
 	}
 	switch {
 	case set.noAge && set.age != nil:
@@ -339,6 +480,26 @@ func (s *NetworkSpec) UnderlayIPv6() bool {
 		return s.VXLAN.Local.Is6()
 	}
 	return len(s.Peers) > 0 && s.Peers[0].Is6()
+}
+
+// parseNameList reads a comma-separated list of interface names; spaces
+// and empty items (a trailing comma) are allowed, as in seed 003's tests.
+func parseNameList(v string) ([]string, error) {
+	var names []string
+	for _, f := range strings.Split(v, ",") {
+		f = strings.Trim(strings.TrimSpace(f), `"'`)
+		if f == "" {
+			continue
+		}
+		if err := checkIfName(f); err != nil {
+			return nil, fmt.Errorf("%q is not a valid interface name", f)
+		}
+		names = append(names, f)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no interface name")
+	}
+	return names, nil
 }
 
 func parseUint(v string, bits int) (uint64, error) {

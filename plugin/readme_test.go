@@ -12,9 +12,9 @@ var updateREADME = flag.Bool("update-readme", false, "rewrite the option table i
 // optionTable renders Options as the README's markdown table.
 func optionTable() string {
 	var sb strings.Builder
-	sb.WriteString("| option | meaning | default | accepted values |\n| --- | --- | --- | --- |\n")
+	sb.WriteString("| option | meaning | default | accepted values | networks |\n| --- | --- | --- | --- | --- |\n")
 	for _, o := range Options {
-		sb.WriteString("| `" + o.Name + "` | " + o.Meaning + " | " + o.Default + " | " + o.Accepted + " |\n")
+		sb.WriteString("| `" + o.Name + "` | " + o.Meaning + " | " + o.Default + " | " + o.Accepted + " | " + kindsText(optionKinds[o.Name]) + " |\n")
 	}
 	return sb.String()
 }

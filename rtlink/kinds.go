@@ -25,6 +25,16 @@ func (*Bridge) Kind() string                              { return "bridge" }
 func (*Bridge) encode(*netlink.AttributeEncoder) error    { return nil }
 func (*Bridge) decode(ad *netlink.AttributeDecoder) error { return nil }
 
+// Dummy is a dummy link (kind "dummy"): an interface that drops what it is
+// sent, and is always up with carrier. Kernels without CONFIG_DUMMY refuse
+// it with ErrNotSupported.
+type Dummy struct{}
+
+// Kind returns "dummy".
+func (*Dummy) Kind() string                              { return "dummy" }
+func (*Dummy) encode(*netlink.AttributeEncoder) error    { return nil }
+func (*Dummy) decode(ad *netlink.AttributeDecoder) error { return nil }
+
 // Veth is one end of a virtual ethernet pair (kind "veth"). When creating,
 // the Peer fields describe the other end: its name, MTU and address, and
 // PeerNetNS, when set, creates it directly in another namespace. The kernel

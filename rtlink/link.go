@@ -45,13 +45,13 @@ type Link struct {
 	// Group is the link group (IFLA_GROUP); 0 is the default group.
 	Group uint32
 	// Data holds the kind-specific attributes (IFLA_INFO_DATA). Its dynamic
-	// type is one of *Bridge, *Veth, *Macvlan, *VLAN, *VXLAN, or nil for a
+	// type is one of *Bridge, *Dummy, *Veth, *Macvlan, *VLAN, *VXLAN, or nil for a
 	// kind this package does not decode.
 	Data LinkData
 }
 
 // LinkData is the kind-specific part of a link. It is implemented by
-// [*Bridge], [*Veth], [*Macvlan], [*VLAN] and [*VXLAN].
+// [*Bridge], [*Dummy], [*Veth], [*Macvlan], [*VLAN] and [*VXLAN].
 type LinkData interface {
 	// Kind returns the kernel's name for the link kind (IFLA_INFO_KIND).
 	Kind() string
@@ -65,6 +65,8 @@ func newLinkData(kind string) LinkData {
 	switch kind {
 	case "bridge":
 		return &Bridge{}
+	case "dummy":
+		return &Dummy{}
 	case "veth":
 		return &Veth{}
 	case "macvlan":

@@ -1,0 +1,138 @@
+package plugin
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Seed 003's parent-list cases. Host 1 has eth0 and eth1; host 2 has eth0,
+// eth1 and foo (the seed's dummy). The first name that exists wins; a
+// name.id wins when its master exists, and is then to be made.
+func TestParentListSeedCases(t *testing.T) {
+	cases := []struct {
+		name, parent string
+		host1, host2 string // chosen parent; "+vlan" marks one to be made
+	}{
+		{"test1", "bond0,  eth0,  eth1", "eth0", "eth0"},
+		{"test2 trailing comma", "bond0,eth1,eth0,", "eth1", "eth1"},
+		{"test3 spaces", "bond0,  eth1,  eth0,", "eth1", "eth1"},
+		{"test4 single", "eth0", "eth0", "eth0"},
+		{"test5 invalid first", "toothbrush, eth1, eth0", "eth1", "eth1"},
+		{"test6 differs per host", "foo,eth1,pancakes", "eth1", "foo"},
+		{"test7 802.1Q per host", "foo.10,eth1.20,pancakes", "eth1.20+vlan", "foo.10+vlan"},
+		{"trunk list", "bond0.65, eth3.65, eth1.65, eth0.65", "eth1.65+vlan", "eth1.65+vlan"},
+		{"quoted", `"bond0,  eth0,  eth1"`, "eth0", "eth0"},
+	}
+	hosts := []map[string]int{
+		{"eth0": 1500, "eth1": 1500},
+		{"eth0": 1500, "eth1": 1500, "foo": 9000},
+	}
+	for _, tc := range cases {
+		for i, links := range hosts {
+			_, d, host := newTestServer(t, ScopeLocal, "")
+			host.mtu = links
+			spec, err := d.specFor(t.Context(), "net1", map[string]string{"parent": tc.parent}, nil, nil, false)
+			if err != nil {
+				t.Fatalf("%s on host %d: %v", tc.name, i+1, err)
+			}
+			got := spec.Parent.Name
+			if spec.Parent.VLAN != nil {
+				got += "+vlan"
+			}
+			want := []string{tc.host1, tc.host2}[i]
+			if got != want || spec.Kind != KindParent || spec.MacvlanMode != "bridge" || *spec.HostGateway {
+				t.Errorf("%s on host %d: parent %s (kind %s, mode %s), want %s", tc.name, i+1, got, spec.Kind, spec.MacvlanMode, want)
+			}
+			if strings.Contains(want, "foo") && spec.ContainerMTU != 9000 {
+				t.Errorf("%s: container MTU %d, want the parent's 9000", tc.name, spec.ContainerMTU)
+			}
+		}
+	}
+}
+
+// Seed 003's test 8: no parent is an isolated network in local scope and
+// the seed's error in global scope.
+func TestNoParent(t *testing.T) {
+	_, d, _ := newTestServer(t, ScopeLocal, "")
+	spec, err := d.specFor(t.Context(), "0123456789abcdef", map[string]string{}, nil, nil, false)
+	if err != nil || !spec.Parent.Isolated || spec.Parent.Name != "pa_0123456789ab" {
+		t.Fatalf("%+v %v", spec, err)
+	}
+	srv, _, _ := newTestServer(t, ScopeGlobal, "")
+	_, got := post(t, srv, "NetworkDriver.CreateNetwork", `{"NetworkID":"n1","Options":{"com.docker.network.generic":{"macvlan_mode":"bridge"}}}`)
+	if got != `{"Err":"vxlan: no parent interface was passed, use for example '-o parent=\"eth0,eth1,eth3\"'"}` {
+		t.Fatal(got)
+	}
+}
+
+func TestParentFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := []struct {
+		content string
+		want    string // candidates joined by ",", or the error's text
+	}{
+		{"[macvlan]\nversion = \"0.1\"\nparent = \"eth1\"\n", "eth1"},
+		{"[macvlan]\nparent = \"bond0, eth1,\"\n", "bond0,eth1"},
+		{"[macvlan]\nparent = [\"bond0\", \"eth0.30\"]\n", "bond0,eth0.30"},
+		{"eth0.30\n", "eth0.30"},
+		{"\n# comment\n  eth2 \n", "eth2"},
+		{"[macvlan]\nversion = \"0.1\"\n", "key macvlan.parent is missing"},
+		{"[other]\nparent = \"eth1\"\n", "has no [macvlan] table"},
+		{"[macvlan]\nparent = 5\n", "key macvlan.parent: want a string or a list of strings"},
+		{"[macvlan]\nparent = [\"eth1\", 5]\n", "key macvlan.parent: 5 is not a string"},
+		{"[macvlan]\nparent = \"bad/name\"\n", `key macvlan.parent: "bad/name" is not a valid interface name`},
+		{"[macvlan\nparent = \"eth1\"\n", "is not TOML"},
+	}
+	for i, tc := range cases {
+		p := write("p"+string(rune('a'+i))+".toml", tc.content)
+		names, err := readParentFile(p)
+		got := strings.Join(names, ",")
+		if err != nil {
+			got = err.Error()
+			if !strings.Contains(got, p) {
+				t.Errorf("%q: error %q does not name the file", tc.content, got)
+			}
+		}
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("%q: got %q, want %q", tc.content, got, tc.want)
+		}
+	}
+	// Through the driver: the file is read on this host.
+	_, d, _ := newTestServer(t, ScopeLocal, "")
+	spec, err := d.specFor(t.Context(), "n", map[string]string{"parent-file": write("net1.toml", "[macvlan]\nparent = \"nope, eth0\"\n")}, nil, nil, false)
+	if err != nil || spec.Parent.Name != "eth0" {
+		t.Fatalf("%+v %v", spec, err)
+	}
+}
+
+// VtepDev, and the daemon's -vtepdev, are first-match lists too.
+func TestVTEPDeviceList(t *testing.T) {
+	_, d, _ := newTestServer(t, ScopeLocal, "ens3, eth0")
+	spec, err := d.specFor(t.Context(), "n", map[string]string{"VxlanId": "1"}, nil, nil, false)
+	if err != nil || spec.VXLAN.Device != "eth0" {
+		t.Fatalf("%+v %v", spec, err)
+	}
+	spec, err = d.specFor(t.Context(), "n", map[string]string{"VxlanId": "1", "VtepDev": "bond0, jumbo, eth0"}, nil, nil, false)
+	if err != nil || spec.VXLAN.Device != "jumbo" || spec.ContainerMTU != 8950 {
+		t.Fatalf("%+v %v", spec, err)
+	}
+}
+
+// mode=macvlan: no bridge, never a gateway on the host, macvlan mode bridge.
+func TestMacvlanModeSpec(t *testing.T) {
+	_, d, _ := newTestServer(t, ScopeLocal, "eth0")
+	spec, err := d.specFor(t.Context(), "0123456789abcdef", map[string]string{"VxlanId": "5", "mode": "macvlan"}, []IPAMData{{Gateway: "198.19.5.1/24"}}, nil, false)
+	if err != nil || spec.Kind != KindMacvlan || spec.Bridge.Name != "" || *spec.HostGateway || spec.MacvlanMode != "bridge" ||
+		spec.ContainerMTU != 1450 || spec.VXLAN.Name != "vx_0123456789ab" {
+		t.Fatalf("%+v %v", spec, err)
+	}
+}
