@@ -43,7 +43,7 @@ func run() error {
 	}
 	debug := fs.Bool("d", false, "debug logging: every call with its request")
 	scope := fs.String("scope", plugin.ScopeLocal, "scope reported to Docker: local (networks are made per host) or global (swarm; gateways are not put on the host)")
-	vtepdev := fs.String("vtepdev", "", "VTEP device for networks whose options name none (-o VtepDev overrides it)")
+	vtepdev := fs.String("vtepdev", "", "VTEP device for networks whose options name none, or a comma-separated list of which the first existing wins (-o VtepDev overrides it)")
 	name := fs.String("name", "vxlan", "driver name: docker network create -d NAME; also the socket's name")
 	socket := fs.String("socket", "", "socket path (default /run/docker/plugins/NAME.sock)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
