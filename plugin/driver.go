@@ -40,6 +40,18 @@ type Host interface {
 	CreateEndpoint(ctx context.Context, spec *NetworkSpec, ep *Endpoint) error
 	// DeleteEndpoint removes them; already gone is not an error.
 	DeleteEndpoint(ctx context.Context, spec *NetworkSpec, ep *Endpoint) error
+	// OwnedLinks lists the links this plugin made on the host, each with
+	// the ID of the network it was made for.
+	OwnedLinks(ctx context.Context) ([]OwnedLink, error)
+	// DeleteOwnedLink deletes a link OwnedLinks reported.
+	DeleteOwnedLink(ctx context.Context, l OwnedLink) error
+}
+
+// OwnedLink is a link the plugin made, found on the host.
+type OwnedLink struct {
+	Name      string
+	Kind      string
+	NetworkID string
 }
 
 // Endpoint is a container's attachment to a network.
@@ -66,6 +78,12 @@ type Config struct {
 	Host Host
 	// Logger receives the driver's log; nil discards it.
 	Logger *slog.Logger
+	// Store keeps the networks and endpoints across restarts; nil keeps
+	// them in memory only.
+	Store *Store
+	// CleanOrphans makes Restore delete the links this plugin made for
+	// networks its state does not know, instead of only reporting them.
+	CleanOrphans bool
 }
 
 // Driver implements the network driver: it keeps the networks and
@@ -77,9 +95,11 @@ type Driver struct {
 	log         *slog.Logger
 	vtepDevices []string // Config.VTEPDevice as a list
 
-	mu       sync.Mutex
+	mu       sync.Mutex // guards networks, nodes and each network's saved
 	networks map[string]*network
 	nodes    map[string]NodeDiscoveryData // swarm nodes by address
+
+	saveMu sync.Mutex // serialises saves, so the newest snapshot is written last
 }
 
 type network struct {
@@ -87,6 +107,122 @@ type network struct {
 	spec      *NetworkSpec
 	endpoints map[string]*Endpoint
 	gone      bool // deleted, or its creation failed
+	// saved is the endpoints as last committed, for the state file; it is
+	// read under Driver.mu so a save need not take every network's lock.
+	saved []*Endpoint
+}
+
+// commit records n's endpoints for the state file and saves it. The caller
+// holds n.mu.
+func (d *Driver) commit(n *network) error {
+	eps := make([]*Endpoint, 0, len(n.endpoints))
+	for _, ep := range n.endpoints {
+		eps = append(eps, ep)
+	}
+	sort.Slice(eps, func(i, j int) bool { return eps[i].ID < eps[j].ID })
+	d.mu.Lock()
+	n.saved = eps
+	d.mu.Unlock()
+	return d.save()
+}
+
+// save writes the state file, if there is a store.
+func (d *Driver) save() error {
+	if d.cfg.Store == nil {
+		return nil
+	}
+	d.saveMu.Lock()
+	defer d.saveMu.Unlock()
+	st := &State{Version: StateVersion}
+	d.mu.Lock()
+	ids := make([]string, 0, len(d.networks))
+	for id := range d.networks {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if n := d.networks[id]; n.saved != nil {
+			st.Networks = append(st.Networks, &NetworkState{Spec: n.spec, Endpoints: n.saved})
+		}
+	}
+	for _, node := range d.nodes {
+		st.Nodes = append(st.Nodes, node)
+	}
+	sort.Slice(st.Nodes, func(i, j int) bool { return st.Nodes[i].Address < st.Nodes[j].Address })
+	d.mu.Unlock()
+	return d.cfg.Store.Save(st)
+}
+
+// RestoreReport says what Restore found.
+type RestoreReport struct {
+	Networks int         // networks in the state file
+	Failed   []string    // networks whose links could not be brought back, with why
+	Orphans  []OwnedLink // links made by this plugin for networks it does not know
+	Cleaned  bool        // whether the orphans were deleted
+}
+
+// Restore loads the state file and reconciles it with the host: every
+// known network's links are adopted where they are and made again where
+// they are missing (after a reboot, say), and links this plugin made for
+// networks it does not know are reported, or deleted with CleanOrphans. A
+// state file that cannot be trusted is an error; a network whose links
+// cannot be made is reported and kept.
+func (d *Driver) Restore(ctx context.Context) (*RestoreReport, error) {
+	rep := &RestoreReport{}
+	if d.cfg.Store == nil {
+		return rep, nil
+	}
+	st, err := d.cfg.Store.Load()
+	if err != nil {
+		return nil, err
+	}
+	rep.Networks = len(st.Networks)
+	d.mu.Lock()
+	for _, ns := range st.Networks {
+		n := &network{spec: ns.Spec, endpoints: map[string]*Endpoint{}, saved: ns.Endpoints}
+		if n.saved == nil {
+			n.saved = []*Endpoint{}
+		}
+		for _, ep := range ns.Endpoints {
+			n.endpoints[ep.ID] = ep
+		}
+		d.networks[ns.Spec.ID] = n
+	}
+	for _, node := range st.Nodes {
+		d.nodes[node.Address] = node
+	}
+	d.mu.Unlock()
+	for _, ns := range st.Networks {
+		if err := d.cfg.Host.CreateNetwork(ctx, ns.Spec); err != nil {
+			rep.Failed = append(rep.Failed, fmt.Sprintf("%s: %v", shortID(ns.Spec.ID), err))
+			d.log.Error("network not restored", "network", shortID(ns.Spec.ID), "error", err)
+			continue
+		}
+		d.log.Info("network restored", "network", shortID(ns.Spec.ID), "kind", ns.Spec.Kind, "endpoints", len(ns.Endpoints))
+	}
+	owned, err := d.cfg.Host.OwnedLinks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range owned {
+		d.mu.Lock()
+		_, known := d.networks[l.NetworkID]
+		d.mu.Unlock()
+		if known {
+			continue
+		}
+		rep.Orphans = append(rep.Orphans, l)
+		if d.cfg.CleanOrphans {
+			if err := d.cfg.Host.DeleteOwnedLink(ctx, l); err != nil {
+				return nil, err
+			}
+			d.log.Warn("orphan link deleted", "link", l.Name, "network", shortID(l.NetworkID))
+		} else {
+			d.log.Warn("orphan link: made by this plugin for a network it does not know; left in place (start with -clean-orphans to delete it)", "link", l.Name, "network", shortID(l.NetworkID))
+		}
+	}
+	rep.Cleaned = d.cfg.CleanOrphans && len(rep.Orphans) > 0
+	return rep, nil
 }
 
 // NewDriver returns a driver with no networks.
@@ -399,7 +535,15 @@ func (d *Driver) CreateNetwork(ctx context.Context, req *CreateNetworkRequest) e
 	d.networks[req.NetworkID] = n
 	d.mu.Unlock()
 
-	if err := d.cfg.Host.CreateNetwork(ctx, spec); err != nil {
+	err = d.cfg.Host.CreateNetwork(ctx, spec)
+	if err == nil {
+		if err = d.commit(n); err != nil {
+			// Not in the state file: a restart would not know it, so it
+			// must not exist.
+			_ = d.cfg.Host.DeleteNetwork(context.WithoutCancel(ctx), spec, d.parentInUse(req.NetworkID, spec))
+		}
+	}
+	if err != nil {
 		n.gone = true
 		d.mu.Lock()
 		delete(d.networks, req.NetworkID)
@@ -491,7 +635,7 @@ func (d *Driver) DeleteNetwork(ctx context.Context, id string) error {
 	delete(d.networks, id)
 	d.mu.Unlock()
 	d.log.Info("network deleted", "network", shortID(id))
-	return nil
+	return d.save()
 }
 
 // macFor returns the MAC of an endpoint that dockerd gave none: 02:42
@@ -560,6 +704,11 @@ func (d *Driver) CreateEndpoint(ctx context.Context, req *CreateEndpointRequest)
 		return nil, err
 	}
 	n.endpoints[ep.ID] = ep
+	if err := d.commit(n); err != nil {
+		delete(n.endpoints, ep.ID)
+		_ = d.cfg.Host.DeleteEndpoint(context.WithoutCancel(ctx), n.spec, ep)
+		return nil, err
+	}
 	d.log.Debug("endpoint created", "network", shortID(req.NetworkID), "endpoint", shortID(ep.ID), "if", ep.HostIf, "mac", ep.MAC)
 	return reply, nil
 }
@@ -581,7 +730,7 @@ func (d *Driver) DeleteEndpoint(ctx context.Context, networkID, endpointID strin
 	}
 	delete(n.endpoints, endpointID)
 	d.log.Debug("endpoint deleted", "network", shortID(networkID), "endpoint", shortID(endpointID))
-	return nil
+	return d.commit(n)
 }
 
 // endpoint returns a known endpoint with its network locked.
@@ -646,6 +795,9 @@ func (d *Driver) DiscoverNew(_ context.Context, node NodeDiscoveryData) {
 	d.nodes[node.Address] = node
 	d.mu.Unlock()
 	d.log.Info("node discovered", "address", node.Address, "self", node.Self)
+	if err := d.save(); err != nil {
+		d.log.Error("saving state", "error", err)
+	}
 }
 
 // DiscoverDelete forgets a swarm node.
@@ -654,4 +806,7 @@ func (d *Driver) DiscoverDelete(_ context.Context, node NodeDiscoveryData) {
 	delete(d.nodes, node.Address)
 	d.mu.Unlock()
 	d.log.Info("node left", "address", node.Address)
+	if err := d.save(); err != nil {
+		d.log.Error("saving state", "error", err)
+	}
 }

@@ -95,6 +95,26 @@ func (f *fakeHost) DeleteEndpoint(_ context.Context, s *NetworkSpec, ep *Endpoin
 	return nil
 }
 
+func (f *fakeHost) OwnedLinks(context.Context) ([]OwnedLink, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []OwnedLink
+	for id, s := range f.networks {
+		out = append(out, OwnedLink{Name: s.VXLAN.Name, Kind: "vxlan", NetworkID: id})
+	}
+	return out, nil
+}
+
+func (f *fakeHost) DeleteOwnedLink(_ context.Context, l OwnedLink) error {
+	if err := f.record("DeleteOwnedLink " + l.Name); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.networks, l.NetworkID)
+	return nil
+}
+
 // newTestServer serves a driver over a fake host.
 func newTestServer(t *testing.T, scope, vtepdev string) (*httptest.Server, *Driver, *fakeHost) {
 	t.Helper()
@@ -107,6 +127,16 @@ func newTestServer(t *testing.T, scope, vtepdev string) (*httptest.Server, *Driv
 	t.Cleanup(srv.Close)
 	return srv, d, host
 }
+
+// newServerFor serves d.
+func newServerFor(t *testing.T, d *Driver) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(NewHandler(d))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func vxlanCfg(name string) vxlan.Config { return vxlan.Config{Name: name} }
 
 // post sends body to /call the way dockerd does: POST, its Accept header,
 // no Content-Type.

@@ -43,7 +43,7 @@ func twoDockerHosts(t *testing.T) (a, b *dockerhost.Host, ula, ulb string, bin s
 		host *dockerhost.Host
 		dev  string
 	}{{a, ula}, {b, ulb}} {
-		h.host.StartPlugin(bin, "-d", "-vtepdev", h.dev)
+		h.host.StartPlugin(bin, "-d", "-vtepdev", h.dev, "-state-dir", h.host.StateDir())
 		h.host.ImportBusybox("bb")
 	}
 	t.Cleanup(func() {

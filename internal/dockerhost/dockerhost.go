@@ -84,6 +84,9 @@ func (h *Host) readFile(name string) string {
 	return string(b)
 }
 
+// StateDir is a directory of the host's own for the plugin's state.
+func (h *Host) StateDir() string { return filepath.Join(h.dir, "plugin-state") }
+
 // DockerdPid returns the pid of the host's dockerd.
 func (h *Host) DockerdPid() int {
 	pid, err := strconv.Atoi(strings.TrimSpace(h.readFile("dockerd.pid")))
