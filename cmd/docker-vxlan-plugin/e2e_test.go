@@ -54,6 +54,8 @@ func twoDockerHosts(t *testing.T) (a, b *dockerhost.Host, ula, ulb string, bin s
 	return a, b, ula, ulb, bin
 }
 
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
 // ownedLinks lists the links in the host's namespace that this plugin
 // makes: vx_*, br_* and container veths vh*/vc*.
 func ownedLinks(t *testing.T, h *dockerhost.Host) []string {

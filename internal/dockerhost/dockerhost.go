@@ -9,7 +9,10 @@ package dockerhost
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,9 +50,30 @@ type Host struct {
 	sock string
 	t    testing.TB
 
-	mu     sync.Mutex
-	plugin *exec.Cmd
-	log    *bytes.Buffer // the plugin's output
+	mu         sync.Mutex
+	dockerd    *exec.Cmd
+	plugin     *exec.Cmd
+	pluginDone chan error    // the plugin's exit, once
+	log        *lockedBuffer // the plugin's output
+}
+
+// lockedBuffer collects a process's output, written by exec's copying
+// goroutine while tests read it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // Start starts dockerd in ns and waits until it answers.
@@ -60,23 +84,63 @@ func Start(t testing.TB, ns *testns.NS) *Host {
 		t.Fatal(err)
 	}
 	h := &Host{NS: ns, dir: dir, sock: filepath.Join(dir, "docker.sock"), t: t}
-	script := fmt.Sprintf(`mount -t cgroup2 none /sys/fs/cgroup && mkdir -p /run/docker/plugins && mount -t tmpfs tmpfs /run/docker/plugins && exec dockerd --data-root %[1]s/data --exec-root %[1]s/exec -H unix://%[1]s/docker.sock --pidfile %[1]s/dockerd.pid --bridge=none --iptables=false --ip-masq=false >%[1]s/dockerd.log 2>&1`, dir)
-	cmd := exec.Command("ip", "netns", "exec", ns.Name, "sh", "-c", script)
+	t.Cleanup(h.stop)
+	h.startDockerd()
+	return h
+}
+
+// startDockerd starts dockerd, with mounts of its own, and waits for it.
+func (h *Host) startDockerd() {
+	h.t.Helper()
+	script := fmt.Sprintf(`mount -t cgroup2 none /sys/fs/cgroup && mkdir -p /run/docker/plugins && mount -t tmpfs tmpfs /run/docker/plugins && exec dockerd --data-root %[1]s/data --exec-root %[1]s/exec -H unix://%[1]s/docker.sock --pidfile %[1]s/dockerd.pid --bridge=none --iptables=false --ip-masq=false >>%[1]s/dockerd.log 2>&1`, h.dir)
+	cmd := exec.Command("ip", "netns", "exec", h.NS.Name, "sh", "-c", script)
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
-	t.Cleanup(func() { h.stop(cmd) })
+	h.mu.Lock()
+	h.dockerd = cmd
+	h.mu.Unlock()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if _, err := h.Docker("version", "--format", "{{.Server.Version}}"); err == nil {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("dockerd in %s did not start:\n%s", ns.Name, h.readFile("dockerd.log"))
+			h.t.Fatalf("dockerd in %s did not start:\n%s", h.NS.Name, h.readFile("dockerd.log"))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return h
+}
+
+// RestartDockerd stops the plugin and dockerd, then starts dockerd again
+// on the same data; the caller starts the plugin again, as it must be in
+// the new dockerd's mount namespace.
+func (h *Host) RestartDockerd() {
+	h.t.Helper()
+	_ = h.StopPlugin(syscall.SIGTERM)
+	h.stopDockerd()
+	h.startDockerd()
+}
+
+// stopDockerd stops dockerd gracefully, or kills it after 20 seconds.
+func (h *Host) stopDockerd() {
+	h.mu.Lock()
+	cmd := h.dockerd
+	h.dockerd = nil
+	h.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	pid := strings.TrimSpace(h.readFile("dockerd.pid"))
+	_ = exec.Command("kill", "-TERM", pid).Run()
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = exec.Command("kill", "-KILL", pid).Run()
+		<-done
+	}
 }
 
 func (h *Host) readFile(name string) string {
@@ -119,12 +183,13 @@ func (h *Host) MustDocker(args ...string) string {
 }
 
 // StartPlugin starts the plugin binary with args inside dockerd's network
-// and mount namespaces and waits for its socket.
+// and mount namespaces and waits until it answers Plugin.Activate on its
+// socket (a socket file left by a killed plugin does not count).
 func (h *Host) StartPlugin(binary string, args ...string) {
 	h.t.Helper()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.log = &bytes.Buffer{}
+	h.log = &lockedBuffer{}
 	pid := strconv.Itoa(h.DockerdPid())
 	cmd := exec.Command("nsenter", append([]string{"-t", pid, "-m", "-n", binary}, args...)...)
 	cmd.Stdout, cmd.Stderr = h.log, h.log
@@ -132,10 +197,31 @@ func (h *Host) StartPlugin(binary string, args ...string) {
 		h.t.Fatal(err)
 	}
 	h.plugin = cmd
+	done := make(chan error, 1)
+	h.pluginDone = done
+	go func() { done <- cmd.Wait() }()
+	// The socket as dockerd sees it, through its mount namespace.
+	sock := "/proc/" + pid + "/root/run/docker/plugins/vxlan.sock"
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
 	deadline := time.Now().Add(10 * time.Second)
-	for exec.Command("nsenter", "-t", pid, "-m", "test", "-S", "/run/docker/plugins/vxlan.sock").Run() != nil {
+	for {
+		resp, err := client.Post("http://plugin/Plugin.Activate", "", nil)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case err := <-done:
+			done <- err
+			h.t.Fatalf("plugin exited (%v); output:\n%s", err, h.log)
+		default:
+		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("plugin socket did not appear; plugin output:\n%s", h.log)
+			h.t.Fatalf("plugin did not answer on its socket; output:\n%s", h.log)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -149,7 +235,7 @@ func (h *Host) StopPlugin(sig syscall.Signal) error {
 		return nil
 	}
 	_ = h.plugin.Process.Signal(sig)
-	err := h.plugin.Wait()
+	err := <-h.pluginDone
 	h.plugin = nil
 	return err
 }
@@ -208,22 +294,12 @@ func (h *Host) ImportBusybox(name string) {
 
 // stop ends the plugin, dockerd and everything they started, then removes
 // the host's files.
-func (h *Host) stop(dockerd *exec.Cmd) {
+func (h *Host) stop() {
 	_ = h.StopPlugin(syscall.SIGKILL)
 	if out, err := h.Docker("ps", "-aq"); err == nil && out != "" {
 		_, _ = h.Docker(append([]string{"rm", "-f"}, strings.Fields(out)...)...)
 	}
-	if dockerd.Process != nil {
-		_ = exec.Command("kill", "-TERM", strconv.Itoa(h.DockerdPid())).Run()
-		done := make(chan struct{})
-		go func() { _ = dockerd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = exec.Command("kill", "-KILL", strconv.Itoa(h.DockerdPid())).Run()
-			<-done
-		}
-	}
+	h.stopDockerd()
 	// containerd and the shims of containers name the host's directory.
 	_ = exec.Command("pkill", "-KILL", "-f", h.dir).Run()
 	time.Sleep(100 * time.Millisecond)
