@@ -17,17 +17,31 @@ import (
 // which blocks for real, is done on a socket of its own and ends when its
 // context does (see [WatchNeighbors]).
 type Conn struct {
-	nc     *netlink.Conn
-	closed atomic.Bool
+	nc        *netlink.Conn
+	intercept Interceptor
+	closed    atomic.Bool
+}
+
+// Interceptor is called before each request a Conn sends, with the
+// operation and the interface it concerns as they appear in errors ("create
+// link", "vx0"). An error it returns fails the request as a kernel error
+// would, and the request is not sent. It exists for fault-injection tests
+// of code built on this package: fail the Nth change and check what is left.
+type Interceptor func(op, link string) error
+
+// WithInterceptor installs i on the connection.
+func WithInterceptor(i Interceptor) DialOption {
+	return func(c *dialConfig) error { c.intercept = i; return nil }
 }
 
 // DialOption configures [Dial].
 type DialOption func(*dialConfig) error
 
 type dialConfig struct {
-	ns     *NetNS
-	ownsNS bool
-	groups uint32
+	ns        *NetNS
+	ownsNS    bool
+	groups    uint32
+	intercept Interceptor
 }
 
 // WithNetNS binds the connection to the namespace ns. The caller keeps
@@ -64,17 +78,17 @@ func WithNetNSPid(pid int) DialOption {
 // Dial opens a connection in the caller's network namespace, or in the one
 // an option names. The calling thread's namespace is never changed.
 func Dial(opts ...DialOption) (*Conn, error) {
-	nc, err := dial(opts)
+	var dc dialConfig
+	nc, err := dial(&dc, opts)
 	if err != nil {
 		return nil, err
 	}
-	return &Conn{nc: nc}, nil
+	return &Conn{nc: nc, intercept: dc.intercept}, nil
 }
 
-func dial(opts []DialOption) (*netlink.Conn, error) {
-	var dc dialConfig
+func dial(dc *dialConfig, opts []DialOption) (*netlink.Conn, error) {
 	for _, o := range opts {
-		if err := o(&dc); err != nil {
+		if err := o(dc); err != nil {
 			return nil, err
 		}
 	}
@@ -110,6 +124,11 @@ func (c *Conn) Close() error {
 func (c *Conn) execute(ctx context.Context, op, link string, typ netlink.HeaderType, flags netlink.HeaderFlags, data []byte) ([]netlink.Message, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, opError(op, link, err)
+	}
+	if c.intercept != nil {
+		if err := c.intercept(op, link); err != nil {
+			return nil, opError(op, link, err)
+		}
 	}
 	msgs, err := c.nc.Execute(netlink.Message{
 		Header: netlink.Header{Type: typ, Flags: netlink.Request | flags},

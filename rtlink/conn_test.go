@@ -140,3 +140,28 @@ func TestCreateLinkNeedsKind(t *testing.T) {
 		t.Fatalf("err = %v, %d requests", err, len(*seen))
 	}
 }
+
+// The interceptor sees each request as the operation and interface its
+// errors name, and fails it without sending it.
+func TestInterceptor(t *testing.T) {
+	var seen []string
+	c, sent := fakeConn(t, func(reqs []netlink.Message) ([]netlink.Message, error) { return nltest.Error(0, reqs) })
+	c.intercept = func(op, link string) error {
+		seen = append(seen, op+" "+link)
+		if op == "set mtu" {
+			return errors.New("injected")
+		}
+		return nil
+	}
+	if err := c.SetUp(context.Background(), "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	err := c.SetMTU(context.Background(), "eth0", 1400)
+	var op *OpError
+	if !errors.As(err, &op) || op.Op != "set mtu" || op.Link != "eth0" || !strings.Contains(err.Error(), "injected") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(*sent) != 1 || strings.Join(seen, ",") != "set up eth0,set mtu eth0" {
+		t.Fatalf("sent %d requests, interceptor saw %v", len(*sent), seen)
+	}
+}

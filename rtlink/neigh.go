@@ -249,7 +249,8 @@ type NeighEvent struct {
 // the context ends. fn runs on the watching goroutine.
 func WatchNeighbors(ctx context.Context, fn func(NeighEvent) error, opts ...DialOption) error {
 	opts = append(opts, func(dc *dialConfig) error { dc.groups = 1 << (unix.RTNLGRP_NEIGH - 1); return nil })
-	nc, err := dial(opts)
+	var dc dialConfig
+	nc, err := dial(&dc, opts)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,150 @@
+package plugin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
+	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
+)
+
+var errInjected = errors.New("injected fault")
+
+// hostSnapshot is what a namespace holds that an attempt could leave
+// behind: its links, its addresses other than link-local ones, and its FDB
+// entries, as sorted text.
+func hostSnapshot(t *testing.T, ns *testns.NS) string {
+	t.Helper()
+	var links []struct {
+		Name  string `json:"ifname"`
+		Addrs []struct {
+			Local     string `json:"local"`
+			Prefixlen int    `json:"prefixlen"`
+			Scope     string `json:"scope"`
+		} `json:"addr_info"`
+	}
+	if err := json.Unmarshal([]byte(ns.IP("-j", "addr")), &links); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range links {
+		lines = append(lines, "link "+l.Name)
+		for _, a := range l.Addrs {
+			if a.Scope != "link" {
+				lines = append(lines, fmt.Sprintf("addr %s %s/%d", l.Name, a.Local, a.Prefixlen))
+			}
+		}
+	}
+	fdb, err := ns.Exec("bridge", "fdb", "show")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(fdb), "\n") {
+		if l != "" && !strings.HasPrefix(l, "33:33:") && !strings.HasPrefix(l, "01:00:5e:") {
+			lines = append(lines, "fdb "+l)
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+// mutating tells the requests that change the host from those that read it.
+func mutating(op string) bool {
+	return !strings.HasPrefix(op, "get ") && !strings.HasPrefix(op, "list ")
+}
+
+func TestIntegrationFaultAtEveryStep(t *testing.T) {
+	scenarios := []struct {
+		name string
+		opts map[string]any
+	}{
+		{"BridgeMode", map[string]any{"VxlanId": "40", "Peers": "198.18.4.2,198.18.4.3"}},
+		{"MacvlanMode", map[string]any{"VxlanId": "41", "mode": "macvlan", "Peers": "198.18.4.2"}},
+		{"Isolated", map[string]any{}},
+	}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			ctx := t.Context()
+			_, ns := liveDriver(t, ScopeLocal)
+			baseline := hostSnapshot(t, ns)
+			id := "fa017fa017fa017f"
+			var netSteps, epSteps int
+			for k := 1; ; k++ {
+				var failed string
+				count, armed := 0, true
+				conn, err := rtlink.Dial(rtlink.WithNetNSPath(ns.Path()), rtlink.WithInterceptor(func(op, link string) error {
+					if armed && mutating(op) {
+						if count++; count == k {
+							failed = op + " " + link
+							return errInjected
+						}
+					}
+					return nil
+				}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				store, _ := NewStore(t.TempDir())
+				d, _ := NewDriver(Config{Scope: ScopeLocal, VTEPDevice: "ul0", Host: NewLinuxHost(conn), Store: store})
+
+				err = createNet(ctx, d, id, sc.opts)
+				if failed != "" {
+					// The fault hit network creation.
+					netSteps = k
+					if err == nil || !strings.Contains(err.Error(), failed) {
+						t.Fatalf("step %d (%s): error %v does not name it", k, failed, err)
+					}
+					if got := hostSnapshot(t, ns); got != baseline {
+						t.Fatalf("step %d (%s) left:\n%s\nwant:\n%s", k, failed, got, baseline)
+					}
+					if st, _ := store.Load(); len(st.Networks) != 0 || len(d.networks) != 0 {
+						t.Fatalf("step %d (%s): state keeps the network", k, failed)
+					}
+					conn.Close()
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				afterNet := hostSnapshot(t, ns)
+				_, err = d.CreateEndpoint(ctx, &CreateEndpointRequest{NetworkID: id, EndpointID: "efa017fa017fa017", Interface: &EndpointInterface{Address: "198.19.4.50/24"}})
+				armed = false // the deletes below are not under test
+				if failed != "" {
+					// The fault hit endpoint creation.
+					epSteps = k - netSteps
+					if err == nil || !strings.Contains(err.Error(), failed) {
+						t.Fatalf("endpoint step %d (%s): error %v does not name it", k-netSteps, failed, err)
+					}
+					if got := hostSnapshot(t, ns); got != afterNet {
+						t.Fatalf("endpoint step %d (%s) left:\n%s", k-netSteps, failed, got)
+					}
+					if st, _ := store.Load(); len(st.Networks) != 1 || len(st.Networks[0].Endpoints) != 0 {
+						t.Fatalf("endpoint step %d (%s): state keeps the endpoint", k-netSteps, failed)
+					}
+				} else if err != nil {
+					t.Fatal(err)
+				} else if err := d.DeleteEndpoint(ctx, id, "efa017fa017fa017"); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.DeleteNetwork(ctx, id); err != nil {
+					t.Fatal(err)
+				}
+				if got := hostSnapshot(t, ns); got != baseline {
+					t.Fatalf("after delete:\n%s", got)
+				}
+				conn.Close()
+				if failed == "" {
+					break // no fault was reached: every step has been failed once
+				}
+			}
+			t.Logf("%s: faults injected at %d network steps and %d endpoint steps, nothing left each time", sc.name, netSteps, epSteps)
+			if netSteps < 2 || epSteps < 1 {
+				t.Fatalf("too few steps covered: %d network, %d endpoint", netSteps, epSteps)
+			}
+		})
+	}
+}
