@@ -317,6 +317,9 @@ func lowerOf(spec *NetworkSpec) string {
 // recognised instead by what only they have: a name derived from the
 // endpoint ID, their kind, and the network's link as master or lower link.
 func (h *LinuxHost) CreateEndpoint(ctx context.Context, spec *NetworkSpec, ep *Endpoint) error {
+	if err := h.checkVXLAN(ctx, spec); err != nil {
+		return err
+	}
 	lower, err := h.conn.LinkByName(ctx, lowerOf(spec))
 	if err != nil {
 		return fmt.Errorf("network %s: %w", shortID(spec.ID), err)
@@ -339,6 +342,24 @@ func (h *LinuxHost) CreateEndpoint(ctx context.Context, spec *NetworkSpec, ep *E
 	}
 	_, err = h.conn.CreateLink(ctx, l)
 	return err
+}
+
+// checkVXLAN makes sure a vxlan network still has its vxlan link: the
+// kernel deletes a vxlan link when its VTEP device goes away. A missing link
+// is made again, which works once the device is back; until then the error
+// names the device.
+func (h *LinuxHost) checkVXLAN(ctx context.Context, spec *NetworkSpec) error {
+	if spec.Kind == KindParent {
+		return nil
+	}
+	_, err := h.conn.LinkByName(ctx, spec.VXLAN.Name)
+	if !errors.Is(err, rtlink.ErrNotFound) {
+		return err
+	}
+	if err := h.CreateNetwork(ctx, spec); err != nil {
+		return fmt.Errorf("network %s: its vxlan link %s is gone (the kernel removes it with its VTEP device %s) and cannot be made again: %w", shortID(spec.ID), spec.VXLAN.Name, spec.VXLAN.Device, err)
+	}
+	return nil
 }
 
 // DeleteEndpoint deletes the endpoint's interface (for a veth pair, through

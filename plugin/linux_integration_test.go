@@ -299,3 +299,30 @@ func TestIntegrationLinuxHostVLANParent(t *testing.T) {
 		t.Fatal("the vlan stayed after its last network")
 	}
 }
+
+// The VTEP device disappears: the kernel takes the vxlan link with it. A
+// container start then says which device is missing, and once the device
+// is back the network's links are made again.
+func TestIntegrationLinuxHostVTEPDeviceDisappears(t *testing.T) {
+	ctx := t.Context()
+	d, ns := liveDriver(t, ScopeLocal)
+	id := "dead0ea1dead0ea1"
+	if err := createNet(ctx, d, id, map[string]any{"VxlanId": "50"}); err != nil {
+		t.Fatal(err)
+	}
+	ns.IP("link", "del", "ul0")
+	if _, err := ns.TryIP("link", "show", "vx_dead0ea1dead"); err == nil {
+		t.Fatal("the kernel kept the vxlan link without its device")
+	}
+	_, err := d.CreateEndpoint(ctx, &CreateEndpointRequest{NetworkID: id, EndpointID: "e5e5e5e5e5e5e5e5", Interface: &EndpointInterface{Address: "198.19.4.5/24"}})
+	if err == nil || !strings.Contains(err.Error(), "its vxlan link vx_dead0ea1dead is gone (the kernel removes it with its VTEP device ul0)") || !strings.Contains(err.Error(), `Device "ul0"`) {
+		t.Fatalf("error: %v", err)
+	}
+	ns.IP("link", "add", "ul0", "type", "veth", "peer", "name", "ul2")
+	if _, err := d.CreateEndpoint(ctx, &CreateEndpointRequest{NetworkID: id, EndpointID: "e5e5e5e5e5e5e5e5", Interface: &EndpointInterface{Address: "198.19.4.5/24"}}); err != nil {
+		t.Fatalf("with the device back: %v", err)
+	}
+	if vx := ns.LinkJSON("vx_dead0ea1dead"); vx.Master != "br_dead0ea1dead" || vx.Linkinfo.InfoData["link"] != "ul0" {
+		t.Fatalf("vxlan made again: %+v", vx)
+	}
+}
