@@ -353,15 +353,18 @@ func (d *Driver) specFor(ctx context.Context, id string, opts map[string]string,
 
 	// The VTEP device: the first of the network's list, or of the daemon's,
 	// that exists here.
-	candidates, from := spec.VTEPCandidates, "VtepDev"
+	candidates, fromFlag := spec.VTEPCandidates, false
 	if len(candidates) == 0 {
-		candidates, from = d.vtepDevices, "the daemon's -vtepdev"
+		candidates, fromFlag = d.vtepDevices, true
 	}
 	underlay := 1500 // assumed when no VTEP device is named
 	if len(candidates) > 0 {
 		v.Device, underlay, err = d.firstLink(ctx, candidates)
-		if err != nil {
-			return nil, &OptionError{Option: from, Value: strings.Join(candidates, ","), Problem: err.Error()}
+		switch {
+		case err != nil && fromFlag:
+			return nil, fmt.Errorf("VTEP device from the daemon's flag -vtepdev=%s: %v; give the network -o VtepDev", strings.Join(candidates, ","), err)
+		case err != nil:
+			return nil, &OptionError{Option: "VtepDev", Value: strings.Join(candidates, ","), Problem: err.Error(), Accepted: findOption("VtepDev").Accepted}
 		}
 	}
 	if v.Group.IsMulticast() && v.Device == "" {

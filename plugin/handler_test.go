@@ -128,6 +128,7 @@ func TestCreateNetworkRejectsBadOptions(t *testing.T) {
 		says string
 	}{
 		{map[string]string{"Group": "239.1.1.1"}, "option VxlanId: missing: option Group is for vxlan networks"},
+		{map[string]string{"": "bond0.65,eth0.65"}, `option \"\"=bond0.65,eth0.65: an option needs a name (-o NAME=VALUE)`},
 		{map[string]string{"VxlanId": "1", "mode": "ipvlan"}, "option mode=ipvlan: unknown mode; accepted: bridge or macvlan"},
 		{map[string]string{"VxlanId": "1", "mode": "macvlan", "bridgeName": "br9"}, "option bridgeName=br9: not for a network of kind vxlan, mode=macvlan; accepted: networks of kind vxlan, bridge mode"},
 		{map[string]string{"VxlanId": "1", "mode": "macvlan", "HostGateway": "true"}, "option HostGateway=true: not for a network of kind vxlan, mode=macvlan"},
@@ -232,7 +233,7 @@ func TestVTEPDeviceDefault(t *testing.T) {
 	}
 	_, d, _ = newTestServer(t, ScopeLocal, "eth9")
 	_, err = d.specFor(t.Context(), "id", map[string]string{"VxlanId": "1"}, nil, nil, false)
-	if err == nil || !strings.Contains(err.Error(), "option the daemon's -vtepdev=eth9: no such interface") {
+	if err == nil || !strings.Contains(err.Error(), "VTEP device from the daemon's flag -vtepdev=eth9: no such interface on this host") {
 		t.Fatalf("missing -vtepdev device: %v", err)
 	}
 }

@@ -347,7 +347,7 @@ type OptionError struct {
 }
 
 func (e *OptionError) Error() string {
-	s := "option " + e.Option
+	s := "option " + quoteOddName(e.Option)
 	if e.Value != "" {
 		s += "=" + e.Value
 	}
@@ -356,6 +356,15 @@ func (e *OptionError) Error() string {
 		s += "; accepted: " + e.Accepted
 	}
 	return s
+}
+
+// quoteOddName quotes an option name that is empty or holds characters
+// other than letters, digits, '-', '_' and '.', so the error reads clearly.
+func quoteOddName(name string) string {
+	if name != "" && strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == "" {
+		return name
+	}
+	return strconv.Quote(name)
 }
 
 func findOption(key string) *optionDef {
@@ -389,6 +398,9 @@ func ParseOptions(opts map[string]string) (*NetworkSpec, error) {
 	sort.Strings(keys) // report problems in a stable order
 	for _, k := range keys {
 		v := strings.TrimSpace(opts[k])
+		if strings.TrimSpace(k) == "" {
+			return nil, &OptionError{Option: k, Value: v, Problem: "an option needs a name (-o NAME=VALUE)", Accepted: optionNames()}
+		}
 		def := findOption(k)
 		if def == nil {
 			return nil, &OptionError{Option: k, Problem: "unknown option", Accepted: optionNames()}

@@ -1,0 +1,81 @@
+package plugin
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzParseOptions: the option parser never panics, and every refusal is an
+// OptionError naming an option.
+func FuzzParseOptions(f *testing.F) {
+	f.Add("VxlanId", "42", "VtepDev", "eth0, eth1")
+	f.Add("vxlanid", "0x2a", "PortLow", "9")
+	f.Add("parent", "bond0,  eth0,  eth1,", "macvlan_mode", "bridge")
+	f.Add("Age", "10", "NoAge", "true")
+	f.Add("Peers", "198.18.0.1,fd00::1", "Group", "239.1.1.1")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
+		spec, err := ParseOptions(map[string]string{k1: v1, k2: v2})
+		if err != nil {
+			var oe *OptionError
+			if !errors.As(err, &oe) || oe.Problem == "" || !strings.HasPrefix(err.Error(), "option "+quoteOddName(oe.Option)) || quoteOddName(oe.Option) == "" {
+				t.Fatalf("refusal without an option named: %v", err)
+			}
+			return
+		}
+		if spec.Kind == "" || (spec.Kind != KindParent && spec.VXLAN.VNI > 1<<24-1) {
+			t.Fatalf("accepted %+v", spec)
+		}
+	})
+}
+
+var fuzzCalls = []string{
+	"Plugin.Activate", "NetworkDriver.GetCapabilities", "NetworkDriver.CreateNetwork", "NetworkDriver.AllocateNetwork",
+	"NetworkDriver.DeleteNetwork", "NetworkDriver.FreeNetwork", "NetworkDriver.CreateEndpoint", "NetworkDriver.EndpointOperInfo",
+	"NetworkDriver.DeleteEndpoint", "NetworkDriver.Join", "NetworkDriver.Leave", "NetworkDriver.DiscoverNew",
+	"NetworkDriver.DiscoverDelete", "NetworkDriver.ProgramExternalConnectivity", "NetworkDriver.RevokeExternalConnectivity",
+}
+
+// FuzzHandler sends arbitrary bodies to every call of the protocol, after a
+// network with an endpoint exists: no panic, and every answer is JSON.
+func FuzzHandler(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*", "*.json"))
+	more, _ := filepath.Glob(filepath.Join("testdata", "*", "*", "*.json"))
+	for _, name := range append(files, more...) {
+		b, _ := os.ReadFile(name)
+		for i, c := range fuzzCalls {
+			if strings.HasSuffix(name, c+".json") {
+				f.Add(uint8(i), b)
+			}
+		}
+	}
+	f.Add(uint8(2), []byte(`{"NetworkID":"x","Options":{"com.docker.network.generic":[]}}`))
+	f.Add(uint8(11), []byte(`{"DiscoveryType":1,"DiscoveryData":"nope"}`))
+	f.Fuzz(func(t *testing.T, call uint8, body []byte) {
+		d, err := NewDriver(Config{Scope: ScopeLocal, Host: newFakeHost()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := NewHandler(d)
+		do := func(call string, body []byte) *httptest.ResponseRecorder {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/"+call, strings.NewReader(string(body))))
+			return rec
+		}
+		do("NetworkDriver.CreateNetwork", []byte(`{"NetworkID":"n1","Options":{"com.docker.network.generic":{"VxlanId":"5"}},"IPv4Data":[{"Gateway":"198.19.5.1/24"}]}`))
+		do("NetworkDriver.CreateEndpoint", []byte(`{"NetworkID":"n1","EndpointID":"e1aaaaaaaaaaaa","Interface":{"Address":"198.19.5.2/24"}}`))
+		rec := do(fuzzCalls[int(call)%len(fuzzCalls)], body)
+		var v map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+			t.Fatalf("answer is not JSON: %q", rec.Body.String())
+		}
+		if e, ok := v["Err"].(string); ok && !strings.HasPrefix(e, "vxlan: ") {
+			t.Fatalf("error without the driver's name: %q", e)
+		}
+	})
+}
