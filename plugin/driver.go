@@ -604,6 +604,9 @@ func (d *Driver) parentInUse(id string, spec *NetworkSpec) bool {
 // AllocateNetwork checks a global network's options on a swarm manager and
 // returns them, so every node's CreateNetwork receives them.
 func (d *Driver) AllocateNetwork(_ context.Context, req *AllocateNetworkRequest) (map[string]string, error) {
+	if d.cfg.Scope != ScopeGlobal {
+		return nil, d.errWrongScope("AllocateNetwork")
+	}
 	if _, err := ParseOptions(req.Options); err != nil {
 		return nil, err
 	}
@@ -616,7 +619,17 @@ func (d *Driver) AllocateNetwork(_ context.Context, req *AllocateNetworkRequest)
 
 // FreeNetwork is the manager's counterpart of AllocateNetwork; nothing was
 // reserved, so there is nothing to free.
-func (d *Driver) FreeNetwork(context.Context, string) error { return nil }
+func (d *Driver) FreeNetwork(context.Context, string) error {
+	if d.cfg.Scope != ScopeGlobal {
+		return d.errWrongScope("FreeNetwork")
+	}
+	return nil
+}
+
+// errWrongScope answers a swarm manager's call to a local-scope driver.
+func (d *Driver) errWrongScope(call string) error {
+	return fmt.Errorf("%s is a swarm manager's call for a global-scope driver, and this plugin runs with -scope %s", call, d.cfg.Scope)
+}
 
 // DeleteNetwork removes a network. An unknown network is not an error:
 // dockerd may delete a network the plugin has already forgotten.

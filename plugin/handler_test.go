@@ -298,6 +298,9 @@ func TestHostileRequests(t *testing.T) {
 		{"NetworkDriver.EndpointOperInfo", `{"NetworkID":"nope","EndpointID":"e1"}`, 200, `{"Value":{}}`},
 		{"NetworkDriver.EndpointOperInfo", `garbage`, 200, `{"Value":{}}`},
 		{"NetworkDriver.NoSuchCall", `{}`, 404, "unknown call"},
+		{"NetworkDriver.AllocateNetwork", `{"NetworkID":"sw1","Options":{"VxlanId":"80"}}`, 200, "AllocateNetwork is a swarm manager's call for a global-scope driver, and this plugin runs with -scope local"},
+		{"NetworkDriver.FreeNetwork", `{"NetworkID":"sw1"}`, 200, "FreeNetwork is a swarm manager's call"},
+		{"NetworkDriver.DiscoverNew", `{"DiscoveryType":1,"DiscoveryData":"not an object"}`, 200, "node discovery data"},
 	}
 	for _, tc := range cases {
 		status, got := post(t, srv, tc.call, tc.body)

@@ -56,6 +56,20 @@ func twoDockerHosts(t *testing.T) (a, b *dockerhost.Host, ula, ulb string, bin s
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
+// oneDockerHost starts one Docker engine with the plugin; its underlay
+// device is a veth to a second namespace (198.18.11.1/24).
+func oneDockerHost(t *testing.T) (*dockerhost.Host, string) {
+	t.Helper()
+	dockerhost.Require(t)
+	bin := buildPlugin(t)
+	ns, peer := testns.New(t), testns.New(t)
+	ul, _ := testns.Underlay(t, ns, peer, netip.MustParsePrefix("198.18.11.1/24"), netip.MustParsePrefix("198.18.11.2/24"))
+	h := dockerhost.Start(t, ns)
+	h.StartPlugin(bin, "-d", "-vtepdev", ul, "-state-dir", h.StateDir())
+	h.ImportBusybox("bb")
+	return h, ul
+}
+
 // ownedLinks lists the links in the host's namespace that this plugin
 // makes: vx_*, br_* and container veths vh*/vc*.
 func ownedLinks(t *testing.T, h *dockerhost.Host) []string {
