@@ -326,3 +326,64 @@ func TestIntegrationLinuxHostVTEPDeviceDisappears(t *testing.T) {
 		t.Fatalf("vxlan made again: %+v", vx)
 	}
 }
+
+// Restore against the kernel: after a "reboot" (the network's links are
+// gone) the links are made again from the state file; links the plugin
+// made for a network the state does not know are reported, and deleted
+// only with CleanOrphans.
+func TestIntegrationLinuxHostRestore(t *testing.T) {
+	ctx := t.Context()
+	ns := testns.New(t)
+	ns.IP("link", "add", "ul0", "type", "veth", "peer", "name", "ul1")
+	ns.IP("link", "set", "ul0", "up")
+	dir := t.TempDir()
+	newDriver := func(clean bool) *Driver {
+		store, _ := NewStore(dir)
+		d, err := NewDriver(Config{Scope: ScopeLocal, VTEPDevice: "ul0", Host: NewLinuxHost(ns.Dial()), Store: store, CleanOrphans: clean})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	d := newDriver(false)
+	if err := createNet(ctx, d, "5ave5ave5ave5ave", map[string]any{"VxlanId": "61", "Peers": "198.18.4.9"}); err != nil {
+		t.Fatal(err)
+	}
+	// An orphan: a network the plugin made but forgot (its state lost).
+	orphan := newDriver(false)
+	orphan.cfg.Store = nil
+	if err := createNet(ctx, orphan, "0afa0afa0afa0afa", map[string]any{"VxlanId": "62"}); err != nil {
+		t.Fatal(err)
+	}
+	// "Reboot": the known network's links are gone.
+	ns.IP("link", "del", "vx_5ave5ave5ave")
+	ns.IP("link", "del", "br_5ave5ave5ave")
+
+	rep, err := newDriver(false).Restore(ctx)
+	if err != nil || rep.Networks != 1 || len(rep.Failed) != 0 || rep.Cleaned {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	if vx := ns.LinkJSON("vx_5ave5ave5ave"); vx.Master != "br_5ave5ave5ave" || vx.Linkinfo.InfoData["id"] != float64(61) {
+		t.Fatalf("not made again: %+v", vx)
+	}
+	if fdb, _ := ns.Exec("bridge", "fdb", "show", "dev", "vx_5ave5ave5ave"); !strings.Contains(fdb, "dst 198.18.4.9") {
+		t.Fatalf("peer not made again: %s", fdb)
+	}
+	var orphans []string
+	for _, o := range rep.Orphans {
+		orphans = append(orphans, o.Name)
+	}
+	if strings.Join(orphans, ",") != "vx_0afa0afa0afa,br_0afa0afa0afa" {
+		t.Fatalf("orphans %v", orphans)
+	}
+	if _, err := ns.TryIP("link", "show", "vx_0afa0afa0afa"); err != nil {
+		t.Fatal("an orphan was deleted without CleanOrphans")
+	}
+	rep, err = newDriver(true).Restore(ctx)
+	if err != nil || !rep.Cleaned {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	if out := ns.IP("-br", "link"); strings.Contains(out, "0afa") || !strings.Contains(out, "vx_5ave") {
+		t.Fatalf("after cleaning:\n%s", out)
+	}
+}
