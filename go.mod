@@ -3,6 +3,7 @@ module github.com/TrilliumIT/docker-vxlan-plugin
 go 1.26.8
 
 require (
+	github.com/BurntSushi/toml v1.6.0
 	github.com/docker/go-connections v0.8.2
 	github.com/jsimonetti/rtnetlink/v2 v2.0.2
 	github.com/mdlayher/netlink v1.11.2
@@ -10,7 +11,6 @@ require (
 )
 
 require (
-	github.com/BurntSushi/toml v1.6.0 // indirect
 	github.com/Microsoft/go-winio v0.6.2 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/mdlayher/socket v0.6.0 // indirect

@@ -1,9 +1,11 @@
 package rtlink
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -69,4 +71,34 @@ func (ns *NetNS) Inode() (uint64, error) {
 		return 0, fmt.Errorf("rtlink: stat %s: %w", ns, err)
 	}
 	return st.Ino, nil
+}
+
+// Do runs fn on a new thread switched into the namespace, and waits for it.
+// Sockets fn opens belong to the namespace and stay usable from any
+// goroutine afterwards. The caller's thread never changes namespace; the
+// thread fn ran on is reused only if switching it back succeeded, and is
+// otherwise ended with its goroutine.
+func (ns *NetNS) Do(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			errc <- fmt.Errorf("rtlink: %w", err)
+			return // the thread stays locked and ends with the goroutine
+		}
+		defer orig.Close()
+		if err := unix.Setns(ns.Fd(), unix.CLONE_NEWNET); err != nil {
+			errc <- opError("enter netns", ns.String(), err)
+			return
+		}
+		ferr := fn()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- errors.Join(ferr, opError("leave netns", ns.String(), err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
 }

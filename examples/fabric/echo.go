@@ -1,51 +1,24 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 )
 
-// inNetNS runs fn on a thread switched into the network namespace at path.
-// Sockets made by fn stay in that namespace and can be used from any
-// goroutine afterwards. The thread is given back only if switching back
-// succeeded; otherwise it ends with its goroutine.
+// inNetNS runs fn on a thread switched into the network namespace at
+// path; sockets fn opens stay in that namespace.
 func inNetNS(path string, fn func() error) error {
-	target, err := os.Open(path)
+	ns, err := rtlink.OpenNetNS(path)
 	if err != nil {
 		return err
 	}
-	defer target.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", path, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- errors.Join(ferr, err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+	defer ns.Close()
+	return ns.Do(fn)
 }
 
 const echoPort = 7

@@ -162,14 +162,8 @@ func (h *Host) DockerdPid() int {
 
 // Docker runs the docker client against this host.
 func (h *Host) Docker(args ...string) (string, error) {
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command("docker", append([]string{"-H", "unix://" + h.sock}, args...)...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if err != nil {
-		return stdout.String(), fmt.Errorf("docker %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return strings.TrimSpace(stdout.String()), nil
+	out, err := testns.Run("docker", append([]string{"-H", "unix://" + h.sock}, args...)...)
+	return strings.TrimSpace(out), err
 }
 
 // MustDocker runs the docker client and fails the test on error.

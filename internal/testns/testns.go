@@ -15,17 +15,13 @@ package testns
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 )
@@ -137,12 +133,12 @@ func (ns *NS) IP(args ...string) string {
 // TryIP runs `ip -n NAME args...`, returning its output and any error with
 // ip's own message.
 func (ns *NS) TryIP(args ...string) (string, error) {
-	return run("ip", append([]string{"-n", ns.Name}, args...)...)
+	return Run("ip", append([]string{"-n", ns.Name}, args...)...)
 }
 
 // Exec runs a command inside the namespace (`ip netns exec`).
 func (ns *NS) Exec(name string, args ...string) (string, error) {
-	return run("ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+	return Run("ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
 }
 
 // Ping sends count pings from the namespace to dst and reports whether at
@@ -152,7 +148,9 @@ func (ns *NS) Ping(dst netip.Addr, count int) error {
 	return err
 }
 
-func run(name string, args ...string) (string, error) {
+// Run runs a command and returns its standard output; its error carries
+// the command line and what the command wrote to standard error.
+func Run(name string, args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -162,37 +160,14 @@ func run(name string, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-// Do runs fn on a thread switched into the namespace. The thread is
-// discarded afterwards unless switching back succeeded, so the namespace
-// never leaks into other goroutines.
+// Do runs fn on a thread switched into the namespace (see rtlink.NetNS.Do).
 func (ns *NS) Do(fn func() error) error {
-	target, err := os.Open(ns.Path())
+	h, err := rtlink.OpenNetNS(ns.Path())
 	if err != nil {
 		return err
 	}
-	defer target.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-		if err != nil {
-			errc <- err
-			return // the thread stays locked and dies with the goroutine
-		}
-		defer orig.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns.Name, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- errors.Join(ferr, fmt.Errorf("setns back: %w", err))
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+	defer h.Close()
+	return h.Do(fn)
 }
 
 // Underlay joins a and b with a veth pair (a's end "ul-<n>", b's end
