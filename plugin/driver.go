@@ -578,11 +578,19 @@ func (d *Driver) checkConflicts(spec *NetworkSpec) error {
 				return &OptionError{Option: c.opt, Value: c.name, Problem: "already used by network " + shortID(id)}
 			}
 		}
-		if spec.VXLAN.VNI == o.VXLAN.VNI && spec.VXLAN.Port == o.VXLAN.Port {
+		if spec.VXLAN.VNI == o.VXLAN.VNI && effectivePort(spec) == effectivePort(o) {
 			return &OptionError{Option: "VxlanId", Value: fmt.Sprint(spec.VXLAN.VNI), Problem: fmt.Sprintf("already used by network %s (vxlan %s)", shortID(id), o.VXLAN.Name)}
 		}
 	}
 	return nil
+}
+
+// effectivePort is the UDP port a vxlan network's link uses.
+func effectivePort(s *NetworkSpec) uint16 {
+	if s.VXLAN.Port == 0 {
+		return vxlan.DefaultPort
+	}
+	return s.VXLAN.Port
 }
 
 // parentInUse reports whether a network other than id has the parent of
@@ -637,11 +645,19 @@ func (d *Driver) DeleteNetwork(ctx context.Context, id string) error {
 	n, err := d.lockNetwork(id)
 	if err != nil {
 		d.log.Warn("delete of an unknown network", "network", shortID(id))
-		return nil
+		// A retry after a failed save: write the state that is now true.
+		return d.save()
 	}
 	defer n.mu.Unlock()
-	if len(n.endpoints) > 0 {
-		return fmt.Errorf("network %s still has %d endpoints", shortID(id), len(n.endpoints))
+	// dockerd deletes a network only once it holds no endpoint in it, so
+	// endpoints still known here are stale (their containers went with a
+	// reboot or a crash): they go with the network.
+	for _, ep := range n.endpoints {
+		d.log.Warn("deleting a stale endpoint with its network", "network", shortID(id), "endpoint", shortID(ep.ID))
+		if err := d.cfg.Host.DeleteEndpoint(ctx, n.spec, ep); err != nil {
+			return err
+		}
+		delete(n.endpoints, ep.ID)
 	}
 	if err := d.cfg.Host.DeleteNetwork(ctx, n.spec, d.parentInUse(id, n.spec)); err != nil {
 		return err
@@ -680,9 +696,10 @@ func parseCIDR(field, s string) (netip.Prefix, error) {
 	return p, nil
 }
 
-// CreateEndpoint creates a container's veth pair, the host end in the
-// network's bridge. It returns the interface fields it chose (only the MAC,
-// and only when dockerd gave none), or nil.
+// CreateEndpoint creates a container's interface: a veth pair whose host
+// end is in the network's bridge, or a macvlan link (macvlan mode, parent
+// networks). It returns the interface fields it chose (only the MAC, and
+// only when dockerd gave none), or nil.
 func (d *Driver) CreateEndpoint(ctx context.Context, req *CreateEndpointRequest) (*EndpointInterface, error) {
 	if req.EndpointID == "" {
 		return nil, errors.New("no EndpointID")

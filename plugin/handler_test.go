@@ -253,6 +253,10 @@ func TestCreateNetworkIsIdempotentAndChecksConflicts(t *testing.T) {
 	if !strings.Contains(got, "option VxlanId=5: already used by network aaaaaaaaaaaa") {
 		t.Fatal(got)
 	}
+	_, got = post(t, srv, "NetworkDriver.CreateNetwork", `{"NetworkID":"bbbbbbbbbbbb","Options":{"com.docker.network.generic":{"VxlanId":"5","Port":"4789"}}}`)
+	if !strings.Contains(got, "option VxlanId=5: already used by network aaaaaaaaaaaa") {
+		t.Fatalf("the default port and 4789 are the same port: %s", got)
+	}
 	_, got = post(t, srv, "NetworkDriver.CreateNetwork", `{"NetworkID":"cccccccccccc","Options":{"com.docker.network.generic":{"VxlanId":"6","vxlanName":"vx_aaaaaaaaaaaa"}}}`)
 	if !strings.Contains(got, "option vxlanName=vx_aaaaaaaaaaaa: already used by network aaaaaaaaaaaa") {
 		t.Fatal(got)

@@ -138,3 +138,27 @@ func TestSaveFailureRollsBack(t *testing.T) {
 		t.Fatalf("left: host %v, state %v", host.networks, d.networks)
 	}
 }
+
+// After a reboot the state still lists endpoints whose containers are gone;
+// dockerd deletes the network without deleting them first. They go with it.
+func TestDeleteNetworkWithStaleEndpoints(t *testing.T) {
+	store, _ := NewStore(t.TempDir())
+	host := newFakeHost()
+	d1, _ := NewDriver(Config{Scope: ScopeLocal, Host: host, Store: store})
+	srv1 := newServerFor(t, d1)
+	post(t, srv1, "NetworkDriver.CreateNetwork", `{"NetworkID":"net1","Options":{"com.docker.network.generic":{"VxlanId":"5"}}}`)
+	post(t, srv1, "NetworkDriver.CreateEndpoint", `{"NetworkID":"net1","EndpointID":"stale00000000a","Interface":{"Address":"198.19.5.2/24"}}`)
+	d2, _ := NewDriver(Config{Scope: ScopeLocal, Host: host, Store: store})
+	if _, err := d2.Restore(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := post(t, newServerFor(t, d2), "NetworkDriver.DeleteNetwork", `{"NetworkID":"net1"}`); got != `{}` {
+		t.Fatal(got)
+	}
+	if len(host.endpoints) != 0 || len(host.networks) != 0 {
+		t.Fatalf("left: %v %v", host.endpoints, host.networks)
+	}
+	if st, _ := store.Load(); len(st.Networks) != 0 {
+		t.Fatalf("state keeps %d networks", len(st.Networks))
+	}
+}
