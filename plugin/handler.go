@@ -31,82 +31,49 @@ func NewHandler(d *Driver) http.Handler {
 	route("NetworkDriver.GetCapabilities", func(context.Context, []byte) (any, error) {
 		return d.Capabilities(), nil
 	})
-	route("NetworkDriver.CreateNetwork", func(ctx context.Context, b []byte) (any, error) {
-		var req CreateNetworkRequest
-		if err := decode(b, &req); err != nil {
-			return nil, err
-		}
-		return Response{}, d.CreateNetwork(ctx, &req)
-	})
-	route("NetworkDriver.AllocateNetwork", func(ctx context.Context, b []byte) (any, error) {
-		var req AllocateNetworkRequest
-		if err := decode(b, &req); err != nil {
-			return nil, err
-		}
-		opts, err := d.AllocateNetwork(ctx, &req)
+	route("NetworkDriver.CreateNetwork", withRequest(func(ctx context.Context, req *CreateNetworkRequest) (any, error) {
+		return Response{}, d.CreateNetwork(ctx, req)
+	}))
+	route("NetworkDriver.AllocateNetwork", withRequest(func(ctx context.Context, req *AllocateNetworkRequest) (any, error) {
+		opts, err := d.AllocateNetwork(ctx, req)
 		return AllocateNetworkResponse{Options: opts}, err
-	})
-	route("NetworkDriver.DeleteNetwork", func(ctx context.Context, b []byte) (any, error) {
-		var req NetworkRequest
-		if err := decode(b, &req); err != nil {
-			return nil, err
-		}
+	}))
+	route("NetworkDriver.DeleteNetwork", withRequest(func(ctx context.Context, req *NetworkRequest) (any, error) {
 		return Response{}, d.DeleteNetwork(ctx, req.NetworkID)
-	})
-	route("NetworkDriver.FreeNetwork", func(ctx context.Context, b []byte) (any, error) {
-		var req NetworkRequest
-		if err := decode(b, &req); err != nil {
-			return nil, err
-		}
+	}))
+	route("NetworkDriver.FreeNetwork", withRequest(func(ctx context.Context, req *NetworkRequest) (any, error) {
 		return Response{}, d.FreeNetwork(ctx, req.NetworkID)
-	})
-	route("NetworkDriver.CreateEndpoint", func(ctx context.Context, b []byte) (any, error) {
-		var req CreateEndpointRequest
-		if err := decode(b, &req); err != nil {
-			return nil, err
-		}
-		iface, err := d.CreateEndpoint(ctx, &req)
+	}))
+	route("NetworkDriver.CreateEndpoint", withRequest(func(ctx context.Context, req *CreateEndpointRequest) (any, error) {
+		iface, err := d.CreateEndpoint(ctx, req)
 		return CreateEndpointResponse{Interface: iface}, err
-	})
-	route("NetworkDriver.DeleteEndpoint", func(ctx context.Context, b []byte) (any, error) {
-		var req EndpointRequest
-		if err := decode(b, &req); err != nil {
-			return nil, err
-		}
+	}))
+	route("NetworkDriver.DeleteEndpoint", withRequest(func(ctx context.Context, req *EndpointRequest) (any, error) {
 		return Response{}, d.DeleteEndpoint(ctx, req.NetworkID, req.EndpointID)
-	})
+	}))
 	route("NetworkDriver.EndpointOperInfo", func(ctx context.Context, b []byte) (any, error) {
 		var req EndpointRequest
 		_ = decode(b, &req) // must succeed: an unreadable request gets an empty answer
 		return EndpointInfoResponse{Value: d.EndpointInfo(ctx, req.NetworkID, req.EndpointID)}, nil
 	})
-	route("NetworkDriver.Join", func(ctx context.Context, b []byte) (any, error) {
-		var req JoinRequest
-		if err := decode(b, &req); err != nil {
-			return nil, err
-		}
-		resp, err := d.Join(ctx, &req)
+	route("NetworkDriver.Join", withRequest(func(ctx context.Context, req *JoinRequest) (any, error) {
+		resp, err := d.Join(ctx, req)
 		if err != nil {
 			return nil, err
 		}
 		return resp, nil
-	})
-	route("NetworkDriver.Leave", func(ctx context.Context, b []byte) (any, error) {
-		var req EndpointRequest
-		if err := decode(b, &req); err != nil {
-			return nil, err
-		}
+	}))
+	route("NetworkDriver.Leave", withRequest(func(ctx context.Context, req *EndpointRequest) (any, error) {
 		return Response{}, d.Leave(ctx, req.NetworkID, req.EndpointID)
-	})
+	}))
 	route("NetworkDriver.DiscoverNew", h.discover(d.DiscoverNew))
 	route("NetworkDriver.DiscoverDelete", h.discover(d.DiscoverDelete))
 	for _, call := range []string{"NetworkDriver.ProgramExternalConnectivity", "NetworkDriver.RevokeExternalConnectivity"} {
 		// No NAT and no port mapping: containers are reached on their own
 		// addresses, so there is no external connectivity to program.
-		route(call, func(_ context.Context, b []byte) (any, error) {
-			var req EndpointRequest
-			return Response{}, decode(b, &req)
-		})
+		route(call, withRequest(func(context.Context, *EndpointRequest) (any, error) {
+			return Response{}, nil
+		}))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.reply(w, http.StatusNotFound, Response{Err: fmt.Sprintf("%s: unknown call %s %s", d.cfg.Name, r.Method, r.URL.Path)})
@@ -138,6 +105,17 @@ func (h *handler) discover(fn func(context.Context, NodeDiscoveryData)) func(con
 			fn(ctx, node)
 		}
 		return Response{}, nil
+	}
+}
+
+// withRequest decodes the body into the call's request type before fn.
+func withRequest[Req any](fn func(context.Context, *Req) (any, error)) func(context.Context, []byte) (any, error) {
+	return func(ctx context.Context, b []byte) (any, error) {
+		var req Req
+		if err := decode(b, &req); err != nil {
+			return nil, err
+		}
+		return fn(ctx, &req)
 	}
 }
 
