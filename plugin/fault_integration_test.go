@@ -148,3 +148,82 @@ func TestIntegrationFaultAtEveryStep(t *testing.T) {
 		})
 	}
 }
+
+// A delete that fails half way keeps the state entry, and dockerd's retry
+// then removes everything: for each step of DeleteEndpoint and
+// DeleteNetwork in turn, fail it, check the error names it, retry without
+// fault, and check the host is back to what it was and the state empty.
+func TestIntegrationDeleteFaultThenRetry(t *testing.T) {
+	ctx := t.Context()
+	_, ns := liveDriver(t, ScopeLocal)
+	baseline := hostSnapshot(t, ns)
+	id, ep := "de1e7ede1e7ede1e", "ede1e7ede1e7ede1"
+	steps := 0
+	for k := 1; ; k++ {
+		var failed string
+		count, armed := 0, false
+		conn, err := rtlink.Dial(rtlink.WithNetNSPath(ns.Path()), rtlink.WithInterceptor(func(op, link string) error {
+			if armed && mutating(op) {
+				if count++; count == k {
+					failed = op + " " + link
+					return errInjected
+				}
+			}
+			return nil
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		store, _ := NewStore(t.TempDir())
+		d, _ := NewDriver(Config{Scope: ScopeLocal, VTEPDevice: "ul0", Host: NewLinuxHost(conn), Store: store})
+		if err := createNet(ctx, d, id, map[string]any{"VxlanId": "42", "Peers": "198.18.4.2"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.CreateEndpoint(ctx, &CreateEndpointRequest{NetworkID: id, EndpointID: ep, Interface: &EndpointInterface{Address: "198.19.4.60/24"}}); err != nil {
+			t.Fatal(err)
+		}
+		armed = true
+		errEP := d.DeleteEndpoint(ctx, id, ep)
+		errNet := error(nil)
+		if errEP == nil {
+			errNet = d.DeleteNetwork(ctx, id)
+		}
+		armed = false
+		if failed == "" {
+			if errEP != nil || errNet != nil {
+				t.Fatal(errEP, errNet)
+			}
+			conn.Close()
+			break
+		}
+		steps = k
+		got := errors.Join(errEP, errNet)
+		if got == nil || !strings.Contains(got.Error(), failed) {
+			t.Fatalf("delete step %d (%s): error %v does not name it", k, failed, got)
+		}
+		st, _ := store.Load()
+		if len(st.Networks) != 1 || (errEP != nil && len(st.Networks[0].Endpoints) != 1) {
+			t.Fatalf("delete step %d (%s): the state dropped what is not gone: %+v", k, failed, st.Networks)
+		}
+		// dockerd retries.
+		if errEP != nil {
+			if err := d.DeleteEndpoint(ctx, id, ep); err != nil {
+				t.Fatalf("retry: %v", err)
+			}
+		}
+		if err := d.DeleteNetwork(ctx, id); err != nil {
+			t.Fatalf("retry: %v", err)
+		}
+		if got := hostSnapshot(t, ns); got != baseline {
+			t.Fatalf("delete step %d (%s), after the retry:\n%s", k, failed, got)
+		}
+		if st, _ := store.Load(); len(st.Networks) != 0 {
+			t.Fatalf("delete step %d: state keeps %d networks after the retry", k, len(st.Networks))
+		}
+		conn.Close()
+	}
+	t.Logf("faults injected at %d delete steps; each retry left nothing", steps)
+	if steps < 2 {
+		t.Fatalf("only %d delete steps covered", steps)
+	}
+}
