@@ -57,6 +57,44 @@ func mutating(op string) bool {
 	return !strings.HasPrefix(op, "get ") && !strings.HasPrefix(op, "list ")
 }
 
+// faultInjector fails the k-th request that changes the host while it is
+// armed, and records which one it failed.
+type faultInjector struct {
+	k, count int
+	armed    bool
+	failed   string // "op link" of the failed request; empty if none was reached
+}
+
+func (f *faultInjector) intercept(op, link string) error {
+	if f.armed && mutating(op) {
+		if f.count++; f.count == f.k {
+			f.failed = op + " " + link
+			return errInjected
+		}
+	}
+	return nil
+}
+
+// faultyDriver returns a driver on a LinuxHost whose connection into ns
+// goes through f, with a state store of its own.
+func faultyDriver(t *testing.T, ns *testns.NS, f *faultInjector) (*Driver, *Store) {
+	t.Helper()
+	conn, err := rtlink.Dial(rtlink.WithNetNSPath(ns.Path()), rtlink.WithInterceptor(f.intercept))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	store, err := NewStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDriver(Config{Scope: ScopeLocal, VTEPDevice: "ul0", Host: NewLinuxHost(conn), Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, store
+}
+
 func TestIntegrationFaultAtEveryStep(t *testing.T) {
 	scenarios := []struct {
 		name string
@@ -74,25 +112,11 @@ func TestIntegrationFaultAtEveryStep(t *testing.T) {
 			id := "fa017fa017fa017f"
 			var netSteps, epSteps int
 			for k := 1; ; k++ {
-				var failed string
-				count, armed := 0, true
-				conn, err := rtlink.Dial(rtlink.WithNetNSPath(ns.Path()), rtlink.WithInterceptor(func(op, link string) error {
-					if armed && mutating(op) {
-						if count++; count == k {
-							failed = op + " " + link
-							return errInjected
-						}
-					}
-					return nil
-				}))
-				if err != nil {
-					t.Fatal(err)
-				}
-				store, _ := NewStore(t.TempDir())
-				d, _ := NewDriver(Config{Scope: ScopeLocal, VTEPDevice: "ul0", Host: NewLinuxHost(conn), Store: store})
+				f := &faultInjector{k: k, armed: true}
+				d, store := faultyDriver(t, ns, f)
 
-				err = createNet(ctx, d, id, sc.opts)
-				if failed != "" {
+				err := createNet(ctx, d, id, sc.opts)
+				if failed := f.failed; failed != "" {
 					// The fault hit network creation.
 					netSteps = k
 					if err == nil || !strings.Contains(err.Error(), failed) {
@@ -104,7 +128,6 @@ func TestIntegrationFaultAtEveryStep(t *testing.T) {
 					if st, _ := store.Load(); len(st.Networks) != 0 || len(d.networks) != 0 {
 						t.Fatalf("step %d (%s): state keeps the network", k, failed)
 					}
-					conn.Close()
 					continue
 				}
 				if err != nil {
@@ -112,8 +135,8 @@ func TestIntegrationFaultAtEveryStep(t *testing.T) {
 				}
 				afterNet := hostSnapshot(t, ns)
 				_, err = d.CreateEndpoint(ctx, &CreateEndpointRequest{NetworkID: id, EndpointID: "efa017fa017fa017", Interface: &EndpointInterface{Address: "198.19.4.50/24"}})
-				armed = false // the deletes below are not under test
-				if failed != "" {
+				f.armed = false // the deletes below are not under test
+				if failed := f.failed; failed != "" {
 					// The fault hit endpoint creation.
 					epSteps = k - netSteps
 					if err == nil || !strings.Contains(err.Error(), failed) {
@@ -136,8 +159,7 @@ func TestIntegrationFaultAtEveryStep(t *testing.T) {
 				if got := hostSnapshot(t, ns); got != baseline {
 					t.Fatalf("after delete:\n%s", got)
 				}
-				conn.Close()
-				if failed == "" {
+				if f.failed == "" {
 					break // no fault was reached: every step has been failed once
 				}
 			}
@@ -160,40 +182,26 @@ func TestIntegrationDeleteFaultThenRetry(t *testing.T) {
 	id, ep := "de1e7ede1e7ede1e", "ede1e7ede1e7ede1"
 	steps := 0
 	for k := 1; ; k++ {
-		var failed string
-		count, armed := 0, false
-		conn, err := rtlink.Dial(rtlink.WithNetNSPath(ns.Path()), rtlink.WithInterceptor(func(op, link string) error {
-			if armed && mutating(op) {
-				if count++; count == k {
-					failed = op + " " + link
-					return errInjected
-				}
-			}
-			return nil
-		}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		store, _ := NewStore(t.TempDir())
-		d, _ := NewDriver(Config{Scope: ScopeLocal, VTEPDevice: "ul0", Host: NewLinuxHost(conn), Store: store})
+		f := &faultInjector{k: k}
+		d, store := faultyDriver(t, ns, f)
 		if err := createNet(ctx, d, id, map[string]any{"VxlanId": "42", "Peers": "198.18.4.2"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := d.CreateEndpoint(ctx, &CreateEndpointRequest{NetworkID: id, EndpointID: ep, Interface: &EndpointInterface{Address: "198.19.4.60/24"}}); err != nil {
 			t.Fatal(err)
 		}
-		armed = true
+		f.armed = true
 		errEP := d.DeleteEndpoint(ctx, id, ep)
 		errNet := error(nil)
 		if errEP == nil {
 			errNet = d.DeleteNetwork(ctx, id)
 		}
-		armed = false
+		f.armed = false
+		failed := f.failed
 		if failed == "" {
 			if errEP != nil || errNet != nil {
 				t.Fatal(errEP, errNet)
 			}
-			conn.Close()
 			break
 		}
 		steps = k
@@ -220,7 +228,6 @@ func TestIntegrationDeleteFaultThenRetry(t *testing.T) {
 		if st, _ := store.Load(); len(st.Networks) != 0 {
 			t.Fatalf("delete step %d: state keeps %d networks after the retry", k, len(st.Networks))
 		}
-		conn.Close()
 	}
 	t.Logf("faults injected at %d delete steps; each retry left nothing", steps)
 	if steps < 2 {
