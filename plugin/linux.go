@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
@@ -103,10 +102,6 @@ func (h *LinuxHost) CreateNetwork(ctx context.Context, spec *NetworkSpec) (err e
 	}
 	return nil
 }
-
-// vlanMark is the alias of the 802.1Q sub-interfaces the plugin makes; they
-// may serve several networks, so the mark names none.
-const vlanMark = "docker-vxlan-plugin vlan"
 
 // ensureParent makes the parent of a parent network when it is the
 // plugin's to make: a missing 802.1Q sub-interface, or an isolated
@@ -236,8 +231,6 @@ func (h *LinuxHost) ensureBridge(ctx context.Context, spec *NetworkSpec, mark st
 	return l, nil // ours from an earlier call, or the operator's to reuse
 }
 
-func isOwnerMark(alias string) bool { return strings.HasPrefix(alias, ownerMark("")) }
-
 // DeleteNetwork removes what CreateNetwork made, each link only if this
 // plugin made it: the gateway addresses it put on an operator's bridge, the
 // vxlan link and the bridge, an isolated network's parent, and an 802.1Q
@@ -292,146 +285,3 @@ func (h *LinuxHost) deleteMarked(ctx context.Context, name, mark string) error {
 	}
 	return nil
 }
-
-// lowerOf returns the link a network's container links attach to: its
-// bridge (bridge mode), its vxlan link (macvlan mode) or its parent.
-func lowerOf(spec *NetworkSpec) string {
-	switch spec.Kind {
-	case KindMacvlan:
-		return spec.VXLAN.Name
-	case KindParent:
-		return spec.Parent.Name
-	}
-	return spec.Bridge.Name
-}
-
-// CreateEndpoint makes the container's interface in one request. In bridge
-// mode that is a veth pair, the host end in the bridge and up, the
-// container end with the container's MTU and MAC; otherwise a macvlan link
-// on the network's vxlan link or parent.
-//
-// Unlike the network's links, these carry no alias: setting one makes the
-// kernel announce a link change, and for a link without carrier IPv6 then
-// walks its whole routing table, a cost that grows with every network on
-// the host (measured: 50 µs with 1 network, 530 µs with 500). They are
-// recognised instead by what only they have: a name derived from the
-// endpoint ID, their kind, and the network's link as master or lower link.
-func (h *LinuxHost) CreateEndpoint(ctx context.Context, spec *NetworkSpec, ep *Endpoint) error {
-	if err := h.checkVXLAN(ctx, spec); err != nil {
-		return err
-	}
-	lower, err := h.conn.LinkByName(ctx, lowerOf(spec))
-	if err != nil {
-		return fmt.Errorf("network %s: %w", shortID(spec.ID), err)
-	}
-	l := &rtlink.Link{Name: ep.ContainerIf, ParentIndex: lower.Index, MTU: spec.ContainerMTU, HardwareAddr: ep.MAC}
-	if spec.Kind == KindBridge {
-		l = &rtlink.Link{
-			Name:        ep.HostIf,
-			MTU:         spec.ContainerMTU,
-			MasterIndex: lower.Index,
-			Up:          true,
-			Data:        &rtlink.Veth{PeerName: ep.ContainerIf, PeerMTU: spec.ContainerMTU, PeerHardwareAddr: ep.MAC},
-		}
-	} else {
-		mode, err := rtlink.ParseMacvlanMode(spec.MacvlanMode)
-		if err != nil {
-			return err
-		}
-		l.Data = &rtlink.Macvlan{Mode: mode}
-	}
-	_, err = h.conn.CreateLink(ctx, l)
-	return err
-}
-
-// checkVXLAN makes sure a vxlan network still has its vxlan link: the
-// kernel deletes a vxlan link when its VTEP device goes away. A missing link
-// is made again, which works once the device is back; until then the error
-// names the device.
-func (h *LinuxHost) checkVXLAN(ctx context.Context, spec *NetworkSpec) error {
-	if spec.Kind == KindParent {
-		return nil
-	}
-	_, err := h.conn.LinkByName(ctx, spec.VXLAN.Name)
-	if !errors.Is(err, rtlink.ErrNotFound) {
-		return err
-	}
-	if err := h.CreateNetwork(ctx, spec); err != nil {
-		return fmt.Errorf("network %s: its vxlan link %s is gone (the kernel removes it with its VTEP device %s) and cannot be made again: %w", shortID(spec.ID), spec.VXLAN.Name, spec.VXLAN.Device, err)
-	}
-	return nil
-}
-
-// DeleteEndpoint deletes the endpoint's interface (for a veth pair, through
-// its host end) if it is still the one the endpoint made.
-func (h *LinuxHost) DeleteEndpoint(ctx context.Context, spec *NetworkSpec, ep *Endpoint) error {
-	name, kind := ep.ContainerIf, "macvlan"
-	if spec.Kind == KindBridge {
-		name, kind = ep.HostIf, "veth"
-	}
-	l, err := h.conn.LinkByName(ctx, name)
-	if errors.Is(err, rtlink.ErrNotFound) {
-		return nil // gone with the container's namespace, or already deleted
-	}
-	if err != nil {
-		return err
-	}
-	lower, err := h.conn.LinkByName(ctx, lowerOf(spec))
-	if err != nil && !errors.Is(err, rtlink.ErrNotFound) {
-		return err
-	}
-	attached := l.ParentIndex
-	if spec.Kind == KindBridge {
-		attached = l.MasterIndex
-	}
-	if l.Kind != kind || lower == nil || attached != lower.Index {
-		return fmt.Errorf("endpoint %s: %s is not the %s this plugin made on %s; it is left alone", shortID(ep.ID), name, kind, lowerOf(spec))
-	}
-	if err := h.conn.DeleteLink(ctx, name); err != nil && !errors.Is(err, rtlink.ErrNotFound) {
-		return err
-	}
-	return nil
-}
-
-// OwnedLinks lists the vxlan links, bridges and isolated parents carrying
-// an owner mark, and the container veths that are ports of those bridges.
-func (h *LinuxHost) OwnedLinks(ctx context.Context) ([]OwnedLink, error) {
-	links, err := h.conn.Links(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	var out []OwnedLink
-	owners := map[int]string{} // bridge index -> network ID
-	for _, l := range links {
-		if id, ok := strings.CutPrefix(l.Alias, ownerMark("")); ok {
-			out = append(out, OwnedLink{Name: l.Name, Kind: l.Kind, NetworkID: id})
-			if l.Kind == "bridge" {
-				owners[l.Index] = id
-			}
-		}
-	}
-	for _, l := range links {
-		if id, ok := owners[l.MasterIndex]; ok && l.Kind == "veth" && strings.HasPrefix(l.Name, "vh") {
-			out = append(out, OwnedLink{Name: l.Name, Kind: l.Kind, NetworkID: id})
-		}
-	}
-	return out, nil
-}
-
-// DeleteOwnedLink deletes a link OwnedLinks reported, checking again that
-// it is what was reported.
-func (h *LinuxHost) DeleteOwnedLink(ctx context.Context, o OwnedLink) error {
-	l, err := h.conn.LinkByName(ctx, o.Name)
-	if errors.Is(err, rtlink.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if l.Kind != o.Kind || (l.Alias != ownerMark(o.NetworkID) && l.Kind != "veth") {
-		return fmt.Errorf("%s changed since it was found; it is left alone", o.Name)
-	}
-	return h.conn.DeleteLink(ctx, o.Name)
-}
-
-var _ Host = (*LinuxHost)(nil)

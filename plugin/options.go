@@ -1,10 +1,7 @@
 package plugin
 
 import (
-	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"slices"
 	"sort"
 	"strconv"
@@ -13,85 +10,6 @@ import (
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
 )
-
-// Kind says how a network attaches its containers.
-type Kind string
-
-// The kinds of network.
-const (
-	// KindBridge: a vxlan link in a Linux bridge, a veth pair per
-	// container with the host end in the bridge (the default).
-	KindBridge Kind = "bridge"
-	// KindMacvlan: a vxlan link and no bridge; each container gets a
-	// macvlan link on the vxlan link (-o mode=macvlan).
-	KindMacvlan Kind = "macvlan"
-	// KindParent: no vxlan; each container gets a macvlan link on a host
-	// interface (-o parent=..., no VxlanId), as Docker's macvlan driver.
-	KindParent Kind = "parent"
-)
-
-// NetworkSpec is a network's typed configuration: what its -o options,
-// its address pools and the daemon's flags say, validated.
-type NetworkSpec struct {
-	// ID is dockerd's network ID.
-	ID string
-	// Kind is how the network attaches containers.
-	Kind Kind
-	// VXLAN is the vxlan link (bridge and macvlan kinds). Its Device is the
-	// VTEP device.
-	VXLAN vxlan.Config
-	// VTEPCandidates are the names VtepDev listed, first existing wins.
-	VTEPCandidates []string
-	// Bridge is the Linux bridge of a bridge-kind network.
-	Bridge BridgeSpec
-	// Parent is the host interface of a parent-kind network.
-	Parent ParentSpec
-	// MacvlanMode is the containers' macvlan mode (macvlan and parent kinds):
-	// bridge, private, vepa or passthru.
-	MacvlanMode string
-	// Peers are remote VTEPs that get head-end replication FDB entries.
-	Peers []netip.Addr
-	// HostGateway puts the gateway addresses on the bridge; nil follows the
-	// scope (on in local scope, off in global scope).
-	HostGateway *bool
-	// Gateways are the network's gateways with their pools' prefix lengths.
-	Gateways []netip.Prefix
-	// ContainerMTU is the MTU of the containers' interfaces; 0 until the
-	// network is created on the host, which derives it.
-	ContainerMTU int
-}
-
-// ParentSpec is the parent interface of a parent-kind network.
-type ParentSpec struct {
-	// Candidates are the names the parent or parent-file option listed, in
-	// order; the first that can be used on this host wins.
-	Candidates []string
-	// File is the parent-file the candidates came from, if any.
-	File string
-	// Name is the interface chosen on this host.
-	Name string
-	// VLAN is set when Name is an 802.1Q sub-interface (master.id) that did
-	// not exist and is made for the network.
-	VLAN *VLANParent
-	// Isolated is set when no parent was given (local scope only): the
-	// parent is a link the plugin makes, and containers reach each other on
-	// this host only.
-	Isolated bool
-}
-
-// VLANParent is an 802.1Q sub-interface to make: ID on Master.
-type VLANParent struct {
-	Master string
-	ID     uint16
-}
-
-// BridgeSpec describes the bridge of a network.
-type BridgeSpec struct {
-	Name         string
-	MTU          int
-	HardwareAddr net.HardwareAddr
-	TxQueueLen   int
-}
 
 // optionDef is one -o option: its canonical name (keys match it without
 // regard to case), the text of the README's option table, and how its value
@@ -480,95 +398,4 @@ func ParseOptions(opts map[string]string) (*NetworkSpec, error) {
 		}
 	}
 	return s, nil
-}
-
-// UnderlayIPv6 reports whether the network's underlay is IPv6, as far as
-// its options say (IPv4 otherwise).
-func (s *NetworkSpec) UnderlayIPv6() bool {
-	if s.VXLAN.Group.IsValid() {
-		return s.VXLAN.Group.Is6()
-	}
-	if s.VXLAN.Local.IsValid() {
-		return s.VXLAN.Local.Is6()
-	}
-	return len(s.Peers) > 0 && s.Peers[0].Is6()
-}
-
-// parseNameList reads a comma-separated list of interface names; spaces
-// and empty items (a trailing comma) are allowed, as in seed 003's tests.
-func parseNameList(v string) ([]string, error) {
-	var names []string
-	for _, f := range strings.Split(v, ",") {
-		f = strings.Trim(strings.TrimSpace(f), `"'`)
-		if f == "" {
-			continue
-		}
-		if err := checkIfName(f); err != nil {
-			return nil, fmt.Errorf("%q is not a valid interface name", f)
-		}
-		names = append(names, f)
-	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("no interface name")
-	}
-	return names, nil
-}
-
-func parseUint(v string, bits int) (uint64, error) {
-	n, err := strconv.ParseUint(v, 0, bits)
-	if err != nil {
-		var ne *strconv.NumError
-		if errors.As(err, &ne) && ne.Err == strconv.ErrRange {
-			return 0, fmt.Errorf("out of range")
-		}
-		return 0, fmt.Errorf("not a number")
-	}
-	return n, nil
-}
-
-func parseRange(v string, lo, hi uint64) (uint64, error) {
-	n, err := strconv.ParseUint(v, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("not a number")
-	}
-	if n < lo || n > hi {
-		return 0, fmt.Errorf("out of range")
-	}
-	return n, nil
-}
-
-func parseBool(v string) (bool, error) {
-	switch strings.ToLower(v) {
-	case "true", "1", "yes", "on":
-		return true, nil
-	case "false", "0", "no", "off":
-		return false, nil
-	}
-	return false, fmt.Errorf("not a boolean")
-}
-
-func parseAddr(v string) (netip.Addr, error) {
-	a, err := netip.ParseAddr(v)
-	if err != nil || a.Zone() != "" {
-		return netip.Addr{}, fmt.Errorf("not an IP address")
-	}
-	return a.Unmap(), nil
-}
-
-func parseMAC(v string) (net.HardwareAddr, error) {
-	m, err := net.ParseMAC(v)
-	if err != nil {
-		return nil, fmt.Errorf("not a MAC address")
-	}
-	if !vxlan.ValidMAC(m) {
-		return nil, fmt.Errorf("not a 6-byte unicast MAC address")
-	}
-	return m, nil
-}
-
-func checkIfName(v string) error {
-	if err := vxlan.ValidateName(v); err != nil {
-		return fmt.Errorf("not a valid interface name")
-	}
-	return nil
 }

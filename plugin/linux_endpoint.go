@@ -1,0 +1,109 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
+)
+
+// lowerOf returns the link a network's container links attach to: its
+// bridge (bridge mode), its vxlan link (macvlan mode) or its parent.
+func lowerOf(spec *NetworkSpec) string {
+	switch spec.Kind {
+	case KindMacvlan:
+		return spec.VXLAN.Name
+	case KindParent:
+		return spec.Parent.Name
+	}
+	return spec.Bridge.Name
+}
+
+// CreateEndpoint makes the container's interface in one request. In bridge
+// mode that is a veth pair, the host end in the bridge and up, the
+// container end with the container's MTU and MAC; otherwise a macvlan link
+// on the network's vxlan link or parent.
+//
+// Unlike the network's links, these carry no alias: setting one makes the
+// kernel announce a link change, and for a link without carrier IPv6 then
+// walks its whole routing table, a cost that grows with every network on
+// the host (measured: 50 µs with 1 network, 530 µs with 500). They are
+// recognised instead by what only they have: a name derived from the
+// endpoint ID, their kind, and the network's link as master or lower link.
+func (h *LinuxHost) CreateEndpoint(ctx context.Context, spec *NetworkSpec, ep *Endpoint) error {
+	if err := h.checkVXLAN(ctx, spec); err != nil {
+		return err
+	}
+	lower, err := h.conn.LinkByName(ctx, lowerOf(spec))
+	if err != nil {
+		return fmt.Errorf("network %s: %w", shortID(spec.ID), err)
+	}
+	l := &rtlink.Link{Name: ep.ContainerIf, ParentIndex: lower.Index, MTU: spec.ContainerMTU, HardwareAddr: ep.MAC}
+	if spec.Kind == KindBridge {
+		l = &rtlink.Link{
+			Name:        ep.HostIf,
+			MTU:         spec.ContainerMTU,
+			MasterIndex: lower.Index,
+			Up:          true,
+			Data:        &rtlink.Veth{PeerName: ep.ContainerIf, PeerMTU: spec.ContainerMTU, PeerHardwareAddr: ep.MAC},
+		}
+	} else {
+		mode, err := rtlink.ParseMacvlanMode(spec.MacvlanMode)
+		if err != nil {
+			return err
+		}
+		l.Data = &rtlink.Macvlan{Mode: mode}
+	}
+	_, err = h.conn.CreateLink(ctx, l)
+	return err
+}
+
+// checkVXLAN makes sure a vxlan network still has its vxlan link: the
+// kernel deletes a vxlan link when its VTEP device goes away. A missing link
+// is made again, which works once the device is back; until then the error
+// names the device.
+func (h *LinuxHost) checkVXLAN(ctx context.Context, spec *NetworkSpec) error {
+	if spec.Kind == KindParent {
+		return nil
+	}
+	_, err := h.conn.LinkByName(ctx, spec.VXLAN.Name)
+	if !errors.Is(err, rtlink.ErrNotFound) {
+		return err
+	}
+	if err := h.CreateNetwork(ctx, spec); err != nil {
+		return fmt.Errorf("network %s: its vxlan link %s is gone (the kernel removes it with its VTEP device %s) and cannot be made again: %w", shortID(spec.ID), spec.VXLAN.Name, spec.VXLAN.Device, err)
+	}
+	return nil
+}
+
+// DeleteEndpoint deletes the endpoint's interface (for a veth pair, through
+// its host end) if it is still the one the endpoint made.
+func (h *LinuxHost) DeleteEndpoint(ctx context.Context, spec *NetworkSpec, ep *Endpoint) error {
+	name, kind := ep.ContainerIf, "macvlan"
+	if spec.Kind == KindBridge {
+		name, kind = ep.HostIf, "veth"
+	}
+	l, err := h.conn.LinkByName(ctx, name)
+	if errors.Is(err, rtlink.ErrNotFound) {
+		return nil // gone with the container's namespace, or already deleted
+	}
+	if err != nil {
+		return err
+	}
+	lower, err := h.conn.LinkByName(ctx, lowerOf(spec))
+	if err != nil && !errors.Is(err, rtlink.ErrNotFound) {
+		return err
+	}
+	attached := l.ParentIndex
+	if spec.Kind == KindBridge {
+		attached = l.MasterIndex
+	}
+	if l.Kind != kind || lower == nil || attached != lower.Index {
+		return fmt.Errorf("endpoint %s: %s is not the %s this plugin made on %s; it is left alone", shortID(ep.ID), name, kind, lowerOf(spec))
+	}
+	if err := h.conn.DeleteLink(ctx, name); err != nil && !errors.Is(err, rtlink.ErrNotFound) {
+		return err
+	}
+	return nil
+}

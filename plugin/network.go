@@ -1,0 +1,173 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
+)
+
+// CreateNetwork creates a network. Repeating it for a network that exists
+// succeeds without changing anything.
+func (d *Driver) CreateNetwork(ctx context.Context, req *CreateNetworkRequest) error {
+	if req.NetworkID == "" {
+		return errors.New("no NetworkID")
+	}
+	opts, err := genericOptions(req.Options)
+	if err != nil {
+		return err
+	}
+	ipv6, _ := req.Options[optEnableIPv6].(bool)
+	spec, err := d.specFor(ctx, req.NetworkID, opts, req.IPv4Data, req.IPv6Data, ipv6)
+	if err != nil {
+		return err
+	}
+
+	d.mu.Lock()
+	if _, ok := d.networks[req.NetworkID]; ok {
+		d.mu.Unlock()
+		return nil
+	}
+	if err := d.checkConflicts(spec); err != nil {
+		d.mu.Unlock()
+		return err
+	}
+	n := &network{spec: spec, endpoints: map[string]*Endpoint{}}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	d.networks[req.NetworkID] = n
+	d.mu.Unlock()
+
+	err = d.cfg.Host.CreateNetwork(ctx, spec)
+	if err == nil {
+		if err = d.commit(n); err != nil {
+			// Not in the state file: a restart would not know it, so it
+			// must not exist.
+			_ = d.cfg.Host.DeleteNetwork(context.WithoutCancel(ctx), spec, d.parentInUse(req.NetworkID, spec))
+		}
+	}
+	if err != nil {
+		n.gone = true
+		d.mu.Lock()
+		delete(d.networks, req.NetworkID)
+		d.mu.Unlock()
+		return err
+	}
+	d.log.Info("network created", "network", shortID(spec.ID), "vxlan", spec.VXLAN.Name, "vni", spec.VXLAN.VNI, "bridge", spec.Bridge.Name, "mtu", spec.ContainerMTU)
+	return nil
+}
+
+// checkConflicts refuses a spec whose link names another network of this
+// driver uses. d.mu is held.
+func (d *Driver) checkConflicts(spec *NetworkSpec) error {
+	ids := make([]string, 0, len(d.networks))
+	for id := range d.networks {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		o := d.networks[id].spec
+		if spec.Kind == KindParent || o.Kind == KindParent {
+			continue // parents are shared; isolated ones are named by network ID
+		}
+		for _, c := range []struct{ opt, name, theirs string }{
+			{"vxlanName", spec.VXLAN.Name, o.VXLAN.Name},
+			{"bridgeName", spec.Bridge.Name, o.Bridge.Name},
+		} {
+			if c.name != "" && c.name == c.theirs {
+				return &OptionError{Option: c.opt, Value: c.name, Problem: "already used by network " + shortID(id)}
+			}
+		}
+		if spec.VXLAN.VNI == o.VXLAN.VNI && effectivePort(spec) == effectivePort(o) {
+			return &OptionError{Option: "VxlanId", Value: fmt.Sprint(spec.VXLAN.VNI), Problem: fmt.Sprintf("already used by network %s (vxlan %s)", shortID(id), o.VXLAN.Name)}
+		}
+	}
+	return nil
+}
+
+// effectivePort is the UDP port a vxlan network's link uses.
+func effectivePort(s *NetworkSpec) uint16 {
+	if s.VXLAN.Port == 0 {
+		return vxlan.DefaultPort
+	}
+	return s.VXLAN.Port
+}
+
+// parentInUse reports whether a network other than id has the parent of
+// spec as its parent.
+func (d *Driver) parentInUse(id string, spec *NetworkSpec) bool {
+	if spec.Kind != KindParent {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for oid, o := range d.networks {
+		if oid != id && o.spec.Kind == KindParent && o.spec.Parent.Name == spec.Parent.Name {
+			return true
+		}
+	}
+	return false
+}
+
+// AllocateNetwork checks a global network's options on a swarm manager and
+// returns them, so every node's CreateNetwork receives them.
+func (d *Driver) AllocateNetwork(_ context.Context, req *AllocateNetworkRequest) (map[string]string, error) {
+	if d.cfg.Scope != ScopeGlobal {
+		return nil, d.errWrongScope("AllocateNetwork")
+	}
+	if _, err := ParseOptions(req.Options); err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(req.Options))
+	for k, v := range req.Options {
+		out[k] = v
+	}
+	return out, nil
+}
+
+// FreeNetwork is the manager's counterpart of AllocateNetwork; nothing was
+// reserved, so there is nothing to free.
+func (d *Driver) FreeNetwork(context.Context, string) error {
+	if d.cfg.Scope != ScopeGlobal {
+		return d.errWrongScope("FreeNetwork")
+	}
+	return nil
+}
+
+// errWrongScope answers a swarm manager's call to a local-scope driver.
+func (d *Driver) errWrongScope(call string) error {
+	return fmt.Errorf("%s is a swarm manager's call for a global-scope driver, and this plugin runs with -scope %s", call, d.cfg.Scope)
+}
+
+// DeleteNetwork removes a network. An unknown network is not an error:
+// dockerd may delete a network the plugin has already forgotten.
+func (d *Driver) DeleteNetwork(ctx context.Context, id string) error {
+	n, err := d.lockNetwork(id)
+	if err != nil {
+		d.log.Warn("delete of an unknown network", "network", shortID(id))
+		// A retry after a failed save: write the state that is now true.
+		return d.save()
+	}
+	defer n.mu.Unlock()
+	// dockerd deletes a network only once it holds no endpoint in it, so
+	// endpoints still known here are stale (their containers went with a
+	// reboot or a crash): they go with the network.
+	for _, ep := range n.endpoints {
+		d.log.Warn("deleting a stale endpoint with its network", "network", shortID(id), "endpoint", shortID(ep.ID))
+		if err := d.cfg.Host.DeleteEndpoint(ctx, n.spec, ep); err != nil {
+			return err
+		}
+		delete(n.endpoints, ep.ID)
+	}
+	if err := d.cfg.Host.DeleteNetwork(ctx, n.spec, d.parentInUse(id, n.spec)); err != nil {
+		return err
+	}
+	n.gone = true
+	d.mu.Lock()
+	delete(d.networks, id)
+	d.mu.Unlock()
+	d.log.Info("network deleted", "network", shortID(id))
+	return d.save()
+}

@@ -1,0 +1,74 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
+)
+
+// errNoParent is seed 003's answer to a global network without a parent.
+const errNoParent = `no parent interface was passed, use for example '-o parent="eth0,eth1,eth3"'`
+
+// resolveParent chooses the parent of a parent-kind network on this host:
+// the first candidate that exists, or whose master exists when it is an
+// 802.1Q name (master.id), which is then made.
+func (d *Driver) resolveParent(ctx context.Context, spec *NetworkSpec) error {
+	p := &spec.Parent
+	opt := "parent"
+	if p.File != "" {
+		opt = "parent-file"
+		names, err := readParentFile(p.File)
+		if err != nil {
+			return &OptionError{Option: opt, Value: p.File, Problem: err.Error()}
+		}
+		p.Candidates = names
+	}
+	if len(p.Candidates) == 0 {
+		if d.cfg.Scope == ScopeGlobal {
+			return errors.New(errNoParent)
+		}
+		p.Isolated, p.Name = true, "pa_"+shortID(spec.ID)
+		spec.ContainerMTU = 1500
+		return nil
+	}
+	for _, c := range p.Candidates {
+		mtu, err := d.cfg.Host.LinkMTU(ctx, c)
+		if err == nil {
+			p.Name, spec.ContainerMTU = c, mtu
+			return nil
+		}
+		if !errors.Is(err, vxlan.ErrNotFound) {
+			return err
+		}
+		master, id, ok := splitVLANName(c)
+		if !ok {
+			continue
+		}
+		mtu, err = d.cfg.Host.LinkMTU(ctx, master)
+		if err == nil {
+			p.Name, p.VLAN, spec.ContainerMTU = c, &VLANParent{Master: master, ID: id}, mtu
+			return nil
+		}
+		if !errors.Is(err, vxlan.ErrNotFound) {
+			return err
+		}
+	}
+	return &OptionError{Option: opt, Value: strings.Join(p.Candidates, ","), Problem: fmt.Sprintf("none of %s exists on this host (for name.id, its master)", strings.Join(p.Candidates, ", "))}
+}
+
+// splitVLANName splits "eth0.65" into its master and 802.1Q id.
+func splitVLANName(name string) (master string, id uint16, ok bool) {
+	i := strings.LastIndexByte(name, '.')
+	if i <= 0 {
+		return "", 0, false
+	}
+	n, err := strconv.ParseUint(name[i+1:], 10, 16)
+	if err != nil || n < 1 || n > 4094 {
+		return "", 0, false
+	}
+	return name[:i], uint16(n), true
+}
