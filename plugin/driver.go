@@ -121,7 +121,7 @@ func NewDriver(cfg Config) (*Driver, error) {
 	if cfg.VTEPDevice != "" {
 		names, err := parseNameList(cfg.VTEPDevice)
 		if err != nil {
-			return nil, fmt.Errorf("-vtepdev %q: %w", cfg.VTEPDevice, err)
+			return nil, fmt.Errorf("default VTEP device %q: %w", cfg.VTEPDevice, err)
 		}
 		d.vtepDevices = names
 	}

@@ -56,7 +56,7 @@ func (d *Driver) CreateEndpoint(ctx context.Context, req *CreateEndpointRequest)
 	if req.EndpointID == "" {
 		return nil, errors.New("no EndpointID")
 	}
-	ep := &Endpoint{ID: req.EndpointID, HostIf: "vh" + shortID(req.EndpointID), ContainerIf: "vc" + shortID(req.EndpointID)}
+	ep := &Endpoint{ID: req.EndpointID, HostIf: endpointHostIf(req.EndpointID), ContainerIf: endpointContainerIf(req.EndpointID)}
 	var reply *EndpointInterface
 	if req.Interface != nil {
 		var err error

@@ -51,7 +51,7 @@ func TestReplayStandalone(t *testing.T) {
 			rec70 := host.networks["33ad4c3bfae553e4bb6327488598aebe46bafa0ac506b50dd7355f5bec733217"]
 			if rec70 == nil || rec70.VXLAN.VNI != 70 || rec70.VXLAN.Device != "vxu1" || rec70.VXLAN.Group != netip.MustParseAddr("239.1.1.70") ||
 				rec70.VXLAN.Name != "vx_33ad4c3bfae5" || rec70.Bridge.Name != "br_33ad4c3bfae5" || rec70.ContainerMTU != 1450 ||
-				!*rec70.HostGateway || fmt.Sprint(rec70.Gateways) != "[198.19.70.1/24]" {
+				!rec70.HostGateway || fmt.Sprint(rec70.Gateways) != "[198.19.70.1/24]" {
 				t.Fatalf("rec70 spec: %+v", rec70)
 			}
 			rec71 := host.networks["8bec5197232e2b88f154b7a025fd6c529d94454eed5bde5bf2f8ffacd8913505"]
@@ -98,7 +98,7 @@ func TestReplaySwarm(t *testing.T) {
 					}
 				case "NetworkDriver.CreateNetwork":
 					for _, s := range host.networks {
-						if s.VXLAN.VNI != 80 || *s.HostGateway {
+						if s.VXLAN.VNI != 80 || s.HostGateway {
 							t.Fatalf("%s: spec %+v (global scope must not put the gateway on the host)", f.file, s)
 						}
 					}
@@ -233,7 +233,7 @@ func TestVTEPDeviceDefault(t *testing.T) {
 	}
 	_, d, _ = newTestServer(t, ScopeLocal, "eth9")
 	_, err = d.specFor(t.Context(), "id", map[string]string{"VxlanId": "1"}, nil, nil, false)
-	if err == nil || !strings.Contains(err.Error(), "VTEP device from the daemon's flag -vtepdev=eth9: no such interface on this host") {
+	if err == nil || !strings.Contains(err.Error(), "the plugin's default VTEP device eth9: no such interface on this host") {
 		t.Fatalf("missing -vtepdev device: %v", err)
 	}
 }
@@ -302,7 +302,7 @@ func TestHostileRequests(t *testing.T) {
 		{"NetworkDriver.EndpointOperInfo", `{"NetworkID":"nope","EndpointID":"e1"}`, 200, `{"Value":{}}`},
 		{"NetworkDriver.EndpointOperInfo", `garbage`, 200, `{"Value":{}}`},
 		{"NetworkDriver.NoSuchCall", `{}`, 404, "unknown call"},
-		{"NetworkDriver.AllocateNetwork", `{"NetworkID":"sw1","Options":{"VxlanId":"80"}}`, 200, "AllocateNetwork is a swarm manager's call for a global-scope driver, and this plugin runs with -scope local"},
+		{"NetworkDriver.AllocateNetwork", `{"NetworkID":"sw1","Options":{"VxlanId":"80"}}`, 200, "AllocateNetwork is a swarm manager's call for a global-scope driver, and this plugin reports scope local"},
 		{"NetworkDriver.FreeNetwork", `{"NetworkID":"sw1"}`, 200, "FreeNetwork is a swarm manager's call"},
 		{"NetworkDriver.DiscoverNew", `{"DiscoveryType":1,"DiscoveryData":"not an object"}`, 200, "node discovery data"},
 	}

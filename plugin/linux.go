@@ -46,6 +46,14 @@ func (u undo) run(ctx context.Context) {
 	}
 }
 
+// Link kinds, as rtlink reports them in Link.Kind.
+var (
+	linkKindVXLAN   = (&rtlink.VXLAN{}).Kind()
+	linkKindBridge  = (&rtlink.Bridge{}).Kind()
+	linkKindVeth    = (&rtlink.Veth{}).Kind()
+	linkKindMacvlan = (&rtlink.Macvlan{}).Kind()
+)
+
 // CreateNetwork makes the network's links: for a bridge-mode network the
 // vxlan link and the bridge, the one enslaved to the other, the peers and,
 // when asked, the gateway addresses; for a macvlan-mode network the vxlan
@@ -63,42 +71,49 @@ func (h *LinuxHost) CreateNetwork(ctx context.Context, spec *NetworkSpec) (err e
 		return h.ensureParent(ctx, spec, &u)
 	}
 	vx, err := h.ensureVXLAN(ctx, spec, &u)
-	if err != nil {
+	if err != nil || spec.Kind == KindMacvlan {
 		return err
-	}
-	for _, p := range spec.Peers {
-		if err := h.vx.AddPeer(ctx, vx.Name, p); err != nil {
-			return fmt.Errorf("peer %s: %w", p, err)
-		}
-	}
-	if spec.Kind == KindMacvlan {
-		return nil
 	}
 	br, err := h.ensureBridge(ctx, spec, ownerMark(spec.ID), &u)
 	if err != nil {
 		return err
 	}
-	if vx.MasterIndex != br.Index {
-		if err := h.conn.SetMaster(ctx, vx.Name, br.Index); err != nil {
-			return fmt.Errorf("enslave %s to bridge %s: %w", vx.Name, br.Name, err)
-		}
+	if err := h.enslave(ctx, vx, br); err != nil {
+		return err
 	}
 	if !br.Up {
 		if err := h.conn.SetUp(ctx, br.Name); err != nil {
 			return err
 		}
 	}
-	if *spec.HostGateway {
-		for _, gw := range spec.Gateways {
-			err := h.conn.AddAddress(ctx, br, gw)
-			if errors.Is(err, rtlink.ErrExists) {
-				continue // from an earlier call, or put there by the operator
-			}
-			if err != nil {
-				return fmt.Errorf("gateway %s on bridge %s: %w", gw, br.Name, err)
-			}
-			u.add(func(ctx context.Context) { _ = h.conn.DeleteAddress(ctx, br, gw) })
+	if spec.HostGateway {
+		return h.addGateways(ctx, spec, br, &u)
+	}
+	return nil
+}
+
+// enslave makes the vxlan link a port of the bridge, unless it is one.
+func (h *LinuxHost) enslave(ctx context.Context, vx, br *rtlink.Link) error {
+	if vx.MasterIndex == br.Index {
+		return nil
+	}
+	if err := h.conn.SetMaster(ctx, vx.Name, br.Index); err != nil {
+		return fmt.Errorf("enslave %s to bridge %s: %w", vx.Name, br.Name, err)
+	}
+	return nil
+}
+
+// addGateways puts the network's gateway addresses on its bridge.
+func (h *LinuxHost) addGateways(ctx context.Context, spec *NetworkSpec, br *rtlink.Link, u *undo) error {
+	for _, gw := range spec.Gateways {
+		err := h.conn.AddAddress(ctx, br, gw)
+		if errors.Is(err, rtlink.ErrExists) {
+			continue // from an earlier call, or put there by the operator
 		}
+		if err != nil {
+			return fmt.Errorf("gateway %s on bridge %s: %w", gw, br.Name, err)
+		}
+		u.add(func(ctx context.Context) { _ = h.conn.DeleteAddress(ctx, br, gw) })
 	}
 	return nil
 }
@@ -124,7 +139,7 @@ func (h *LinuxHost) ensureParent(ctx context.Context, spec *NetworkSpec, u *undo
 		mark := ownerMark(spec.ID)
 		_, err := h.conn.CreateLink(ctx, &rtlink.Link{Name: p.Name, Alias: mark, Up: true, Data: &rtlink.Dummy{}})
 		if errors.Is(err, rtlink.ErrNotSupported) {
-			peer := "pb_" + shortID(spec.ID)
+			peer := isolatedPeerName(spec.ID)
 			_, err = h.conn.CreateLink(ctx, &rtlink.Link{Name: p.Name, Alias: mark, Up: true, Data: &rtlink.Veth{PeerName: peer}})
 			if err == nil {
 				err = h.conn.SetUp(ctx, peer)
@@ -142,7 +157,7 @@ func (h *LinuxHost) ensureParent(ctx context.Context, spec *NetworkSpec, u *undo
 		}
 		_, err = h.conn.CreateLink(ctx, &rtlink.Link{Name: p.Name, ParentIndex: master.Index, Alias: vlanMark, Up: true, Data: &rtlink.VLAN{ID: p.VLAN.ID}})
 		if errors.Is(err, rtlink.ErrNotSupported) {
-			return &OptionError{Option: "parent", Value: p.Name, Problem: "this kernel has no 802.1Q VLAN support (the 8021q module), so the sub-interface cannot be made: " + err.Error()}
+			return &OptionError{Option: "parent", Value: p.Name, Problem: "this kernel has no 802.1Q VLAN support (the 8021q module), so the sub-interface cannot be made: " + err.Error(), Err: err}
 		}
 		if err != nil {
 			return fmt.Errorf("parent %s: %w", p.Name, err)
@@ -154,7 +169,22 @@ func (h *LinuxHost) ensureParent(ctx context.Context, spec *NetworkSpec, u *undo
 	return nil
 }
 
+// ensureVXLAN makes the network's vxlan link and its peers' FDB entries,
+// or adopts the link an earlier call made.
 func (h *LinuxHost) ensureVXLAN(ctx context.Context, spec *NetworkSpec, u *undo) (*rtlink.Link, error) {
+	l, err := h.ensureVXLANLink(ctx, spec, u)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range spec.Peers {
+		if err := h.vx.AddPeer(ctx, l.Name, p); err != nil {
+			return nil, fmt.Errorf("peer %s: %w", p, err)
+		}
+	}
+	return l, nil
+}
+
+func (h *LinuxHost) ensureVXLANLink(ctx context.Context, spec *NetworkSpec, u *undo) (*rtlink.Link, error) {
 	cfg := spec.VXLAN
 	l, err := h.conn.LinkByName(ctx, cfg.Name)
 	switch {
@@ -166,8 +196,8 @@ func (h *LinuxHost) ensureVXLAN(ctx context.Context, spec *NetworkSpec, u *undo)
 		return h.conn.LinkByName(ctx, cfg.Name)
 	case err != nil:
 		return nil, err
-	case l.Kind != "vxlan":
-		return nil, &OptionError{Option: "vxlanName", Value: cfg.Name, Problem: fmt.Sprintf("%s exists and is %s, not a vxlan; it is left alone", cfg.Name, kindName(l.Kind))}
+	case l.Kind != linkKindVXLAN:
+		return nil, &OptionError{Option: "vxlanName", Value: cfg.Name, Problem: fmt.Sprintf("%s exists and is %s, not a vxlan; it is left alone", cfg.Name, kindName(l.Kind)), Err: rtlink.ErrWrongKind}
 	case l.Alias != cfg.Alias:
 		return nil, &OptionError{Option: "vxlanName", Value: cfg.Name, Problem: fmt.Sprintf("a vxlan %s exists that this plugin did not create for this network; it is left alone", cfg.Name)}
 	}
@@ -187,17 +217,14 @@ func (h *LinuxHost) explainCreate(ctx context.Context, spec *NetworkSpec, err er
 	if lerr != nil {
 		return err
 	}
-	port := spec.VXLAN.Port
-	if port == 0 {
-		port = vxlan.DefaultPort
-	}
+	port := effectivePort(spec)
 	for _, o := range others {
 		if o.VNI == spec.VXLAN.VNI && o.Port == port {
 			owner := "not created by this plugin"
 			if o.Alias != "" {
 				owner = "alias " + fmt.Sprintf("%q", o.Alias)
 			}
-			return &OptionError{Option: "VxlanId", Value: fmt.Sprint(spec.VXLAN.VNI), Problem: fmt.Sprintf("VNI %d on UDP port %d is already used by vxlan %s (%s)", o.VNI, o.Port, o.Name, owner)}
+			return &OptionError{Option: "VxlanId", Value: fmt.Sprint(spec.VXLAN.VNI), Problem: fmt.Sprintf("VNI %d on UDP port %d is already used by vxlan %s (%s)", o.VNI, o.Port, o.Name, owner), Err: err}
 		}
 	}
 	return err
@@ -223,8 +250,8 @@ func (h *LinuxHost) ensureBridge(ctx context.Context, spec *NetworkSpec, mark st
 		return l, nil
 	case err != nil:
 		return nil, err
-	case l.Kind != "bridge":
-		return nil, &OptionError{Option: "bridgeName", Value: b.Name, Problem: fmt.Sprintf("%s exists and is %s, not a bridge; it is left alone", b.Name, kindName(l.Kind))}
+	case l.Kind != linkKindBridge:
+		return nil, &OptionError{Option: "bridgeName", Value: b.Name, Problem: fmt.Sprintf("%s exists and is %s, not a bridge; it is left alone", b.Name, kindName(l.Kind)), Err: rtlink.ErrWrongKind}
 	case l.Alias != mark && isOwnerMark(l.Alias):
 		return nil, &OptionError{Option: "bridgeName", Value: b.Name, Problem: "the bridge belongs to another network of this plugin"}
 	}
@@ -253,7 +280,7 @@ func (h *LinuxHost) DeleteNetwork(ctx context.Context, spec *NetworkSpec, parent
 	if err != nil && !errors.Is(err, rtlink.ErrNotFound) {
 		return err
 	}
-	if br != nil && br.Alias != mark && *spec.HostGateway {
+	if br != nil && br.Alias != mark && spec.HostGateway {
 		// The operator's bridge stays: take back only our addresses.
 		for _, gw := range spec.Gateways {
 			if err := h.conn.DeleteAddress(ctx, br, gw); err != nil && !errors.Is(err, rtlink.ErrNotFound) {

@@ -49,11 +49,7 @@ func (h *LinuxHost) CreateEndpoint(ctx context.Context, spec *NetworkSpec, ep *E
 			Data:        &rtlink.Veth{PeerName: ep.ContainerIf, PeerMTU: spec.ContainerMTU, PeerHardwareAddr: ep.MAC},
 		}
 	} else {
-		mode, err := rtlink.ParseMacvlanMode(spec.MacvlanMode)
-		if err != nil {
-			return err
-		}
-		l.Data = &rtlink.Macvlan{Mode: mode}
+		l.Data = &rtlink.Macvlan{Mode: spec.MacvlanMode}
 	}
 	_, err = h.conn.CreateLink(ctx, l)
 	return err
@@ -71,18 +67,39 @@ func (h *LinuxHost) checkVXLAN(ctx context.Context, spec *NetworkSpec) error {
 	if !errors.Is(err, rtlink.ErrNotFound) {
 		return err
 	}
-	if err := h.CreateNetwork(ctx, spec); err != nil {
+	if err := h.remakeVXLAN(ctx, spec); err != nil {
 		return fmt.Errorf("network %s: its vxlan link %s is gone (the kernel removes it with its VTEP device %s) and cannot be made again: %w", shortID(spec.ID), spec.VXLAN.Name, spec.VXLAN.Device, err)
 	}
 	return nil
 }
 
+// remakeVXLAN makes a network's vxlan link again, with its peers, as a
+// port of the network's bridge in bridge mode; the rest of the network is
+// still there. On error nothing it made remains.
+func (h *LinuxHost) remakeVXLAN(ctx context.Context, spec *NetworkSpec) (err error) {
+	var u undo
+	defer func() {
+		if err != nil {
+			u.run(ctx)
+		}
+	}()
+	vx, err := h.ensureVXLAN(ctx, spec, &u)
+	if err != nil || spec.Kind != KindBridge {
+		return err
+	}
+	br, err := h.conn.LinkByName(ctx, spec.Bridge.Name)
+	if err != nil {
+		return err
+	}
+	return h.enslave(ctx, vx, br)
+}
+
 // DeleteEndpoint deletes the endpoint's interface (for a veth pair, through
 // its host end) if it is still the one the endpoint made.
 func (h *LinuxHost) DeleteEndpoint(ctx context.Context, spec *NetworkSpec, ep *Endpoint) error {
-	name, kind := ep.ContainerIf, "macvlan"
+	name, kind := ep.ContainerIf, linkKindMacvlan
 	if spec.Kind == KindBridge {
-		name, kind = ep.HostIf, "veth"
+		name, kind = ep.HostIf, linkKindVeth
 	}
 	l, err := h.conn.LinkByName(ctx, name)
 	if errors.Is(err, rtlink.ErrNotFound) {
@@ -100,7 +117,7 @@ func (h *LinuxHost) DeleteEndpoint(ctx context.Context, spec *NetworkSpec, ep *E
 		attached = l.MasterIndex
 	}
 	if l.Kind != kind || lower == nil || attached != lower.Index {
-		return fmt.Errorf("endpoint %s: %s is not the %s this plugin made on %s; it is left alone", shortID(ep.ID), name, kind, lowerOf(spec))
+		return fmt.Errorf("endpoint %s: %s is not the %s this plugin made on %s; it is left alone: %w", shortID(ep.ID), name, kind, lowerOf(spec), rtlink.ErrWrongKind)
 	}
 	if err := h.conn.DeleteLink(ctx, name); err != nil && !errors.Is(err, rtlink.ErrNotFound) {
 		return err

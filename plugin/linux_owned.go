@@ -21,13 +21,13 @@ func (h *LinuxHost) OwnedLinks(ctx context.Context) ([]OwnedLink, error) {
 	for _, l := range links {
 		if id, ok := strings.CutPrefix(l.Alias, ownerMark("")); ok {
 			out = append(out, OwnedLink{Name: l.Name, Kind: l.Kind, NetworkID: id})
-			if l.Kind == "bridge" {
+			if l.Kind == linkKindBridge {
 				owners[l.Index] = id
 			}
 		}
 	}
 	for _, l := range links {
-		if id, ok := owners[l.MasterIndex]; ok && l.Kind == "veth" && strings.HasPrefix(l.Name, "vh") {
+		if id, ok := owners[l.MasterIndex]; ok && l.Kind == linkKindVeth && strings.HasPrefix(l.Name, endpointHostIf("")) {
 			out = append(out, OwnedLink{Name: l.Name, Kind: l.Kind, NetworkID: id})
 		}
 	}
@@ -44,7 +44,7 @@ func (h *LinuxHost) DeleteOwnedLink(ctx context.Context, o OwnedLink) error {
 	if err != nil {
 		return err
 	}
-	if l.Kind != o.Kind || (l.Alias != ownerMark(o.NetworkID) && l.Kind != "veth") {
+	if l.Kind != o.Kind || (l.Alias != ownerMark(o.NetworkID) && l.Kind != linkKindVeth) {
 		return fmt.Errorf("%s changed since it was found; it is left alone", o.Name)
 	}
 	return h.conn.DeleteLink(ctx, o.Name)

@@ -138,7 +138,7 @@ func (d *Driver) FreeNetwork(context.Context, string) error {
 
 // errWrongScope answers a swarm manager's call to a local-scope driver.
 func (d *Driver) errWrongScope(call string) error {
-	return fmt.Errorf("%s is a swarm manager's call for a global-scope driver, and this plugin runs with -scope %s", call, d.cfg.Scope)
+	return fmt.Errorf("%s is a swarm manager's call for a global-scope driver, and this plugin reports scope %s", call, d.cfg.Scope)
 }
 
 // DeleteNetwork removes a network. An unknown network is not an error:

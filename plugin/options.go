@@ -8,260 +8,309 @@ import (
 	"strings"
 	"time"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
 )
 
-// optionDef is one -o option: its canonical name (keys match it without
-// regard to case), the text of the README's option table, and how its value
-// is applied.
-type optionDef struct {
-	Name     string
-	Meaning  string
-	Default  string
-	Accepted string
-	apply    func(s *NetworkSpec, v string, set *optionSet) error
+// Option is one network option: its name, the kinds of network that take
+// it, its documentation and how its value is read. The table of options
+// (see [Options]) is the only place an option is declared: the parser, the
+// checks of which network takes which option, the error texts and the
+// README's option table all read it.
+type Option struct {
+	// Name is the canonical name; keys match it without regard to case.
+	Name string
+	// Kinds are the kinds of network that take the option.
+	Kinds []NetworkKind
+	// Meaning, Default and Accepted document the option. Accepted is also
+	// the "accepted:" part of the errors about it.
+	Meaning, Default, Accepted string
+	// ConfigField is the vxlan.Config field the option sets, if any, so
+	// that a refusal of that field by vxlan.Config.Validate is reported as
+	// a refusal of this option.
+	ConfigField string
+
+	apply func(p *parsedOptions, v string) error
 }
 
-// optionSet records the options given, for the checks between options.
-type optionSet struct {
+// parsedOptions is the spec being built from options, with what the
+// checks between options need to know.
+type parsedOptions struct {
+	spec              *NetworkSpec
 	portLow, portHigh *uint16
 	age               *time.Duration
 	noAge             bool
+	typed             map[string]string // canonical name -> key as typed
 }
 
-// Options lists every -o network option, in the order of the README table.
-var Options = []optionDef{
-	{"VxlanId", "VXLAN Network Identifier (VNI) of the network", "none: required", "0..16777215, decimal or 0x-hex",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
-			n, err := parseUint(v, 24)
-			s.VXLAN.VNI = uint32(n)
-			return err
-		}},
-	{"mode", "how containers attach to the vxlan: a veth into a bridge, or a macvlan link on the vxlan link itself (no bridge; the gateway is never put on the host)", "bridge", "bridge or macvlan",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
-			switch strings.ToLower(v) {
-			case "bridge":
-				s.Kind = KindBridge
-			case "macvlan":
-				s.Kind = KindMacvlan
-			default:
-				return fmt.Errorf("unknown mode")
+// The kinds of network each option applies to.
+var (
+	vxlanKinds      = []NetworkKind{KindBridge, KindMacvlan}
+	bridgeKinds     = []NetworkKind{KindBridge}
+	parentKinds     = []NetworkKind{KindParent}
+	macvlanLinkKind = []NetworkKind{KindMacvlan, KindParent}
+)
+
+// Bounds of the interface MTUs the options accept.
+const (
+	minMTU = 68
+	maxMTU = 65535
+)
+
+const (
+	acceptedBool   = "true or false"
+	acceptedIfName = "an interface name: 1 to 15 bytes, no '/', ':' or spaces"
+	acceptedMAC    = "a unicast MAC address"
+	acceptedU32    = "0..4294967295"
+)
+
+// macvlanModes are the macvlan modes a network may ask for, in the order
+// the documentation lists them.
+var macvlanModes = []rtlink.MacvlanMode{rtlink.MacvlanModeBridge, rtlink.MacvlanModePrivate, rtlink.MacvlanModeVEPA, rtlink.MacvlanModePassthru}
+
+var optionTable = []Option{
+	{Name: "VxlanId", Kinds: vxlanKinds, ConfigField: "VNI",
+		Meaning: "VXLAN Network Identifier (VNI) of the network", Default: "none: required", Accepted: "0..16777215, decimal or 0x-hex",
+		apply: uintValue(24, func(s *NetworkSpec, n uint64) { s.VXLAN.VNI = uint32(n) })},
+	{Name: "mode", Kinds: vxlanKinds,
+		Meaning: "how containers attach to the vxlan: a veth into a bridge, or a macvlan link on the vxlan link itself (no bridge; the gateway is never put on the host)", Default: "bridge", Accepted: "bridge or macvlan",
+		apply: func(p *parsedOptions, v string) error {
+			switch k := NetworkKind(strings.ToLower(v)); k {
+			case KindBridge, KindMacvlan:
+				p.spec.Kind = k
+				return nil
 			}
-			return nil
+			return fmt.Errorf("unknown mode")
 		}},
-	{"VtepDev", "underlay device of the tunnel endpoint (VTEP); a list is tried in order and the first that exists on the host wins", "the daemon's -vtepdev", "interface names, comma-separated",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
-			names, err := parseNameList(v)
-			s.VTEPCandidates = names
-			return err
-		}},
-	{"SrcAddr", "source address of outgoing VXLAN packets", "chosen by the kernel's routing", "an IPv4 or IPv6 unicast address",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
+	{Name: "VtepDev", Kinds: vxlanKinds, ConfigField: "Device",
+		Meaning: "underlay device of the tunnel endpoint (VTEP); a list is tried in order and the first that exists on the host wins", Default: "the plugin's default VTEP device", Accepted: "interface names, comma-separated",
+		apply: nameListValue(func(s *NetworkSpec, names []string) { s.VTEPCandidates = names })},
+	{Name: "SrcAddr", Kinds: vxlanKinds, ConfigField: "Local",
+		Meaning: "source address of outgoing VXLAN packets", Default: "chosen by the kernel's routing", Accepted: "an IPv4 or IPv6 unicast address",
+		apply: func(p *parsedOptions, v string) error {
 			a, err := parseAddr(v)
-			s.VXLAN.Local = a
+			p.spec.VXLAN.Local = a
 			return err
 		}},
-	{"Group", "multicast group to join, or one unicast remote VTEP", "none", "an IPv4 or IPv6 address; a multicast group needs VtepDev",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
+	{Name: "Group", Kinds: vxlanKinds, ConfigField: "Group",
+		Meaning: "multicast group to join, or one unicast remote VTEP", Default: "none", Accepted: "an IPv4 or IPv6 address; a multicast group needs VtepDev",
+		apply: func(p *parsedOptions, v string) error {
 			a, err := parseAddr(v)
-			s.VXLAN.Group = a
+			p.spec.VXLAN.Group = a
 			return err
 		}},
-	{"Peers", "remote VTEPs to flood to by unicast (head-end replication), so the underlay needs no multicast", "none", "comma-separated IPv4 or IPv6 unicast addresses",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
-			for _, f := range strings.Split(v, ",") {
-				if f = strings.TrimSpace(f); f == "" {
-					continue
-				}
-				a, err := parseAddr(f)
-				if err != nil {
-					return err
-				}
-				if a.IsMulticast() || a.IsUnspecified() {
-					return fmt.Errorf("%s is not a unicast address", a)
-				}
-				s.Peers = append(s.Peers, a)
-			}
-			return nil
+	{Name: "Peers", Kinds: vxlanKinds,
+		Meaning: "remote VTEPs to flood to by unicast (head-end replication), so the underlay needs no multicast", Default: "none", Accepted: "comma-separated IPv4 or IPv6 unicast addresses",
+		apply: func(p *parsedOptions, v string) error {
+			peers, err := parsePeers(v)
+			p.spec.Peers = peers
+			return err
 		}},
-	{"Port", "UDP destination port", "4789 (IANA)", "1..65535",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
+	{Name: "Port", Kinds: vxlanKinds, ConfigField: "Port",
+		Meaning: "UDP destination port", Default: "4789 (IANA)", Accepted: "1..65535",
+		apply: rangeValue(1, 65535, func(s *NetworkSpec, n uint64) { s.VXLAN.Port = uint16(n) })},
+	{Name: "PortLow", Kinds: vxlanKinds, ConfigField: "SrcPorts",
+		Meaning: "lowest UDP source port", Default: "kernel's choice", Accepted: "1..65535, with PortHigh, not above it",
+		apply: func(p *parsedOptions, v string) error {
 			n, err := parseRange(v, 1, 65535)
-			s.VXLAN.Port = uint16(n)
+			p.portLow = vxlan.Ptr(uint16(n))
 			return err
 		}},
-	{"PortLow", "lowest UDP source port", "kernel's choice", "1..65535, with PortHigh, not above it",
-		func(s *NetworkSpec, v string, set *optionSet) error {
+	{Name: "PortHigh", Kinds: vxlanKinds,
+		Meaning: "highest UDP source port", Default: "kernel's choice", Accepted: "1..65535, with PortLow, not below it",
+		apply: func(p *parsedOptions, v string) error {
 			n, err := parseRange(v, 1, 65535)
-			set.portLow = vxlan.Ptr(uint16(n))
+			p.portHigh = vxlan.Ptr(uint16(n))
 			return err
 		}},
-	{"PortHigh", "highest UDP source port", "kernel's choice", "1..65535, with PortLow, not below it",
-		func(s *NetworkSpec, v string, set *optionSet) error {
-			n, err := parseRange(v, 1, 65535)
-			set.portHigh = vxlan.Ptr(uint16(n))
-			return err
-		}},
-	{"TTL", "TTL of outgoing VXLAN packets", "0: the route's", "0..255",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
-			n, err := parseRange(v, 0, 255)
-			s.VXLAN.TTL = uint8(n)
-			return err
-		}},
-	{"TOS", "TOS of outgoing VXLAN packets", "0", "0..255 or inherit",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
+	{Name: "TTL", Kinds: vxlanKinds, ConfigField: "TTL",
+		Meaning: "TTL of outgoing VXLAN packets", Default: "0: the route's", Accepted: "0..255",
+		apply: rangeValue(0, 255, func(s *NetworkSpec, n uint64) { s.VXLAN.TTL = uint8(n) })},
+	{Name: "TOS", Kinds: vxlanKinds, ConfigField: "TOS",
+		Meaning: "TOS of outgoing VXLAN packets", Default: "0", Accepted: "0..255 or inherit",
+		apply: func(p *parsedOptions, v string) error {
 			if strings.EqualFold(v, "inherit") {
-				s.VXLAN.TOS = 1
+				p.spec.VXLAN.TOS = 1 // the kernel's value for "inherit"
 				return nil
 			}
 			n, err := parseRange(v, 0, 255)
-			s.VXLAN.TOS = uint8(n)
+			p.spec.VXLAN.TOS = uint8(n)
 			return err
 		}},
-	{"Learning", "enter unknown source MAC addresses into the FDB", "true", "true or false",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
-			b, err := parseBool(v)
-			s.VXLAN.Learning = vxlan.Ptr(b)
-			return err
-		}},
-	{"Proxy", "answer ARP and ND from the neighbour table (ARP proxy)", "false", "true or false", boolOption(func(s *NetworkSpec) *bool { return &s.VXLAN.Proxy })},
-	{"RSC", "route short circuit", "false", "true or false", boolOption(func(s *NetworkSpec) *bool { return &s.VXLAN.RSC })},
-	{"L2miss", "netlink notifications for unknown MAC addresses", "false", "true or false", boolOption(func(s *NetworkSpec) *bool { return &s.VXLAN.L2Miss })},
-	{"L3miss", "netlink notifications for unknown IP addresses", "false", "true or false", boolOption(func(s *NetworkSpec) *bool { return &s.VXLAN.L3Miss })},
-	{"GBP", "VXLAN Group Based Policy extension", "false", "true or false", boolOption(func(s *NetworkSpec) *bool { return &s.VXLAN.GBP })},
-	{"Age", "lifetime of learnt FDB entries, in seconds", "300", "1..4294967",
-		func(s *NetworkSpec, v string, set *optionSet) error {
+	{Name: "Learning", Kinds: vxlanKinds, ConfigField: "Learning",
+		Meaning: "enter unknown source MAC addresses into the FDB", Default: "true", Accepted: acceptedBool,
+		apply: boolValue(func(s *NetworkSpec, b bool) { s.VXLAN.Learning = vxlan.Ptr(b) })},
+	{Name: "Proxy", Kinds: vxlanKinds, ConfigField: "Proxy",
+		Meaning: "answer ARP and ND from the neighbour table (ARP proxy)", Default: "false", Accepted: acceptedBool,
+		apply: boolValue(func(s *NetworkSpec, b bool) { s.VXLAN.Proxy = b })},
+	{Name: "RSC", Kinds: vxlanKinds, ConfigField: "RSC",
+		Meaning: "route short circuit", Default: "false", Accepted: acceptedBool,
+		apply: boolValue(func(s *NetworkSpec, b bool) { s.VXLAN.RSC = b })},
+	{Name: "L2miss", Kinds: vxlanKinds, ConfigField: "L2Miss",
+		Meaning: "netlink notifications for unknown MAC addresses", Default: "false", Accepted: acceptedBool,
+		apply: boolValue(func(s *NetworkSpec, b bool) { s.VXLAN.L2Miss = b })},
+	{Name: "L3miss", Kinds: vxlanKinds, ConfigField: "L3Miss",
+		Meaning: "netlink notifications for unknown IP addresses", Default: "false", Accepted: acceptedBool,
+		apply: boolValue(func(s *NetworkSpec, b bool) { s.VXLAN.L3Miss = b })},
+	{Name: "GBP", Kinds: vxlanKinds, ConfigField: "GBP",
+		Meaning: "VXLAN Group Based Policy extension", Default: "false", Accepted: acceptedBool,
+		apply: boolValue(func(s *NetworkSpec, b bool) { s.VXLAN.GBP = b })},
+	{Name: "Age", Kinds: vxlanKinds, ConfigField: "Ageing",
+		Meaning: "lifetime of learnt FDB entries, in seconds", Default: "300", Accepted: fmt.Sprintf("1..%d", vxlan.MaxAgeing/time.Second),
+		apply: func(p *parsedOptions, v string) error {
 			n, err := parseRange(v, 1, uint64(vxlan.MaxAgeing/time.Second))
-			set.age = vxlan.Ptr(time.Duration(n) * time.Second)
+			p.age = vxlan.Ptr(time.Duration(n) * time.Second)
 			return err
 		}},
-	{"NoAge", "keep learnt FDB entries as long as the kernel can: 4294967 s, about 49.7 days (the kernel turns an ageing of 0 into 300 s, so \"never\" does not exist)", "false", "true or false",
-		func(s *NetworkSpec, v string, set *optionSet) error {
+	{Name: "NoAge", Kinds: vxlanKinds,
+		Meaning: "keep learnt FDB entries as long as the kernel can: 4294967 s, about 49.7 days (the kernel turns an ageing of 0 into 300 s, so \"never\" does not exist)", Default: "false", Accepted: acceptedBool,
+		apply: func(p *parsedOptions, v string) error {
 			b, err := parseBool(v)
-			set.noAge = b
+			p.noAge = b
 			return err
 		}},
-	{"Limit", "maximum number of FDB entries", "0: no limit", "0..4294967295",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
-			n, err := parseUint(v, 32)
-			s.VXLAN.Limit = uint32(n)
-			return err
-		}},
-	{"vxlanName", "name of the vxlan interface", "vx_ and the first 12 characters of the network ID", "an interface name: 1 to 15 bytes, no '/', ':' or spaces",
-		func(s *NetworkSpec, v string, _ *optionSet) error { s.VXLAN.Name = v; return checkIfName(v) }},
-	{"vxlanMTU", "MTU of the vxlan interface; also the containers' MTU unless bridgeMTU is set", "the VTEP device's MTU minus 50 (IPv4 underlay) or 70 (IPv6)", "68..65535",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
-			n, err := parseRange(v, 68, 65535)
-			s.VXLAN.MTU = int(n)
-			return err
-		}},
-	{"vxlanHardwareAddr", "MAC address of the vxlan interface", "random", "a unicast MAC address",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
-			m, err := parseMAC(v)
-			s.VXLAN.HardwareAddr = m
-			return err
-		}},
-	{"vxlanTxQLen", "transmit queue length of the vxlan interface", "kernel default", "0..4294967295",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
-			n, err := parseUint(v, 32)
-			s.VXLAN.TxQueueLen = int(n)
-			return err
-		}},
-	{"bridgeName", "name of the bridge; an existing bridge of that name is used and left in place", "br_ and the first 12 characters of the network ID", "an interface name: 1 to 15 bytes, no '/', ':' or spaces",
-		func(s *NetworkSpec, v string, _ *optionSet) error { s.Bridge.Name = v; return checkIfName(v) }},
-	{"bridgeMTU", "MTU of the bridge and of the containers' interfaces", "the containers' MTU", "68..65535",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
-			n, err := parseRange(v, 68, 65535)
-			s.Bridge.MTU = int(n)
-			return err
-		}},
-	{"bridgeHardwareAddr", "MAC address of the bridge", "random", "a unicast MAC address",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
-			m, err := parseMAC(v)
-			s.Bridge.HardwareAddr = m
-			return err
-		}},
-	{"bridgeTXQLen", "transmit queue length of the bridge", "kernel default", "0..4294967295",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
-			n, err := parseUint(v, 32)
-			s.Bridge.TxQueueLen = int(n)
-			return err
-		}},
-	{"HostGateway", "put the network's gateway addresses on the bridge, so the host reaches its containers (bridge mode only)", "true in local scope, false in global scope", "true or false",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
-			b, err := parseBool(v)
-			s.HostGateway = vxlan.Ptr(b)
-			return err
-		}},
-	{"parent", "a macvlan network on a host interface instead of a vxlan (give no VxlanId): the first name that exists on this host wins; name.id is an 802.1Q sub-interface, made when missing if its master exists", "none: an isolated network on this host (local scope only)", "interface names, comma-separated, spaces allowed",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
-			names, err := parseNameList(v)
-			s.Parent.Candidates = names
-			return err
-		}},
-	{"parent-file", "a TOML file on each host whose [macvlan] table names the parent: parent = \"eth1\" or a list; read on each host, so hosts may differ", "none", "an absolute path",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
+	{Name: "Limit", Kinds: vxlanKinds, ConfigField: "Limit",
+		Meaning: "maximum number of FDB entries", Default: "0: no limit", Accepted: acceptedU32,
+		apply: uintValue(32, func(s *NetworkSpec, n uint64) { s.VXLAN.Limit = uint32(n) })},
+	{Name: "vxlanName", Kinds: vxlanKinds, ConfigField: "Name",
+		Meaning: "name of the vxlan interface", Default: "vx_ and the first 12 characters of the network ID", Accepted: acceptedIfName,
+		apply: nameValue(func(s *NetworkSpec, name string) { s.VXLAN.Name = name })},
+	{Name: "vxlanMTU", Kinds: vxlanKinds, ConfigField: "MTU",
+		Meaning: "MTU of the vxlan interface; also the containers' MTU unless bridgeMTU is set", Default: "the VTEP device's MTU minus 50 (IPv4 underlay) or 70 (IPv6)", Accepted: fmt.Sprintf("%d..%d", minMTU, maxMTU),
+		apply: rangeValue(minMTU, maxMTU, func(s *NetworkSpec, n uint64) { s.VXLAN.MTU = int(n) })},
+	{Name: "vxlanHardwareAddr", Kinds: vxlanKinds, ConfigField: "HardwareAddr",
+		Meaning: "MAC address of the vxlan interface", Default: "random", Accepted: acceptedMAC,
+		apply: macValue(func(s *NetworkSpec, m []byte) { s.VXLAN.HardwareAddr = m })},
+	{Name: "vxlanTxQLen", Kinds: vxlanKinds, ConfigField: "TxQueueLen",
+		Meaning: "transmit queue length of the vxlan interface", Default: "kernel default", Accepted: acceptedU32,
+		apply: uintValue(32, func(s *NetworkSpec, n uint64) { s.VXLAN.TxQueueLen = int(n) })},
+	{Name: "bridgeName", Kinds: bridgeKinds,
+		Meaning: "name of the bridge; an existing bridge of that name is used and left in place", Default: "br_ and the first 12 characters of the network ID", Accepted: acceptedIfName,
+		apply: nameValue(func(s *NetworkSpec, name string) { s.Bridge.Name = name })},
+	{Name: "bridgeMTU", Kinds: bridgeKinds,
+		Meaning: "MTU of the bridge and of the containers' interfaces", Default: "the containers' MTU", Accepted: fmt.Sprintf("%d..%d", minMTU, maxMTU),
+		apply: rangeValue(minMTU, maxMTU, func(s *NetworkSpec, n uint64) { s.Bridge.MTU = int(n) })},
+	{Name: "bridgeHardwareAddr", Kinds: bridgeKinds,
+		Meaning: "MAC address of the bridge", Default: "random", Accepted: acceptedMAC,
+		apply: macValue(func(s *NetworkSpec, m []byte) { s.Bridge.HardwareAddr = m })},
+	{Name: "bridgeTXQLen", Kinds: bridgeKinds,
+		Meaning: "transmit queue length of the bridge", Default: "kernel default", Accepted: acceptedU32,
+		apply: uintValue(32, func(s *NetworkSpec, n uint64) { s.Bridge.TxQueueLen = int(n) })},
+	{Name: "HostGateway", Kinds: bridgeKinds,
+		Meaning: "put the network's gateway addresses on the bridge, so the host reaches its containers (bridge mode only)", Default: "true in local scope, false in global scope", Accepted: acceptedBool,
+		apply: boolValue(func(s *NetworkSpec, b bool) { s.hostGatewayOption = vxlan.Ptr(b) })},
+	{Name: "parent", Kinds: parentKinds,
+		Meaning: "a macvlan network on a host interface instead of a vxlan (give no VxlanId): the first name that exists on this host wins; name.id is an 802.1Q sub-interface, made when missing if its master exists", Default: "none: an isolated network on this host (local scope only)", Accepted: "interface names, comma-separated, spaces allowed",
+		apply: nameListValue(func(s *NetworkSpec, names []string) { s.Parent.Candidates = names })},
+	{Name: "parent-file", Kinds: parentKinds,
+		Meaning: "a TOML file on each host whose [macvlan] table names the parent: parent = \"eth1\" or a list; read on each host, so hosts may differ", Default: "none", Accepted: "an absolute path",
+		apply: func(p *parsedOptions, v string) error {
 			if !strings.HasPrefix(v, "/") {
 				return fmt.Errorf("not an absolute path")
 			}
-			s.Parent.File = v
+			p.spec.Parent.File = v
 			return nil
 		}},
-	{"macvlan_mode", "macvlan mode of the containers' links (macvlan mode and parent networks)", "bridge", "bridge, private, vepa or passthru",
-		func(s *NetworkSpec, v string, _ *optionSet) error {
-			switch strings.ToLower(v) {
-			case "bridge", "private", "vepa", "passthru":
-				s.MacvlanMode = strings.ToLower(v)
-				return nil
+	{Name: "macvlan_mode", Kinds: macvlanLinkKind,
+		Meaning: "macvlan mode of the containers' links (macvlan mode and parent networks)", Default: "bridge", Accepted: macvlanModesText(),
+		apply: func(p *parsedOptions, v string) error {
+			m, err := rtlink.ParseMacvlanMode(strings.ToLower(v))
+			if err != nil || !slices.Contains(macvlanModes, m) {
+				return fmt.Errorf("unknown macvlan mode")
 			}
-			return fmt.Errorf("unknown macvlan mode")
+			p.spec.MacvlanMode = m
+			return nil
 		}},
 }
 
-// optionKinds says which kinds of network take each option.
-var optionKinds = func() map[string][]Kind {
-	m := map[string][]Kind{}
-	vx := []Kind{KindBridge, KindMacvlan}
-	for _, o := range []string{"VxlanId", "mode", "VtepDev", "SrcAddr", "Group", "Peers", "Port", "PortLow", "PortHigh",
-		"TTL", "TOS", "Learning", "Proxy", "RSC", "L2miss", "L3miss", "GBP", "Age", "NoAge", "Limit",
-		"vxlanName", "vxlanMTU", "vxlanHardwareAddr", "vxlanTxQLen"} {
-		m[o] = vx
+// Options returns the table of network options, in the order the README
+// lists them. The slice is a copy: changing it changes nothing.
+func Options() []Option {
+	out := slices.Clone(optionTable)
+	for i := range out {
+		out[i].Kinds = slices.Clone(out[i].Kinds)
 	}
-	for _, o := range []string{"bridgeName", "bridgeMTU", "bridgeHardwareAddr", "bridgeTXQLen", "HostGateway"} {
-		m[o] = []Kind{KindBridge}
-	}
-	m["parent"] = []Kind{KindParent}
-	m["parent-file"] = []Kind{KindParent}
-	m["macvlan_mode"] = []Kind{KindMacvlan, KindParent}
-	return m
-}()
-
-// kindNames describes kinds for the README and for errors.
-var kindNames = map[Kind]string{KindBridge: "vxlan, bridge mode", KindMacvlan: "vxlan, mode=macvlan", KindParent: "parent (no VxlanId)"}
-
-func kindsText(kinds []Kind) string {
-	var parts []string
-	for _, k := range kinds {
-		parts = append(parts, kindNames[k])
-	}
-	return strings.Join(parts, "; ")
+	return out
 }
 
-func boolOption(field func(*NetworkSpec) *bool) func(*NetworkSpec, string, *optionSet) error {
-	return func(s *NetworkSpec, v string, _ *optionSet) error {
-		b, err := parseBool(v)
-		*field(s) = b
+func macvlanModesText() string {
+	names := make([]string, len(macvlanModes))
+	for i, m := range macvlanModes {
+		names[i] = m.String()
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// The value readers of the table: each parses the value and sets a field.
+
+func uintValue(bits int, set func(*NetworkSpec, uint64)) func(*parsedOptions, string) error {
+	return func(p *parsedOptions, v string) error {
+		n, err := parseUint(v, bits)
+		set(p.spec, n)
 		return err
 	}
 }
 
-// OptionError reports a bad -o option; its text is what the user of
-// `docker network create` reads.
+func rangeValue(lo, hi uint64, set func(*NetworkSpec, uint64)) func(*parsedOptions, string) error {
+	return func(p *parsedOptions, v string) error {
+		n, err := parseRange(v, lo, hi)
+		set(p.spec, n)
+		return err
+	}
+}
+
+func boolValue(set func(*NetworkSpec, bool)) func(*parsedOptions, string) error {
+	return func(p *parsedOptions, v string) error {
+		b, err := parseBool(v)
+		set(p.spec, b)
+		return err
+	}
+}
+
+func nameValue(set func(*NetworkSpec, string)) func(*parsedOptions, string) error {
+	return func(p *parsedOptions, v string) error {
+		set(p.spec, v)
+		return checkIfName(v)
+	}
+}
+
+func nameListValue(set func(*NetworkSpec, []string)) func(*parsedOptions, string) error {
+	return func(p *parsedOptions, v string) error {
+		names, err := parseNameList(v)
+		set(p.spec, names)
+		return err
+	}
+}
+
+func macValue(set func(*NetworkSpec, []byte)) func(*parsedOptions, string) error {
+	return func(p *parsedOptions, v string) error {
+		m, err := parseMAC(v)
+		set(p.spec, m)
+		return err
+	}
+}
+
+// kindNames describes kinds for the README and for errors.
+var kindNames = map[NetworkKind]string{KindBridge: "vxlan, bridge mode", KindMacvlan: "vxlan, mode=macvlan", KindParent: "parent (no VxlanId)"}
+
+// KindsText describes kinds of network as the README and the errors do.
+func KindsText(kinds []NetworkKind) string {
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = kindNames[k]
+	}
+	return strings.Join(parts, "; ")
+}
+
+// OptionError reports a bad network option; its text is what the user of
+// `docker network create` reads. Err, when set, is the cause (a missing
+// interface, a kernel refusal), for errors.Is and errors.As.
 type OptionError struct {
 	Option   string // the option as the user typed it
 	Value    string
 	Problem  string
 	Accepted string
+	Err      error
 }
 
 func (e *OptionError) Error() string {
@@ -276,6 +325,9 @@ func (e *OptionError) Error() string {
 	return s
 }
 
+// Unwrap returns the cause.
+func (e *OptionError) Unwrap() error { return e.Err }
+
 // quoteOddName quotes an option name that is empty or holds characters
 // other than letters, digits, '-', '_' and '.', so the error reads clearly.
 func quoteOddName(name string) string {
@@ -285,117 +337,163 @@ func quoteOddName(name string) string {
 	return strconv.Quote(name)
 }
 
-func findOption(key string) *optionDef {
-	for i := range Options {
-		if strings.EqualFold(Options[i].Name, key) {
-			return &Options[i]
+// lookupOption returns the option of a name, matched without regard to case.
+func lookupOption(key string) *Option {
+	for i := range optionTable {
+		if strings.EqualFold(optionTable[i].Name, key) {
+			return &optionTable[i]
+		}
+	}
+	return nil
+}
+
+// mustOption returns a table option by its canonical name.
+func mustOption(name string) *Option {
+	o := lookupOption(name)
+	if o == nil {
+		panic("plugin: no option " + name)
+	}
+	return o
+}
+
+// optionForField returns the option that sets a vxlan.Config field.
+func optionForField(field string) *Option {
+	for i := range optionTable {
+		if optionTable[i].ConfigField == field {
+			return &optionTable[i]
 		}
 	}
 	return nil
 }
 
 func optionNames() string {
-	names := make([]string, len(Options))
-	for i, o := range Options {
+	names := make([]string, len(optionTable))
+	for i, o := range optionTable {
 		names[i] = o.Name
 	}
 	return strings.Join(names, " ")
 }
 
-// ParseOptions turns a network's -o options (keys in any case) into a
+// ParseOptions turns a network's options (keys in any case) into a
 // NetworkSpec. Every value is checked, then the options against each
 // other; the first problem is returned as an *OptionError naming the option.
 func ParseOptions(opts map[string]string) (*NetworkSpec, error) {
-	s := &NetworkSpec{}
-	var set optionSet
-	typed := map[string]string{} // canonical name -> key as typed
+	p := &parsedOptions{spec: &NetworkSpec{}, typed: map[string]string{}}
 	keys := make([]string, 0, len(opts))
 	for k := range opts {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys) // report problems in a stable order
 	for _, k := range keys {
-		v := strings.TrimSpace(opts[k])
-		if strings.TrimSpace(k) == "" {
-			return nil, &OptionError{Option: k, Value: v, Problem: "an option needs a name (-o NAME=VALUE)", Accepted: optionNames()}
-		}
-		def := findOption(k)
-		if def == nil {
-			return nil, &OptionError{Option: k, Problem: "unknown option", Accepted: optionNames()}
-		}
-		if prev, dup := typed[def.Name]; dup {
-			return nil, &OptionError{Option: k, Value: v, Problem: "given twice (also as " + prev + ")"}
-		}
-		typed[def.Name] = k
-		if err := def.apply(s, v, &set); err != nil {
-			return nil, &OptionError{Option: k, Value: v, Problem: err.Error(), Accepted: def.Accepted}
+		if err := p.apply(k, strings.TrimSpace(opts[k])); err != nil {
+			return nil, err
 		}
 	}
-	name := func(canonical string) string {
-		if k, ok := typed[canonical]; ok {
-			return k
-		}
-		return canonical
+	if err := p.decideKind(keys, opts); err != nil {
+		return nil, err
 	}
-	// The kind: a VxlanId makes a vxlan network (bridge mode unless mode
-	// says macvlan); without one, any vxlan option is a forgotten VxlanId,
-	// and otherwise it is a macvlan network on a parent interface.
-	if _, ok := typed["VxlanId"]; ok {
+	if err := p.checkCombinations(opts); err != nil {
+		return nil, err
+	}
+	return p.spec, nil
+}
+
+// apply reads one option.
+func (p *parsedOptions) apply(k, v string) error {
+	if strings.TrimSpace(k) == "" {
+		return &OptionError{Option: k, Value: v, Problem: "an option needs a name (-o NAME=VALUE)", Accepted: optionNames()}
+	}
+	o := lookupOption(k)
+	if o == nil {
+		return &OptionError{Option: k, Problem: "unknown option", Accepted: optionNames()}
+	}
+	if prev, dup := p.typed[o.Name]; dup {
+		return &OptionError{Option: k, Value: v, Problem: "given twice (also as " + prev + ")"}
+	}
+	p.typed[o.Name] = k
+	if err := o.apply(p, v); err != nil {
+		return &OptionError{Option: k, Value: v, Problem: err.Error(), Accepted: o.Accepted}
+	}
+	return nil
+}
+
+// given returns the key as the user typed it of a canonical option name.
+func (p *parsedOptions) given(canonical string) string {
+	if k, ok := p.typed[canonical]; ok {
+		return k
+	}
+	return canonical
+}
+
+// decideKind sets the network's kind: a VxlanId makes a vxlan network
+// (bridge mode unless mode says macvlan); without one, any vxlan option is a
+// forgotten VxlanId, and otherwise it is a macvlan network on a parent
+// interface. Then every option given must be one that kind takes.
+func (p *parsedOptions) decideKind(keys []string, opts map[string]string) error {
+	s := p.spec
+	if _, ok := p.typed["VxlanId"]; ok {
 		if s.Kind == "" {
 			s.Kind = KindBridge
 		}
 	} else {
-		_, parent := typed["parent"]
-		_, parentFile := typed["parent-file"]
+		_, parent := p.typed["parent"]
+		_, parentFile := p.typed["parent-file"]
 		for _, k := range keys {
-			if kinds := optionKinds[findOption(k).Name]; !parent && !parentFile && !slices.Contains(kinds, KindParent) {
-				return nil, &OptionError{Option: "VxlanId", Problem: fmt.Sprintf("missing: option %s is for vxlan networks, which need their VNI", k), Accepted: findOption("VxlanId").Accepted}
+			if !parent && !parentFile && !slices.Contains(lookupOption(k).Kinds, KindParent) {
+				return &OptionError{Option: "VxlanId", Problem: fmt.Sprintf("missing: option %s is for vxlan networks, which need their VNI", k), Accepted: mustOption("VxlanId").Accepted}
 			}
 		}
 		s.Kind = KindParent
 	}
 	for _, k := range keys {
-		if kinds := optionKinds[findOption(k).Name]; !slices.Contains(kinds, s.Kind) {
-			return nil, &OptionError{Option: k, Value: opts[k], Problem: "not for a network of kind " + kindNames[s.Kind], Accepted: "networks of kind " + kindsText(kinds)}
+		if kinds := lookupOption(k).Kinds; !slices.Contains(kinds, s.Kind) {
+			return &OptionError{Option: k, Value: opts[k], Problem: "not for a network of kind " + kindNames[s.Kind], Accepted: "networks of kind " + KindsText(kinds)}
 		}
 	}
-	if s.Kind != KindBridge && s.MacvlanMode == "" {
-		s.MacvlanMode = "bridge"
+	if s.Kind != KindBridge && s.MacvlanMode == 0 {
+		s.MacvlanMode = rtlink.MacvlanModeBridge
 	}
+	return nil
+}
+
+// checkCombinations checks the options against each other and sets the
+// fields that depend on several of them.
+func (p *parsedOptions) checkCombinations(opts map[string]string) error {
+	s := p.spec
 	if s.Kind == KindParent && len(s.Parent.Candidates) > 0 && s.Parent.File != "" {
-		return nil, &OptionError{Option: name("parent-file"), Value: s.Parent.File, Problem: "given with parent: give one of them"}
+		return &OptionError{Option: p.given("parent-file"), Value: s.Parent.File, Problem: "given with parent: give one of them"}
 	}
 	switch {
-	case set.noAge && set.age != nil:
-		return nil, &OptionError{Option: name("Age"), Value: opts[name("Age")], Problem: "contradicts NoAge=true: give one of them"}
-	case set.noAge:
+	case p.noAge && p.age != nil:
+		return &OptionError{Option: p.given("Age"), Value: opts[p.given("Age")], Problem: "contradicts NoAge=true: give one of them"}
+	case p.noAge:
 		s.VXLAN.Ageing = vxlan.Ptr(vxlan.MaxAgeing)
-	case set.age != nil:
-		s.VXLAN.Ageing = set.age
+	case p.age != nil:
+		s.VXLAN.Ageing = p.age
 	}
 	switch {
-	case (set.portLow == nil) != (set.portHigh == nil):
+	case (p.portLow == nil) != (p.portHigh == nil):
 		missing := "PortHigh"
-		if set.portLow == nil {
+		if p.portLow == nil {
 			missing = "PortLow"
 		}
-		return nil, &OptionError{Option: missing, Problem: "missing: PortLow and PortHigh go together", Accepted: "both, 1..65535, PortLow <= PortHigh"}
-	case set.portLow != nil && *set.portLow > *set.portHigh:
-		return nil, &OptionError{Option: name("PortLow"), Value: fmt.Sprint(*set.portLow), Problem: fmt.Sprintf("above PortHigh=%d", *set.portHigh), Accepted: "PortLow <= PortHigh"}
-	case set.portLow != nil:
-		s.VXLAN.SrcPorts = vxlan.PortRange{Low: *set.portLow, High: *set.portHigh}
+		return &OptionError{Option: missing, Problem: "missing: PortLow and PortHigh go together", Accepted: "both, 1..65535, PortLow <= PortHigh"}
+	case p.portLow != nil && *p.portLow > *p.portHigh:
+		return &OptionError{Option: p.given("PortLow"), Value: fmt.Sprint(*p.portLow), Problem: fmt.Sprintf("above PortHigh=%d", *p.portHigh), Accepted: "PortLow <= PortHigh"}
+	case p.portLow != nil:
+		s.VXLAN.SrcPorts = vxlan.PortRange{Low: *p.portLow, High: *p.portHigh}
 	}
 	g, l := s.VXLAN.Group, s.VXLAN.Local
 	if g.IsValid() && l.IsValid() && g.Is4() != l.Is4() {
-		return nil, &OptionError{Option: name("SrcAddr"), Value: l.String(), Problem: fmt.Sprintf("not of the family of Group=%s", g), Accepted: "an address of the underlay's family"}
+		return &OptionError{Option: p.given("SrcAddr"), Value: l.String(), Problem: fmt.Sprintf("not of the family of Group=%s", g), Accepted: "an address of the underlay's family"}
 	}
 	if l.IsValid() && (l.IsMulticast() || l.IsUnspecified()) {
-		return nil, &OptionError{Option: name("SrcAddr"), Value: l.String(), Problem: "not a unicast address", Accepted: findOption("SrcAddr").Accepted}
+		return &OptionError{Option: p.given("SrcAddr"), Value: l.String(), Problem: "not a unicast address", Accepted: mustOption("SrcAddr").Accepted}
 	}
-	for _, p := range s.Peers {
-		if p.Is6() != s.UnderlayIPv6() {
-			return nil, &OptionError{Option: name("Peers"), Value: opts[name("Peers")], Problem: "mixes IPv4 and IPv6 (or differs from Group/SrcAddr): a vxlan link has one underlay family", Accepted: "addresses of one family"}
+	for _, peer := range s.Peers {
+		if peer.Is6() != s.UnderlayIPv6() {
+			return &OptionError{Option: p.given("Peers"), Value: opts[p.given("Peers")], Problem: "mixes IPv4 and IPv6 (or differs from Group/SrcAddr): a vxlan link has one underlay family", Accepted: "addresses of one family"}
 		}
 	}
-	return s, nil
+	return nil
 }

@@ -10,7 +10,8 @@ import (
 	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
 )
 
-// errNoParent is seed 003's answer to a global network without a parent.
+// errNoParent answers a global-scope parent network given no parent: an
+// isolated network exists only on one host, so it makes no sense in a swarm.
 const errNoParent = `no parent interface was passed, use for example '-o parent="eth0,eth1,eth3"'`
 
 // resolveParent chooses the parent of a parent-kind network on this host:
@@ -23,7 +24,7 @@ func (d *Driver) resolveParent(ctx context.Context, spec *NetworkSpec) error {
 		opt = "parent-file"
 		names, err := readParentFile(p.File)
 		if err != nil {
-			return &OptionError{Option: opt, Value: p.File, Problem: err.Error()}
+			return &OptionError{Option: opt, Value: p.File, Problem: err.Error(), Err: err}
 		}
 		p.Candidates = names
 	}
@@ -31,8 +32,8 @@ func (d *Driver) resolveParent(ctx context.Context, spec *NetworkSpec) error {
 		if d.cfg.Scope == ScopeGlobal {
 			return errors.New(errNoParent)
 		}
-		p.Isolated, p.Name = true, "pa_"+shortID(spec.ID)
-		spec.ContainerMTU = 1500
+		p.Isolated, p.Name = true, isolatedParentName(spec.ID)
+		spec.ContainerMTU = assumedUnderlayMTU
 		return nil
 	}
 	for _, c := range p.Candidates {
@@ -57,7 +58,7 @@ func (d *Driver) resolveParent(ctx context.Context, spec *NetworkSpec) error {
 			return err
 		}
 	}
-	return &OptionError{Option: opt, Value: strings.Join(p.Candidates, ","), Problem: fmt.Sprintf("none of %s exists on this host (for name.id, its master)", strings.Join(p.Candidates, ", "))}
+	return &OptionError{Option: opt, Value: strings.Join(p.Candidates, ","), Problem: fmt.Sprintf("none of %s exists on this host (for name.id, its master)", strings.Join(p.Candidates, ", ")), Err: vxlan.ErrNotFound}
 }
 
 // splitVLANName splits "eth0.65" into its master and 802.1Q id.

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 )
 
 // Seed 003's parent-list cases. Host 1 has eth0 and eth1; host 2 has eth0,
@@ -42,7 +44,7 @@ func TestParentListSeedCases(t *testing.T) {
 				got += "+vlan"
 			}
 			want := []string{tc.host1, tc.host2}[i]
-			if got != want || spec.Kind != KindParent || spec.MacvlanMode != "bridge" || *spec.HostGateway {
+			if got != want || spec.Kind != KindParent || spec.MacvlanMode != rtlink.MacvlanModeBridge || spec.HostGateway {
 				t.Errorf("%s on host %d: parent %s (kind %s, mode %s), want %s", tc.name, i+1, got, spec.Kind, spec.MacvlanMode, want)
 			}
 			if strings.Contains(want, "foo") && spec.ContainerMTU != 9000 {
@@ -131,7 +133,7 @@ func TestVTEPDeviceList(t *testing.T) {
 func TestMacvlanModeSpec(t *testing.T) {
 	_, d, _ := newTestServer(t, ScopeLocal, "eth0")
 	spec, err := d.specFor(t.Context(), "0123456789abcdef", map[string]string{"VxlanId": "5", "mode": "macvlan"}, []IPAMData{{Gateway: "198.19.5.1/24"}}, nil, false)
-	if err != nil || spec.Kind != KindMacvlan || spec.Bridge.Name != "" || *spec.HostGateway || spec.MacvlanMode != "bridge" ||
+	if err != nil || spec.Kind != KindMacvlan || spec.Bridge.Name != "" || spec.HostGateway || spec.MacvlanMode != rtlink.MacvlanModeBridge ||
 		spec.ContainerMTU != 1450 || spec.VXLAN.Name != "vx_0123456789ab" {
 		t.Fatalf("%+v %v", spec, err)
 	}

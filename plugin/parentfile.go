@@ -17,7 +17,8 @@ import (
 //	parent = "eth1"               # or "bond0, eth1", or ["bond0", "eth1"]
 //
 // A file that is not TOML at all but holds a name on its first non-empty
-// line (seed 003's `echo eth0.30 > /root/vlan30.conf`) is read as that name.
+// line (as `echo eth0.30 > /etc/docker-vxlan-plugin/vlan30.conf` writes) is read
+// as that name.
 func readParentFile(path string) ([]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

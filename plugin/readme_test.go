@@ -10,11 +10,11 @@ import (
 var updateREADME = flag.Bool("update-readme", false, "rewrite the option table in ../README.md from Options")
 
 // optionTable renders Options as the README's markdown table.
-func optionTable() string {
+func optionMarkdown() string {
 	var sb strings.Builder
 	sb.WriteString("| option | meaning | default | accepted values | networks |\n| --- | --- | --- | --- | --- |\n")
-	for _, o := range Options {
-		sb.WriteString("| `" + o.Name + "` | " + o.Meaning + " | " + o.Default + " | " + o.Accepted + " | " + kindsText(optionKinds[o.Name]) + " |\n")
+	for _, o := range Options() {
+		sb.WriteString("| `" + o.Name + "` | " + o.Meaning + " | " + o.Default + " | " + o.Accepted + " | " + KindsText(o.Kinds) + " |\n")
 	}
 	return sb.String()
 }
@@ -32,13 +32,13 @@ func TestREADMEOptionTable(t *testing.T) {
 		t.Fatal("README.md has no option table markers")
 	}
 	if *updateREADME {
-		readme = readme[:i+len(begin)] + optionTable() + readme[j:]
+		readme = readme[:i+len(begin)] + optionMarkdown() + readme[j:]
 		if err := os.WriteFile("../README.md", []byte(readme), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		j = strings.Index(readme, end)
 	}
-	if got := readme[i+len(begin) : j]; got != optionTable() {
+	if got := readme[i+len(begin) : j]; got != optionMarkdown() {
 		t.Fatalf("README option table is stale; run go test ./plugin -run TestREADMEOptionTable -update-readme\n%s", got)
 	}
 }

@@ -70,7 +70,7 @@ func (d *Driver) Restore(ctx context.Context) (*RestoreReport, error) {
 			}
 			d.log.Warn("orphan link deleted", "link", l.Name, "network", shortID(l.NetworkID))
 		} else {
-			d.log.Warn("orphan link: made by this plugin for a network it does not know; left in place (start with -clean-orphans to delete it)", "link", l.Name, "network", shortID(l.NetworkID))
+			d.log.Warn("orphan link: made by this plugin for a network it does not know; left in place (the driver's CleanOrphans setting deletes such links)", "link", l.Name, "network", shortID(l.NetworkID))
 		}
 	}
 	rep.Cleaned = d.cfg.CleanOrphans && len(rep.Orphans) > 0

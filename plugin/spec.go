@@ -8,23 +8,24 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
 )
 
-// Kind says how a network attaches its containers.
-type Kind string
+// NetworkKind says how a network attaches its containers.
+type NetworkKind string
 
 // The kinds of network.
 const (
 	// KindBridge: a vxlan link in a Linux bridge, a veth pair per
 	// container with the host end in the bridge (the default).
-	KindBridge Kind = "bridge"
+	KindBridge NetworkKind = "bridge"
 	// KindMacvlan: a vxlan link and no bridge; each container gets a
 	// macvlan link on the vxlan link (-o mode=macvlan).
-	KindMacvlan Kind = "macvlan"
+	KindMacvlan NetworkKind = "macvlan"
 	// KindParent: no vxlan; each container gets a macvlan link on a host
 	// interface (-o parent=..., no VxlanId), as Docker's macvlan driver.
-	KindParent Kind = "parent"
+	KindParent NetworkKind = "parent"
 )
 
 // NetworkSpec is a network's typed configuration: what its -o options,
@@ -33,7 +34,7 @@ type NetworkSpec struct {
 	// ID is dockerd's network ID.
 	ID string
 	// Kind is how the network attaches containers.
-	Kind Kind
+	Kind NetworkKind
 	// VXLAN is the vxlan link (bridge and macvlan kinds). Its Device is the
 	// VTEP device.
 	VXLAN vxlan.Config
@@ -43,19 +44,24 @@ type NetworkSpec struct {
 	Bridge BridgeSpec
 	// Parent is the host interface of a parent-kind network.
 	Parent ParentSpec
-	// MacvlanMode is the containers' macvlan mode (macvlan and parent kinds):
-	// bridge, private, vepa or passthru.
-	MacvlanMode string
+	// MacvlanMode is the containers' macvlan mode (macvlan and parent
+	// kinds): bridge, private, vepa or passthru.
+	MacvlanMode rtlink.MacvlanMode
 	// Peers are remote VTEPs that get head-end replication FDB entries.
 	Peers []netip.Addr
-	// HostGateway puts the gateway addresses on the bridge; nil follows the
-	// scope (on in local scope, off in global scope).
-	HostGateway *bool
+	// HostGateway puts the gateway addresses on the bridge (bridge kind
+	// only). The HostGateway option decides it, or else the scope: on in
+	// local scope, off in global scope.
+	HostGateway bool
 	// Gateways are the network's gateways with their pools' prefix lengths.
 	Gateways []netip.Prefix
-	// ContainerMTU is the MTU of the containers' interfaces; 0 until the
-	// network is created on the host, which derives it.
+	// ContainerMTU is the MTU of the containers' interfaces: bridgeMTU,
+	// else the vxlan link's MTU, else the parent's MTU.
 	ContainerMTU int
+
+	// hostGatewayOption is the HostGateway option, if given; the driver
+	// turns it into HostGateway once the scope is known.
+	hostGatewayOption *bool
 }
 
 // ParentSpec is the parent interface of a parent-kind network.
@@ -158,82 +164,119 @@ func (d *Driver) specFor(ctx context.Context, id string, opts map[string]string,
 		}
 		spec.Gateways = append(spec.Gateways, gw6...)
 	}
-	if spec.Kind == KindParent {
-		spec.HostGateway = vxlan.Ptr(false) // the seeds' rule: never on the host
+	switch spec.Kind {
+	case KindParent:
+		// A macvlan link cannot reach its own lower device, so the gateway
+		// is never put on the host for parent and macvlan networks.
 		return spec, d.resolveParent(ctx, spec)
+	case KindBridge:
+		spec.HostGateway = d.cfg.Scope == ScopeLocal
+		if spec.hostGatewayOption != nil {
+			spec.HostGateway = *spec.hostGatewayOption
+		}
 	}
-	if spec.Kind == KindMacvlan {
-		spec.HostGateway = vxlan.Ptr(false) // seed 004: never on the host
-	}
-	if spec.HostGateway == nil {
-		spec.HostGateway = vxlan.Ptr(d.cfg.Scope == ScopeLocal)
+	if err := d.nameLinks(spec); err != nil {
+		return nil, err
 	}
 	v := &spec.VXLAN
-	if v.Name == "" {
-		v.Name = "vx_" + shortID(id)
-	}
-	if spec.Kind == KindBridge {
-		if spec.Bridge.Name == "" {
-			spec.Bridge.Name = "br_" + shortID(id)
-		}
-		if v.Name == spec.Bridge.Name {
-			return nil, &OptionError{Option: "bridgeName", Value: spec.Bridge.Name, Problem: "same name as the vxlan interface", Accepted: "a name other than vxlanName"}
-		}
-	}
 	if v.Learning == nil {
 		v.Learning = vxlan.Ptr(true)
 	}
 	v.Alias = ownerMark(id)
 	v.Up = true
-
-	// The VTEP device: the first of the network's list, or of the daemon's,
-	// that exists here.
-	candidates, fromFlag := spec.VTEPCandidates, false
-	if len(candidates) == 0 {
-		candidates, fromFlag = d.vtepDevices, true
-	}
-	underlay := 1500 // assumed when no VTEP device is named
-	if len(candidates) > 0 {
-		v.Device, underlay, err = d.firstLink(ctx, candidates)
-		switch {
-		case err != nil && fromFlag:
-			return nil, fmt.Errorf("VTEP device from the daemon's flag -vtepdev=%s: %v; give the network -o VtepDev", strings.Join(candidates, ","), err)
-		case err != nil:
-			return nil, &OptionError{Option: "VtepDev", Value: strings.Join(candidates, ","), Problem: err.Error(), Accepted: findOption("VtepDev").Accepted}
-		}
+	underlayMTU, err := d.resolveVTEP(ctx, spec)
+	if err != nil {
+		return nil, err
 	}
 	if v.Group.IsMulticast() && v.Device == "" {
-		return nil, &OptionError{Option: "Group", Value: v.Group.String(), Problem: "a multicast group needs a VTEP device", Accepted: "VtepDev or the daemon's -vtepdev set, or a unicast Group"}
+		return nil, &OptionError{Option: "Group", Value: v.Group.String(), Problem: "a multicast group needs a VTEP device", Accepted: "VtepDev or a default VTEP device set, or a unicast Group"}
 	}
+	setMTUs(spec, underlayMTU)
+	return spec, optionErrorOf(v.Validate())
+}
 
-	// MTU: the VTEP device's less the encapsulation, unless given.
-	overhead := 50
+// nameLinks gives the vxlan link and the bridge their names, unless the
+// options did.
+func (d *Driver) nameLinks(spec *NetworkSpec) error {
+	if spec.VXLAN.Name == "" {
+		spec.VXLAN.Name = vxlanLinkName(spec.ID)
+	}
+	if spec.Kind != KindBridge {
+		return nil
+	}
+	if spec.Bridge.Name == "" {
+		spec.Bridge.Name = bridgeLinkName(spec.ID)
+	}
+	if spec.VXLAN.Name == spec.Bridge.Name {
+		return &OptionError{Option: "bridgeName", Value: spec.Bridge.Name, Problem: "same name as the vxlan interface", Accepted: "a name other than vxlanName"}
+	}
+	return nil
+}
+
+// assumedUnderlayMTU is the underlay MTU of a network without VTEP device.
+const assumedUnderlayMTU = 1500
+
+// resolveVTEP sets the vxlan link's device: the first of the network's
+// VtepDev list, or else of the driver's default list, that exists on this
+// host. It returns the device's MTU.
+func (d *Driver) resolveVTEP(ctx context.Context, spec *NetworkSpec) (int, error) {
+	candidates, isDefault := spec.VTEPCandidates, false
+	if len(candidates) == 0 {
+		candidates, isDefault = d.vtepDevices, true
+	}
+	if len(candidates) == 0 {
+		return assumedUnderlayMTU, nil
+	}
+	dev, mtu, err := d.firstLink(ctx, candidates)
+	switch {
+	case err != nil && isDefault:
+		return 0, fmt.Errorf("the plugin's default VTEP device %s: %w; give the network the VtepDev option", strings.Join(candidates, ","), err)
+	case err != nil:
+		return 0, &OptionError{Option: "VtepDev", Value: strings.Join(candidates, ","), Problem: err.Error(), Accepted: mustOption("VtepDev").Accepted, Err: err}
+	}
+	spec.VXLAN.Device = dev
+	return mtu, nil
+}
+
+// Encapsulation overhead of VXLAN: outer Ethernet, IP, UDP and VXLAN
+// headers.
+const (
+	overheadIPv4 = 50
+	overheadIPv6 = 70
+)
+
+// setMTUs derives the vxlan link's MTU from the underlay's, unless given,
+// and the containers' MTU: bridgeMTU, else the vxlan link's.
+func setMTUs(spec *NetworkSpec, underlayMTU int) {
+	overhead := overheadIPv4
 	if spec.UnderlayIPv6() {
-		overhead = 70
+		overhead = overheadIPv6
 	}
-	if v.MTU == 0 {
-		v.MTU = underlay - overhead
+	if spec.VXLAN.MTU == 0 {
+		spec.VXLAN.MTU = underlayMTU - overhead
 	}
-	spec.ContainerMTU = v.MTU
+	spec.ContainerMTU = spec.VXLAN.MTU
 	if spec.Bridge.MTU != 0 {
 		spec.ContainerMTU = spec.Bridge.MTU
 	}
-	if err := v.Validate(); err != nil {
-		var ce *vxlan.ConfigError
-		if errors.As(err, &ce) {
-			opt, ok := configFieldOption[ce.Field]
-			if !ok {
-				opt = ce.Field
-			}
-			return nil, &OptionError{Option: opt, Value: fmt.Sprint(ce.Value), Problem: "not accepted by the vxlan link", Accepted: ce.Accepted}
-		}
-		return nil, err
+}
+
+// optionErrorOf reports a vxlan.Config refusal as a refusal of the option
+// that set the field.
+func optionErrorOf(err error) error {
+	var ce *vxlan.ConfigError
+	if !errors.As(err, &ce) {
+		return err
 	}
-	return spec, nil
+	opt := ce.Field
+	if o := optionForField(ce.Field); o != nil {
+		opt = o.Name
+	}
+	return &OptionError{Option: opt, Value: fmt.Sprint(ce.Value), Problem: "not accepted by the vxlan link", Accepted: ce.Accepted, Err: err}
 }
 
 // firstLink returns the first of names that exists on the host, with its
-// MTU, or an error naming every candidate.
+// MTU, or an error naming every candidate that matches vxlan.ErrNotFound.
 func (d *Driver) firstLink(ctx context.Context, names []string) (string, int, error) {
 	for _, n := range names {
 		mtu, err := d.cfg.Host.LinkMTU(ctx, n)
@@ -245,15 +288,14 @@ func (d *Driver) firstLink(ctx context.Context, names []string) (string, int, er
 		}
 	}
 	if len(names) == 1 {
-		return "", 0, fmt.Errorf("no such interface on this host")
+		return "", 0, &notOnHostError{"no such interface on this host"}
 	}
-	return "", 0, fmt.Errorf("none of %s exists on this host", strings.Join(names, ", "))
+	return "", 0, &notOnHostError{fmt.Sprintf("none of %s exists on this host", strings.Join(names, ", "))}
 }
 
-// configFieldOption names the option behind each vxlan.Config field, for
-// the errors of the final check.
-var configFieldOption = map[string]string{
-	"Name": "vxlanName", "VNI": "VxlanId", "Device": "VtepDev", "Group": "Group", "Local": "SrcAddr",
-	"SrcPorts": "PortLow", "TTL": "TTL", "TOS": "TOS", "Ageing": "Age", "MTU": "vxlanMTU",
-	"HardwareAddr": "vxlanHardwareAddr", "TxQueueLen": "vxlanTxQLen",
-}
+// notOnHostError says that interfaces a network names do not exist here;
+// it matches vxlan.ErrNotFound.
+type notOnHostError struct{ msg string }
+
+func (e *notOnHostError) Error() string { return e.msg }
+func (e *notOnHostError) Unwrap() error { return vxlan.ErrNotFound }

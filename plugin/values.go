@@ -12,7 +12,8 @@ import (
 )
 
 // parseNameList reads a comma-separated list of interface names; spaces
-// and empty items (a trailing comma) are allowed, as in seed 003's tests.
+// and empty items (a trailing comma) are allowed, so that one list serves hosts whose NICs are
+// named differently.
 func parseNameList(v string) ([]string, error) {
 	var names []string
 	for _, f := range strings.Split(v, ",") {
@@ -88,4 +89,24 @@ func checkIfName(v string) error {
 		return fmt.Errorf("not a valid interface name")
 	}
 	return nil
+}
+
+// parsePeers reads a comma-separated list of unicast addresses; empty
+// items (a trailing comma) are allowed.
+func parsePeers(v string) ([]netip.Addr, error) {
+	var peers []netip.Addr
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		a, err := parseAddr(f)
+		if err != nil {
+			return nil, err
+		}
+		if a.IsMulticast() || a.IsUnspecified() {
+			return nil, fmt.Errorf("%s is not a unicast address", a)
+		}
+		peers = append(peers, a)
+	}
+	return peers, nil
 }
