@@ -2,11 +2,14 @@ package plugin
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
 )
 
 // Replays, in order, every request dockerd 20.10 sent a network driver in
@@ -233,8 +236,13 @@ func TestVTEPDeviceDefault(t *testing.T) {
 	}
 	_, d, _ = newTestServer(t, ScopeLocal, "eth9")
 	_, err = d.specFor(t.Context(), "id", map[string]string{"VxlanId": "1"}, nil, nil, false)
-	if err == nil || !strings.Contains(err.Error(), "the plugin's default VTEP device eth9: no such interface on this host") {
+	if err == nil || !strings.Contains(err.Error(), "the plugin's default VTEP device eth9: no such interface on this host") || !errors.Is(err, vxlan.ErrNotFound) {
 		t.Fatalf("missing -vtepdev device: %v", err)
+	}
+	_, err = d.specFor(t.Context(), "id", map[string]string{"VxlanId": "1", "VtepDev": "bond0,eth7"}, nil, nil, false)
+	var oe *OptionError
+	if !errors.As(err, &oe) || oe.Option != "VtepDev" || !errors.Is(err, vxlan.ErrNotFound) {
+		t.Fatalf("missing VtepDev devices: %v", err)
 	}
 }
 

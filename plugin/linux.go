@@ -199,7 +199,7 @@ func (h *LinuxHost) ensureVXLANLink(ctx context.Context, spec *NetworkSpec, u *u
 	case l.Kind != linkKindVXLAN:
 		return nil, &OptionError{Option: "vxlanName", Value: cfg.Name, Problem: fmt.Sprintf("%s exists and is %s, not a vxlan; it is left alone", cfg.Name, kindName(l.Kind)), Err: rtlink.ErrWrongKind}
 	case l.Alias != cfg.Alias:
-		return nil, &OptionError{Option: "vxlanName", Value: cfg.Name, Problem: fmt.Sprintf("a vxlan %s exists that this plugin did not create for this network; it is left alone", cfg.Name)}
+		return nil, &OptionError{Option: "vxlanName", Value: cfg.Name, Problem: fmt.Sprintf("a vxlan %s exists that this plugin did not create for this network; it is left alone", cfg.Name), Err: rtlink.ErrExists}
 	}
 	// Ours, from an earlier call: it must still match.
 	if _, err := h.vx.Ensure(ctx, cfg); err != nil {

@@ -2,10 +2,13 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
+	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
+	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
 )
 
 // liveDriver is a driver on a LinuxHost inside a fresh namespace with an
@@ -91,19 +94,27 @@ func TestIntegrationLinuxHostOwnership(t *testing.T) {
 	ns.IP("link", "add", "opbr", "type", "bridge")
 
 	cases := []struct {
-		opts map[string]any
-		says string
+		opts   map[string]any
+		says   string
+		is     error // the cause the error matches
+		kernel bool  // whether the cause is the kernel's, an *rtlink.OpError
 	}{
-		{map[string]any{"VxlanId": "1", "vxlanName": "ul0"}, "option vxlanName=ul0: ul0 exists and is a veth, not a vxlan; it is left alone"},
-		{map[string]any{"VxlanId": "1", "vxlanName": "lo"}, "lo exists and is a device without a kind"},
-		{map[string]any{"VxlanId": "1", "vxlanName": "foreignvx"}, "a vxlan foreignvx exists that this plugin did not create"},
-		{map[string]any{"VxlanId": "1", "bridgeName": "ul1"}, "option bridgeName=ul1: ul1 exists and is a veth, not a bridge"},
-		{map[string]any{"VxlanId": "999"}, "option VxlanId=999: VNI 999 on UDP port 4789 is already used by vxlan foreignvx (not created by this plugin)"},
+		{map[string]any{"VxlanId": "1", "vxlanName": "ul0"}, "option vxlanName=ul0: ul0 exists and is a veth, not a vxlan; it is left alone", vxlan.ErrWrongKind, false},
+		{map[string]any{"VxlanId": "1", "vxlanName": "lo"}, "lo exists and is a device without a kind", vxlan.ErrWrongKind, false},
+		{map[string]any{"VxlanId": "1", "vxlanName": "foreignvx"}, "a vxlan foreignvx exists that this plugin did not create", vxlan.ErrExists, false},
+		{map[string]any{"VxlanId": "1", "bridgeName": "ul1"}, "option bridgeName=ul1: ul1 exists and is a veth, not a bridge", vxlan.ErrWrongKind, false},
+		{map[string]any{"VxlanId": "999"}, "option VxlanId=999: VNI 999 on UDP port 4789 is already used by vxlan foreignvx (not created by this plugin)", vxlan.ErrExists, true},
 	}
 	for _, tc := range cases {
 		err := createNet(ctx, d, "feedfacefeedface", tc.opts)
 		if err == nil || !strings.Contains(err.Error(), tc.says) {
 			t.Errorf("%v: %v\nwant %q", tc.opts, err, tc.says)
+		}
+		// The cause survives the plugin's wording.
+		var oe *OptionError
+		var ke *rtlink.OpError
+		if !errors.Is(err, tc.is) || !errors.As(err, &oe) || errors.As(err, &ke) != tc.kernel {
+			t.Errorf("%v: %v: matches %v: %v, *OptionError: %v, *rtlink.OpError: %v (want %v)", tc.opts, err, tc.is, errors.Is(err, tc.is), oe != nil, ke != nil, tc.kernel)
 		}
 		// Nothing from the attempt remains, and the foreign links are intact.
 		out := ns.IP("-br", "link")
