@@ -21,7 +21,7 @@ func convertFakeV1(calls *int) func(old []byte, tx *Tx) error {
 		*calls++
 		var st struct {
 			Networks []struct {
-				Spec      struct{ ID string } `json:"spec"`
+				Spec      struct{ ID string }   `json:"spec"`
 				Endpoints []struct{ ID string } `json:"endpoints"`
 			} `json:"networks"`
 			Nodes []struct{ Address string } `json:"nodes"`
