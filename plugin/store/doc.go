@@ -19,7 +19,9 @@
 // encoding/json. Endpoint keys begin with their network's ID, so the
 // endpoints of one network are one prefix scan (Tx.ForEachEndpoint) and
 // Tx.DeleteNetwork removes a network with all its endpoints in one commit.
-// IDs are validated: non-empty and without "/". A new kind of record (for
+// IDs are validated: non-empty and without "/". A start reads everything
+// with DB.Load (the caller decodes each record in place) or DB.LoadAll
+// (copies, per bucket). A new kind of record (for
 // example VNI allocations) is a new Bucket constant in the list of buckets and
 // a new SchemaVersion.
 //
@@ -29,7 +31,8 @@
 // Open refuses a store of a newer version ("run a newer plugin") and a file
 // that is not a store of this plugin: not a bolt database, a missing or
 // unreadable version, a missing bucket. LoadAll, Get and the ForEach methods
-// refuse a record that is not valid JSON, naming its bucket and key. Every
+// refuse a record that is not valid JSON, and Load a record the caller's
+// decoder rejects, naming its bucket and key. Every
 // refusal matches ErrCorrupt or ErrNewerVersion with errors.Is and says what
 // to do; the store is never reset silently.
 //

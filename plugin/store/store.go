@@ -244,43 +244,68 @@ func (db *DB) View(fn func(tx *Tx) error) error {
 	})
 }
 
+// Load calls fn with every record of every bucket, in one read-only
+// transaction: the buckets in the order Networks, Endpoints, Nodes (so a
+// network comes before its endpoints), each in key order. fn decodes the
+// record; an error from fn means the record is bad, and Load stops and
+// returns it as ErrCorrupt naming the bucket and key (errors.As still finds
+// fn's error). raw is valid only during fn and must not be modified.
+func (db *DB) Load(fn func(b Bucket, key string, raw json.RawMessage) error) error {
+	return db.View(func(tx *Tx) error {
+		return tx.forEachRecord(func(b Bucket, k, v []byte) error {
+			if err := fn(b, string(k), v); err != nil {
+				return &corruptError{path: tx.path, what: fmt.Sprintf("record %s/%q does not decode", b, k), err: err}
+			}
+			return nil
+		})
+	})
+}
+
 // LoadAll reads every record of every bucket: per bucket, key to record.
 // The records are copies, valid after LoadAll returns. A record that is not
-// valid JSON fails LoadAll with ErrCorrupt.
+// valid JSON fails LoadAll with ErrCorrupt. Load lets the caller decode
+// each record in place instead, without the copy and the extra check.
 func (db *DB) LoadAll() (map[Bucket]map[string]json.RawMessage, error) {
 	all := make(map[Bucket]map[string]json.RawMessage, len(buckets))
 	err := db.View(func(tx *Tx) error {
-		for _, name := range buckets {
-			b := tx.tx.Bucket([]byte(name))
-			// One allocation for all values of the bucket: sizes first.
-			n, size := 0, 0
-			if err := b.ForEach(func(k, v []byte) error {
-				n, size = n+1, size+len(v)
-				return nil
-			}); err != nil {
-				return err
-			}
-			arena := make([]byte, 0, size)
-			records := make(map[string]json.RawMessage, n)
-			if err := b.ForEach(func(k, v []byte) error {
-				if err := tx.checkRecord(name, k, v); err != nil {
-					return err
-				}
-				start := len(arena)
-				arena = append(arena, v...)
-				records[string(k)] = arena[start:len(arena):len(arena)]
-				return nil
-			}); err != nil {
-				return err
-			}
-			all[name] = records
+		// One allocation for all the records: sizes first.
+		size, count := 0, map[Bucket]int{}
+		if err := tx.forEachRecord(func(b Bucket, _, v []byte) error {
+			size += len(v)
+			count[b]++
+			return nil
+		}); err != nil {
+			return err
 		}
-		return nil
+		for _, b := range buckets {
+			all[b] = make(map[string]json.RawMessage, count[b])
+		}
+		arena := make([]byte, 0, size)
+		return tx.forEachRecord(func(b Bucket, k, v []byte) error {
+			if err := tx.checkRecord(b, k, v); err != nil {
+				return err
+			}
+			start := len(arena)
+			arena = append(arena, v...)
+			all[b][string(k)] = arena[start:len(arena):len(arena)]
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err
 	}
 	return all, nil
+}
+
+// forEachRecord calls fn with every key and value of every record bucket,
+// in the order of buckets.
+func (tx *Tx) forEachRecord(fn func(b Bucket, k, v []byte) error) error {
+	for _, b := range buckets {
+		if err := tx.forEachPrefix(b, nil, func(k, v []byte) error { return fn(b, k, v) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // EndpointKey is the key of an endpoint's record in Endpoints.

@@ -344,6 +344,15 @@ func TestCorruptRecordRefused(t *testing.T) {
 		_, err := tx.Get(Endpoints, "n1/e1", &v)
 		return err
 	}))
+	loadErr := db.Load(func(b Bucket, key string, raw json.RawMessage) error {
+		var v map[string]any
+		return json.Unmarshal(raw, &v)
+	})
+	var syntax *json.SyntaxError
+	if !errors.Is(loadErr, ErrCorrupt) || !errors.As(loadErr, &syntax) ||
+		!strings.Contains(loadErr.Error(), `is corrupt: record endpoints/"n1/e1" does not decode (unexpected end of JSON input); move it away`) {
+		t.Errorf("Load = %v; want ErrCorrupt naming the record, wrapping the decoder's error", loadErr)
+	}
 	check("ForEach", db.View(func(tx *Tx) error {
 		return tx.ForEach(Endpoints, func(string, json.RawMessage) error { return nil })
 	}))
@@ -397,5 +406,33 @@ func TestSplitEndpointKey(t *testing.T) {
 		if _, _, ok := SplitEndpointKey(k); ok {
 			t.Errorf("SplitEndpointKey(%q) ok", k)
 		}
+	}
+}
+
+func TestLoadOrder(t *testing.T) {
+	db := openT(t, t.TempDir())
+	if err := db.Update(func(tx *Tx) error {
+		for _, p := range []struct {
+			b   Bucket
+			key string
+		}{{Nodes, "198.18.0.9"}, {Endpoints, "b/e2"}, {Endpoints, "a/e1"}, {Networks, "b"}, {Networks, "a"}} {
+			if err := tx.Put(p.b, p.key, p.key); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := db.Load(func(b Bucket, key string, raw json.RawMessage) error {
+		got = append(got, string(b)+":"+key+"="+string(raw))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`networks:a="a"`, `networks:b="b"`, `endpoints:a/e1="a/e1"`, `endpoints:b/e2="b/e2"`, `nodes:198.18.0.9="198.18.0.9"`}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load order = %v, want %v", got, want)
 	}
 }
