@@ -8,7 +8,7 @@ func (d *Driver) DiscoverNew(_ context.Context, node NodeDiscoveryData) {
 	d.nodes[node.Address] = node
 	d.mu.Unlock()
 	d.log.Info("node discovered", "address", node.Address, "self", node.Self)
-	if err := d.save(); err != nil {
+	if err := d.persist(func(s *Store) error { return s.putNode(node) }); err != nil {
 		d.log.Error("saving state", "error", err)
 	}
 }
@@ -19,7 +19,7 @@ func (d *Driver) DiscoverDelete(_ context.Context, node NodeDiscoveryData) {
 	delete(d.nodes, node.Address)
 	d.mu.Unlock()
 	d.log.Info("node left", "address", node.Address)
-	if err := d.save(); err != nil {
+	if err := d.persist(func(s *Store) error { return s.deleteNode(node.Address) }); err != nil {
 		d.log.Error("saving state", "error", err)
 	}
 }

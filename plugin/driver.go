@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 )
 
@@ -44,11 +43,9 @@ type Driver struct {
 	log         *slog.Logger
 	vtepDevices []string // Config.VTEPDevice as a list
 
-	mu       sync.Mutex // guards networks, nodes and each network's saved
+	mu       sync.Mutex // guards networks and nodes
 	networks map[string]*network
 	nodes    map[string]NodeDiscoveryData // swarm nodes by address
-
-	saveMu sync.Mutex // serialises saves, so the newest snapshot is written last
 }
 
 type network struct {
@@ -56,50 +53,14 @@ type network struct {
 	spec      *NetworkSpec
 	endpoints map[string]*Endpoint
 	gone      bool // deleted, or its creation failed
-	// saved is the endpoints as last committed, for the state file; it is
-	// read under Driver.mu so a save need not take every network's lock.
-	saved []*Endpoint
 }
 
-// commit records n's endpoints for the state file and saves it. The caller
-// holds n.mu.
-func (d *Driver) commit(n *network) error {
-	eps := make([]*Endpoint, 0, len(n.endpoints))
-	for _, ep := range n.endpoints {
-		eps = append(eps, ep)
-	}
-	sort.Slice(eps, func(i, j int) bool { return eps[i].ID < eps[j].ID })
-	d.mu.Lock()
-	n.saved = eps
-	d.mu.Unlock()
-	return d.save()
-}
-
-// save writes the state file, if there is a store.
-func (d *Driver) save() error {
+// persist applies a change to the store, if there is one.
+func (d *Driver) persist(change func(*Store) error) error {
 	if d.cfg.Store == nil {
 		return nil
 	}
-	d.saveMu.Lock()
-	defer d.saveMu.Unlock()
-	st := &State{Version: StateVersion}
-	d.mu.Lock()
-	ids := make([]string, 0, len(d.networks))
-	for id := range d.networks {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		if n := d.networks[id]; n.saved != nil {
-			st.Networks = append(st.Networks, &NetworkState{Spec: n.spec, Endpoints: n.saved})
-		}
-	}
-	for _, node := range d.nodes {
-		st.Nodes = append(st.Nodes, node)
-	}
-	sort.Slice(st.Nodes, func(i, j int) bool { return st.Nodes[i].Address < st.Nodes[j].Address })
-	d.mu.Unlock()
-	return d.cfg.Store.Save(st)
+	return change(d.cfg.Store)
 }
 
 // NewDriver returns a driver with no networks.

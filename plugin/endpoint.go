@@ -89,7 +89,7 @@ func (d *Driver) CreateEndpoint(ctx context.Context, req *CreateEndpointRequest)
 		return nil, err
 	}
 	n.endpoints[ep.ID] = ep
-	if err := d.commit(n); err != nil {
+	if err := d.persist(func(s *Store) error { return s.putEndpoint(n.spec.ID, ep) }); err != nil {
 		delete(n.endpoints, ep.ID)
 		_ = d.cfg.Host.DeleteEndpoint(context.WithoutCancel(ctx), n.spec, ep)
 		return nil, err
@@ -108,14 +108,15 @@ func (d *Driver) DeleteEndpoint(ctx context.Context, networkID, endpointID strin
 	defer n.mu.Unlock()
 	ep, ok := n.endpoints[endpointID]
 	if !ok {
-		return nil
+		// Gone already; a retry after a failed commit removes the record.
+		return d.persist(func(s *Store) error { return s.deleteEndpoint(networkID, endpointID) })
 	}
 	if err := d.cfg.Host.DeleteEndpoint(ctx, n.spec, ep); err != nil {
 		return err
 	}
 	delete(n.endpoints, endpointID)
 	d.log.Debug("endpoint deleted", "network", shortID(networkID), "endpoint", shortID(endpointID))
-	return d.commit(n)
+	return d.persist(func(s *Store) error { return s.deleteEndpoint(networkID, endpointID) })
 }
 
 // endpoint returns a known endpoint with its network locked.

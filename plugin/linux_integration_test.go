@@ -348,8 +348,17 @@ func TestIntegrationLinuxHostRestore(t *testing.T) {
 	ns.IP("link", "add", "ul0", "type", "veth", "peer", "name", "ul1")
 	ns.IP("link", "set", "ul0", "up")
 	dir := t.TempDir()
+	var store *Store
 	newDriver := func(clean bool) *Driver {
-		store, _ := NewStore(dir)
+		// A restarted plugin: the one before released the store.
+		if store != nil {
+			store.Close()
+		}
+		var err error
+		if store, err = NewStore(dir); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
 		d, err := NewDriver(Config{Scope: ScopeLocal, VTEPDevice: "ul0", Host: NewLinuxHost(ns.Dial()), Store: store, CleanOrphans: clean})
 		if err != nil {
 			t.Fatal(err)

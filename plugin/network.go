@@ -42,7 +42,7 @@ func (d *Driver) CreateNetwork(ctx context.Context, req *CreateNetworkRequest) e
 
 	err = d.cfg.Host.CreateNetwork(ctx, spec)
 	if err == nil {
-		if err = d.commit(n); err != nil {
+		if err = d.persist(func(s *Store) error { return s.putNetwork(spec) }); err != nil {
 			// Not in the state file: a restart would not know it, so it
 			// must not exist.
 			_ = d.cfg.Host.DeleteNetwork(context.WithoutCancel(ctx), spec, d.parentInUse(req.NetworkID, spec))
@@ -148,7 +148,7 @@ func (d *Driver) DeleteNetwork(ctx context.Context, id string) error {
 	if err != nil {
 		d.log.Warn("delete of an unknown network", "network", shortID(id))
 		// A retry after a failed save: write the state that is now true.
-		return d.save()
+		return d.persist(func(s *Store) error { return s.deleteNetwork(id) })
 	}
 	defer n.mu.Unlock()
 	// dockerd deletes a network only once it holds no endpoint in it, so
@@ -169,5 +169,5 @@ func (d *Driver) DeleteNetwork(ctx context.Context, id string) error {
 	delete(d.networks, id)
 	d.mu.Unlock()
 	d.log.Info("network deleted", "network", shortID(id))
-	return d.save()
+	return d.persist(func(s *Store) error { return s.deleteNetwork(id) })
 }

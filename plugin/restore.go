@@ -31,10 +31,7 @@ func (d *Driver) Restore(ctx context.Context) (*RestoreReport, error) {
 	rep.Networks = len(st.Networks)
 	d.mu.Lock()
 	for _, ns := range st.Networks {
-		n := &network{spec: ns.Spec, endpoints: map[string]*Endpoint{}, saved: ns.Endpoints}
-		if n.saved == nil {
-			n.saved = []*Endpoint{}
-		}
+		n := &network{spec: ns.Spec, endpoints: map[string]*Endpoint{}}
 		for _, ep := range ns.Endpoints {
 			n.endpoints[ep.ID] = ep
 		}

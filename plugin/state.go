@@ -4,111 +4,402 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/plugin/store"
+	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
+	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
 )
 
-// StateVersion is the version of the state file this plugin writes. A file
-// of a newer version is refused rather than misread.
-const StateVersion = 1
+// Store keeps the plugin's networks, endpoints and swarm nodes across
+// restarts: Docker does not replay CreateNetwork to a driver that
+// restarted, so without it a restarted plugin would not know its networks.
+// Each change is one commit of the records it touches (package store), so
+// its cost does not grow with the number of networks.
+type Store struct {
+	db *store.DB
+}
 
-// State is what the plugin keeps on disk: Docker does not replay
-// CreateNetwork to a driver that restarted, so without it a restarted
-// plugin would not know its networks.
+// NewStore opens the store of the state directory dir, creating it if
+// needed. A state.json of an earlier plugin (version 1) is turned into
+// records on first start and kept as state.json.v1.bak; a state.json that
+// cannot be read is refused, and left as it is.
+func NewStore(dir string) (*Store, error) {
+	if _, err := store.MigrateFile(dir, migrateV1); err != nil {
+		return nil, err
+	}
+	db, err := store.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{db: db}, nil
+}
+
+// Path is the path of the store's file.
+func (s *Store) Path() string { return s.db.Path() }
+
+// Close closes the store, releasing it for another process.
+func (s *Store) Close() error { return s.db.Close() }
+
+// State is everything the store holds.
 type State struct {
-	Version  int                 `json:"version"`
-	Networks []*NetworkState     `json:"networks"`
-	Nodes    []NodeDiscoveryData `json:"nodes,omitempty"`
+	Networks []*NetworkState
+	Nodes    []NodeDiscoveryData
 }
 
 // NetworkState is one network and its endpoints.
 type NetworkState struct {
-	Spec      *NetworkSpec `json:"spec"`
-	Endpoints []*Endpoint  `json:"endpoints"`
+	Spec      *NetworkSpec
+	Endpoints []*Endpoint
 }
 
-// Store reads and writes the state file of a directory.
-type Store struct {
-	path string
-}
-
-// NewStore returns the store of the state file in dir, creating dir
-// (mode 0700) if needed.
-func NewStore(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("state directory: %w", err)
-	}
-	return &Store{path: filepath.Join(dir, "state.json")}, nil
-}
-
-// Path is the state file's path.
-func (s *Store) Path() string { return s.path }
-
-// Load reads the state. A missing file is an empty state; a file that
-// cannot be read, is not valid, or is of a newer version is an error that
-// says so and what to do: the plugin never resets state silently.
+// Load reads every record. A record that does not decode, or a store of a
+// newer version, is an error that says which and what to do: the plugin
+// never resets its state silently.
 func (s *Store) Load() (*State, error) {
-	b, err := os.ReadFile(s.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return &State{Version: StateVersion}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading state: %w", err)
-	}
-	var st State
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("state file %s is corrupt (%v); move it away to start with no networks, which leaves existing networks unknown to the plugin", s.path, err)
-	}
-	switch {
-	case st.Version > StateVersion:
-		return nil, fmt.Errorf("state file %s is of version %d, newer than this plugin's %d; run a newer plugin", s.path, st.Version, StateVersion)
-	case st.Version < 1:
-		return nil, fmt.Errorf("state file %s has no valid version; move it away to start with no networks", s.path)
-	}
-	for i, n := range st.Networks {
-		if n == nil || n.Spec == nil || n.Spec.ID == "" {
-			return nil, fmt.Errorf("state file %s: network %d has no spec or ID", s.path, i)
+	st := &State{}
+	byID := map[string]*NetworkState{}
+	err := s.db.Load(func(b store.Bucket, key string, raw json.RawMessage) error {
+		switch b {
+		case store.Networks:
+			var r networkRecord
+			if err := json.Unmarshal(raw, &r); err != nil {
+				return err
+			}
+			spec, err := r.spec()
+			if err != nil {
+				return err
+			}
+			ns := &NetworkState{Spec: spec, Endpoints: []*Endpoint{}}
+			byID[key] = ns
+			st.Networks = append(st.Networks, ns)
+		case store.Endpoints:
+			netID, _, _ := store.SplitEndpointKey(key)
+			var r endpointRecord
+			if err := json.Unmarshal(raw, &r); err != nil {
+				return err
+			}
+			ns := byID[netID]
+			if ns == nil {
+				return fmt.Errorf("endpoint of network %s, which the store does not hold", shortID(netID))
+			}
+			ep, err := r.endpoint()
+			if err != nil {
+				return err
+			}
+			ns.Endpoints = append(ns.Endpoints, ep)
+		case store.Nodes:
+			var r nodeRecord
+			if err := json.Unmarshal(raw, &r); err != nil {
+				return err
+			}
+			st.Nodes = append(st.Nodes, NodeDiscoveryData(r))
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return &st, nil
+	return st, nil
 }
 
-// Save writes the state atomically: a temporary file in the same
-// directory, synced, renamed over the old one, and the directory synced, so
-// a crash leaves either the old state or the new one.
-func (s *Store) Save(st *State) error {
-	b, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return err
-	}
-	dir := filepath.Dir(s.path)
-	f, err := os.CreateTemp(dir, ".state-*.json")
-	if err != nil {
-		return fmt.Errorf("saving state: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename there is nothing left to remove
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("saving state: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("saving state: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("saving state: %w", err)
-	}
-	if err := os.Rename(tmp, s.path); err != nil {
-		return fmt.Errorf("saving state: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("saving state: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
+// putNetwork records a network (not its endpoints).
+func (s *Store) putNetwork(spec *NetworkSpec) error {
+	return s.update(func(tx *store.Tx) error { return tx.Put(store.Networks, spec.ID, recordOf(spec)) })
+}
+
+// deleteNetwork removes a network with its endpoints; a network the store
+// does not hold is not an error.
+func (s *Store) deleteNetwork(id string) error {
+	return s.update(func(tx *store.Tx) error { return tx.DeleteNetwork(id) })
+}
+
+// putEndpoint records an endpoint of a network.
+func (s *Store) putEndpoint(networkID string, ep *Endpoint) error {
+	return s.update(func(tx *store.Tx) error {
+		return tx.Put(store.Endpoints, store.EndpointKey(networkID, ep.ID), endpointRecordOf(ep))
+	})
+}
+
+// deleteEndpoint removes an endpoint's record.
+func (s *Store) deleteEndpoint(networkID, endpointID string) error {
+	return s.update(func(tx *store.Tx) error { return tx.Delete(store.Endpoints, store.EndpointKey(networkID, endpointID)) })
+}
+
+// putNode records a swarm node.
+func (s *Store) putNode(node NodeDiscoveryData) error {
+	return s.update(func(tx *store.Tx) error { return tx.Put(store.Nodes, node.Address, nodeRecord(node)) })
+}
+
+// deleteNode removes a swarm node's record.
+func (s *Store) deleteNode(address string) error {
+	return s.update(func(tx *store.Tx) error { return tx.Delete(store.Nodes, address) })
+}
+
+func (s *Store) update(fn func(tx *store.Tx) error) error {
+	if err := s.db.Update(fn); err != nil {
 		return fmt.Errorf("saving state: %w", err)
 	}
 	return nil
+}
+
+// networkRecord is a network as the store keeps it. Its JSON field names
+// are the on-disk schema (store.SchemaVersion): renaming a field of
+// NetworkSpec changes nothing here. The vxlan link's settings are kept in
+// vxlan.Config's own JSON form.
+type networkRecord struct {
+	ID             string         `json:"id"`
+	Kind           NetworkKind    `json:"kind"`
+	VXLAN          *vxlan.Config  `json:"vxlan,omitempty"`
+	VTEPCandidates []string       `json:"vtep_candidates,omitempty"`
+	Bridge         *bridgeRecord  `json:"bridge,omitempty"`
+	Parent         *parentRecord  `json:"parent,omitempty"`
+	MacvlanMode    string         `json:"macvlan_mode,omitempty"`
+	Peers          []netip.Addr   `json:"peers,omitempty"`
+	HostGateway    bool           `json:"host_gateway,omitempty"`
+	Gateways       []netip.Prefix `json:"gateways,omitempty"`
+	ContainerMTU   int            `json:"container_mtu"`
+}
+
+type bridgeRecord struct {
+	Name         string `json:"name"`
+	MTU          int    `json:"mtu,omitempty"`
+	HardwareAddr string `json:"hardware_addr,omitempty"`
+	TxQueueLen   int    `json:"tx_queue_len,omitempty"`
+}
+
+type parentRecord struct {
+	Candidates []string `json:"candidates,omitempty"`
+	File       string   `json:"file,omitempty"`
+	Name       string   `json:"name"`
+	VLANMaster string   `json:"vlan_master,omitempty"`
+	VLANID     uint16   `json:"vlan_id,omitempty"`
+	Isolated   bool     `json:"isolated,omitempty"`
+}
+
+type endpointRecord struct {
+	ID          string       `json:"id"`
+	HostIf      string       `json:"host_if"`
+	ContainerIf string       `json:"container_if"`
+	MAC         string       `json:"mac,omitempty"`
+	Address     netip.Prefix `json:"address,omitzero"`
+	AddressIPv6 netip.Prefix `json:"address_ipv6,omitzero"`
+}
+
+type nodeRecord struct {
+	Address     string `json:"address"`
+	BindAddress string `json:"bind_address,omitempty"`
+	Self        bool   `json:"self,omitempty"`
+}
+
+func recordOf(s *NetworkSpec) *networkRecord {
+	r := &networkRecord{ID: s.ID, Kind: s.Kind, VTEPCandidates: s.VTEPCandidates, Peers: s.Peers,
+		HostGateway: s.HostGateway, Gateways: s.Gateways, ContainerMTU: s.ContainerMTU}
+	if s.Kind != KindParent {
+		r.VXLAN = &s.VXLAN
+	}
+	if s.Kind == KindBridge {
+		r.Bridge = &bridgeRecord{Name: s.Bridge.Name, MTU: s.Bridge.MTU, HardwareAddr: macText(s.Bridge.HardwareAddr), TxQueueLen: s.Bridge.TxQueueLen}
+	}
+	if s.Kind == KindParent {
+		p := s.Parent
+		r.Parent = &parentRecord{Candidates: p.Candidates, File: p.File, Name: p.Name, Isolated: p.Isolated}
+		if p.VLAN != nil {
+			r.Parent.VLANMaster, r.Parent.VLANID = p.VLAN.Master, p.VLAN.ID
+		}
+	}
+	if s.Kind != KindBridge {
+		r.MacvlanMode = s.MacvlanMode.String()
+	}
+	return r
+}
+
+func (r *networkRecord) spec() (*NetworkSpec, error) {
+	s := &NetworkSpec{ID: r.ID, Kind: r.Kind, VTEPCandidates: r.VTEPCandidates, Peers: r.Peers,
+		HostGateway: r.HostGateway, Gateways: r.Gateways, ContainerMTU: r.ContainerMTU}
+	switch r.Kind {
+	case KindBridge, KindMacvlan, KindParent:
+	default:
+		return nil, fmt.Errorf("network %s: unknown kind %q", shortID(r.ID), r.Kind)
+	}
+	if r.ID == "" {
+		return nil, errors.New("network record without ID")
+	}
+	if r.VXLAN != nil {
+		s.VXLAN = *r.VXLAN
+	}
+	if b := r.Bridge; b != nil {
+		mac, err := macOf(b.HardwareAddr)
+		if err != nil {
+			return nil, fmt.Errorf("network %s: bridge: %w", shortID(r.ID), err)
+		}
+		s.Bridge = BridgeSpec{Name: b.Name, MTU: b.MTU, HardwareAddr: mac, TxQueueLen: b.TxQueueLen}
+	}
+	if p := r.Parent; p != nil {
+		s.Parent = ParentSpec{Candidates: p.Candidates, File: p.File, Name: p.Name, Isolated: p.Isolated}
+		if p.VLANMaster != "" {
+			s.Parent.VLAN = &VLANParent{Master: p.VLANMaster, ID: p.VLANID}
+		}
+	}
+	if r.MacvlanMode != "" {
+		m, err := rtlink.ParseMacvlanMode(r.MacvlanMode)
+		if err != nil {
+			return nil, fmt.Errorf("network %s: %w", shortID(r.ID), err)
+		}
+		s.MacvlanMode = m
+	}
+	return s, nil
+}
+
+func endpointRecordOf(ep *Endpoint) *endpointRecord {
+	return &endpointRecord{ID: ep.ID, HostIf: ep.HostIf, ContainerIf: ep.ContainerIf, MAC: macText(ep.MAC), Address: ep.Address, AddressIPv6: ep.AddressIPv6}
+}
+
+func (r *endpointRecord) endpoint() (*Endpoint, error) {
+	mac, err := macOf(r.MAC)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %s: %w", shortID(r.ID), err)
+	}
+	return &Endpoint{ID: r.ID, HostIf: r.HostIf, ContainerIf: r.ContainerIf, MAC: mac, Address: r.Address, AddressIPv6: r.AddressIPv6}, nil
+}
+
+func macText(m net.HardwareAddr) string {
+	if len(m) == 0 {
+		return ""
+	}
+	return m.String()
+}
+
+func macOf(s string) (net.HardwareAddr, error) {
+	if s == "" {
+		return nil, nil
+	}
+	return net.ParseMAC(s)
+}
+
+// v1State is the state.json of plugins before the store (version 1): the
+// NetworkSpec and Endpoint types of then, encoded with Go's default field
+// names. It is frozen here so that changing those types cannot break the
+// migration.
+type v1State struct {
+	Version  int `json:"version"`
+	Networks []*struct {
+		Spec      *v1Spec       `json:"spec"`
+		Endpoints []*v1Endpoint `json:"endpoints"`
+	} `json:"networks"`
+	Nodes []NodeDiscoveryData `json:"nodes"`
+}
+
+type v1Spec struct {
+	ID             string
+	Kind           NetworkKind
+	VXLAN          v1VXLAN
+	VTEPCandidates []string
+	Bridge         struct {
+		Name         string
+		MTU          int
+		HardwareAddr net.HardwareAddr
+		TxQueueLen   int
+	}
+	Parent struct {
+		Candidates []string
+		File       string
+		Name       string
+		VLAN       *VLANParent
+		Isolated   bool
+	}
+	MacvlanMode  string
+	Peers        []netip.Addr
+	HostGateway  *bool
+	Gateways     []netip.Prefix
+	ContainerMTU int
+}
+
+// v1VXLAN holds the vxlan.Config fields the plugin set, as version 1
+// encoded them (Ageing in nanoseconds, MACs in base64).
+type v1VXLAN struct {
+	Name, Device                    string
+	VNI                             uint32
+	Group, Local                    netip.Addr
+	Port                            uint16
+	SrcPorts                        struct{ Low, High uint16 }
+	TTL, TOS                        uint8
+	Learning                        *bool
+	Ageing                          *int64
+	Limit                           uint32
+	Proxy, RSC, L2Miss, L3Miss, GBP bool
+	MTU, TxQueueLen                 int
+	HardwareAddr                    net.HardwareAddr
+	Alias                           string
+	Up                              bool
+}
+
+type v1Endpoint struct {
+	ID, HostIf, ContainerIf string
+	MAC                     net.HardwareAddr
+	Address, AddressIPv6    netip.Prefix
+}
+
+// migrateV1 turns a version 1 state.json into records.
+func migrateV1(old []byte, tx *store.Tx) error {
+	var st v1State
+	if err := json.Unmarshal(old, &st); err != nil {
+		return fmt.Errorf("state file state.json is corrupt (%v); move it away to start with no networks, which leaves existing networks unknown to the plugin", err)
+	}
+	switch {
+	case st.Version > 1:
+		return fmt.Errorf("state file state.json is of version %d, which this plugin does not know; run a newer plugin", st.Version)
+	case st.Version < 1:
+		return errors.New("state file state.json has no valid version; move it away to start with no networks")
+	}
+	for i, n := range st.Networks {
+		if n == nil || n.Spec == nil || n.Spec.ID == "" {
+			return fmt.Errorf("state file state.json: network %d has no spec or ID", i)
+		}
+		spec, err := n.Spec.spec()
+		if err != nil {
+			return fmt.Errorf("state file state.json: network %s: %w", shortID(n.Spec.ID), err)
+		}
+		if err := tx.Put(store.Networks, spec.ID, recordOf(spec)); err != nil {
+			return err
+		}
+		for _, e := range n.Endpoints {
+			ep := &Endpoint{ID: e.ID, HostIf: e.HostIf, ContainerIf: e.ContainerIf, MAC: e.MAC, Address: e.Address, AddressIPv6: e.AddressIPv6}
+			if err := tx.Put(store.Endpoints, store.EndpointKey(spec.ID, ep.ID), endpointRecordOf(ep)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, node := range st.Nodes {
+		if err := tx.Put(store.Nodes, node.Address, nodeRecord(node)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (v *v1Spec) spec() (*NetworkSpec, error) {
+	x := v.VXLAN
+	s := &NetworkSpec{ID: v.ID, Kind: v.Kind, VTEPCandidates: v.VTEPCandidates, Peers: v.Peers, Gateways: v.Gateways, ContainerMTU: v.ContainerMTU,
+		HostGateway: v.HostGateway != nil && *v.HostGateway,
+		VXLAN: vxlan.Config{Name: x.Name, VNI: x.VNI, Device: x.Device, Group: x.Group, Local: x.Local, Port: x.Port,
+			SrcPorts: vxlan.PortRange{Low: x.SrcPorts.Low, High: x.SrcPorts.High}, TTL: x.TTL, TOS: x.TOS, Learning: x.Learning,
+			Limit: x.Limit, Proxy: x.Proxy, RSC: x.RSC, L2Miss: x.L2Miss, L3Miss: x.L3Miss, GBP: x.GBP, MTU: x.MTU,
+			TxQueueLen: x.TxQueueLen, HardwareAddr: x.HardwareAddr, Alias: x.Alias, Up: x.Up},
+		Bridge: BridgeSpec{Name: v.Bridge.Name, MTU: v.Bridge.MTU, HardwareAddr: v.Bridge.HardwareAddr, TxQueueLen: v.Bridge.TxQueueLen},
+		Parent: ParentSpec{Candidates: v.Parent.Candidates, File: v.Parent.File, Name: v.Parent.Name, VLAN: v.Parent.VLAN, Isolated: v.Parent.Isolated},
+	}
+	if x.Ageing != nil {
+		s.VXLAN.Ageing = vxlan.Ptr(time.Duration(*x.Ageing))
+	}
+	if v.MacvlanMode != "" {
+		m, err := rtlink.ParseMacvlanMode(v.MacvlanMode)
+		if err != nil {
+			return nil, err
+		}
+		s.MacvlanMode = m
+	}
+	return s, nil
 }

@@ -46,7 +46,7 @@ func run() error {
 	vtepdev := fs.String("vtepdev", "", "VTEP device for networks whose options name none, or a comma-separated list of which the first existing wins (-o VtepDev overrides it)")
 	name := fs.String("name", "vxlan", "driver name: docker network create -d NAME; also the socket's name")
 	socket := fs.String("socket", "", "socket path (default /run/docker/plugins/NAME.sock)")
-	stateDir := fs.String("state-dir", "/var/lib/docker-vxlan-plugin", "directory of the state file that keeps networks and endpoints across restarts")
+	stateDir := fs.String("state-dir", "/var/lib/docker-vxlan-plugin", "directory of the state store (state.db) that keeps networks and endpoints across restarts")
 	cleanOrphans := fs.Bool("clean-orphans", false, "at start, delete links this plugin made for networks its state does not know (default: only report them)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -72,6 +72,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	defer store.Close()
 	driver, err := plugin.NewDriver(plugin.Config{Name: *name, Scope: *scope, VTEPDevice: *vtepdev, Host: plugin.NewLinuxHost(conn), Logger: log, Store: store, CleanOrphans: *cleanOrphans})
 	if err != nil {
 		return err
