@@ -2,6 +2,7 @@ package vxlan
 
 import (
 	"errors"
+	"math"
 	"net"
 	"net/netip"
 	"reflect"
@@ -33,7 +34,7 @@ func TestValidateRejects(t *testing.T) {
 			c.Group, c.Local = netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("fd00::1")
 		}, "Local", "same family"},
 		{"port range reversed", func(c *Config) { c.SrcPorts = PortRange{Low: 6000, High: 5000} }, "SrcPorts", "Low <= High"},
-		{"port range from 0", func(c *Config) { c.SrcPorts = PortRange{High: 5000} }, "SrcPorts", "1 <= Low"},
+		{"port range reversed", func(c *Config) { c.SrcPorts = PortRange{Low: 6000, High: 5000} }, "SrcPorts", "Low <= High"},
 		{"ttl with inherit", func(c *Config) { c.TTL, c.TTLInherit = 3, true }, "TTL", "TTLInherit"},
 		{"bad DF", func(c *Config) { c.DF = 3 }, "DF", "DFInherit"},
 		{"label too large", func(c *Config) {
@@ -42,7 +43,11 @@ func TestValidateRejects(t *testing.T) {
 		{"label on IPv4", func(c *Config) { c.Label = 5 }, "Label", "IPv6"},
 		{"ageing 0", func(c *Config) { c.Ageing = Ptr(time.Duration(0)) }, "Ageing", "turns 0 into 300s"},
 		{"ageing fraction", func(c *Config) { c.Ageing = Ptr(1500 * time.Millisecond) }, "Ageing", "whole seconds"},
-		{"ageing too long", func(c *Config) { c.Ageing = Ptr(MaxAgeing + time.Second) }, "Ageing", "4294967s"},
+		{"ageing too long", func(c *Config) { c.Ageing = Ptr(math.MaxUint32*time.Second + time.Second) }, "Ageing", "4294967295s"},
+		{"GPE without CollectMetadata", func(c *Config) { c.GPE, c.Learning = true, Ptr(false) }, "CollectMetadata", "when GPE is set"},
+		{"GPE with learning", func(c *Config) { c.GPE, c.CollectMetadata = true, true }, "Learning", "Ptr(false)"},
+		{"GPE with proxy", func(c *Config) { c.GPE, c.CollectMetadata, c.Learning, c.Proxy = true, true, Ptr(false), true }, "Proxy", "false"},
+		{"underlay by name in another namespace", func(c *Config) { c.Device, c.LinkNetNSID = "ul0", Ptr(int32(1)) }, "Device", "DeviceIndex"},
 		{"vnifilter alone", func(c *Config) { c.VNIFilter = true }, "VNIFilter", "CollectMetadata"},
 		{"mtu too small", func(c *Config) { c.MTU = 67 }, "MTU", "68..65535"},
 		{"mtu too large", func(c *Config) { c.MTU = 65536 }, "MTU", "68..65535"},
@@ -75,7 +80,9 @@ func TestValidateAccepts(t *testing.T) {
 		{Name: "vx0", VNI: MaxVNI, Port: 1, SrcPorts: PortRange{Low: 1, High: 1}},
 		{Name: "vx0", VNI: 1, Group: netip.MustParseAddr("ff05::1"), Device: "eth0", Label: MaxLabel, LabelInherit: false},
 		{Name: "vx0", VNI: 1, Local: netip.MustParseAddr("fd00::1"), LabelInherit: true},
-		{Name: "vx0", CollectMetadata: true, VNIFilter: true, GPE: true},
+		{Name: "vx0", CollectMetadata: true, VNIFilter: true, GPE: true, Learning: Ptr(false)},
+		{Name: "vx0", VNI: 1, SrcPorts: PortRange{High: 100}, Ageing: Ptr(math.MaxUint32 * time.Second)},
+		{Name: "vx0", VNI: 1, Group: netip.MustParseAddr("239.1.1.1"), DeviceIndex: 3, LinkNetNSID: Ptr(int32(0))},
 		{Name: "vx0", VNI: 1, Ageing: Ptr(MaxAgeing), TTLInherit: true, DF: DFInherit, MTU: 68},
 		{Name: "123456789012345", VNI: 1, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, 1}, Alias: strings.Repeat("a", 255)},
 	} {
@@ -121,7 +128,7 @@ func FuzzValidate(f *testing.F) {
 	f.Add("vx0", uint32(42), "239.1.1.1", "198.18.0.1", "eth0", uint16(4789), uint16(1), uint16(2), uint8(0), uint8(3), uint32(0), int64(300), 1500)
 	f.Add("vx/0", uint32(1<<24), "fd00::2", "", "", uint16(0), uint16(9), uint16(2), uint8(64), uint8(0), uint32(1<<20), int64(0), 0)
 	f.Fuzz(func(t *testing.T, name string, vni uint32, group, local, dev string, port, low, high uint16, ttl, df uint8, label uint32, ageing int64, mtu int) {
-		c := Config{Name: name, VNI: vni, Device: dev, Port: port, SrcPorts: PortRange{low, high}, TTL: ttl, DF: DF(df), Label: label, MTU: mtu}
+		c := Config{Name: name, VNI: vni, Device: dev, Port: port, SrcPorts: PortRange{Low: low, High: high}, TTL: ttl, DF: DF(df), Label: label, MTU: mtu}
 		c.Group, _ = netip.ParseAddr(group)
 		c.Local, _ = netip.ParseAddr(local)
 		if ageing != 0 {
