@@ -83,9 +83,9 @@ type PortRange = rtlink.PortRange
 // header, in host order.
 type HeaderBits struct {
 	// Flags is the first word: the flags byte and 24 reserved bits.
-	Flags uint32
+	Flags uint32 `json:"flags"`
 	// VNI is the second word: the VNI and the last reserved byte.
-	VNI uint32
+	VNI uint32 `json:"vni"`
 }
 
 // Config describes a VXLAN link. Name and VNI are required; see the package
@@ -186,8 +186,8 @@ type Config struct {
 	// GPE enables the Generic Protocol Extension (a layer-3 device). The
 	// kernel takes it only with CollectMetadata, with Learning set to
 	// false, and without Proxy, RSC, L2Miss, L3Miss, GBP,
-	// TTLInherit, remote checksum offload or MulticastRoute; Validate
-	// checks this.
+	// TTLInherit or remote checksum offload; Validate checks this
+	// (LocalBypass and MulticastRoute it takes).
 	GPE bool
 	// LocalBypass delivers traffic to local VTEPs directly; nil keeps the
 	// kernel default (on).
@@ -363,7 +363,7 @@ func (c *Config) validateGPE() error {
 	}{
 		{"Proxy", c.Proxy}, {"RSC", c.RSC}, {"L2Miss", c.L2Miss}, {"L3Miss", c.L3Miss}, {"GBP", c.GBP},
 		{"TTLInherit", c.TTLInherit}, {"RemoteChecksumTX", c.RemoteChecksumTX}, {"RemoteChecksumRX", c.RemoteChecksumRX},
-		{"RemoteChecksumNoPartial", c.RemoteChecksumNoPartial}, {"MulticastRoute", c.MulticastRoute},
+		{"RemoteChecksumNoPartial", c.RemoteChecksumNoPartial},
 	} {
 		if f.on {
 			return bad(f.name, true, "false")

@@ -94,6 +94,18 @@ func TestIntegrationEnsureOfGet(t *testing.T) {
 		if _, err := c.Ensure(ctx, got); err != nil {
 			t.Errorf("%s: Ensure(Get): %v", name, err)
 		}
+		// Through JSON and back, the Config still describes the link.
+		b, err := json.Marshal(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back vxlan.Config
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Ensure(ctx, back); err != nil || back.Index != got.Index || back.Index == 0 {
+			t.Errorf("%s: Ensure(JSON(Get)) = %v, index %d/%d; %s", name, err, back.Index, got.Index, b)
+		}
 	}
 }
 

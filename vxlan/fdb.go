@@ -3,6 +3,7 @@ package vxlan
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -23,34 +24,52 @@ var zeroMAC = net.HardwareAddr{0, 0, 0, 0, 0, 0}
 type FDBEntry struct {
 	// MAC is the destination MAC; 00:00:00:00:00:00 is the default entry
 	// used for head-end replication to remote VTEPs.
-	MAC net.HardwareAddr `json:"mac"`
+	MAC net.HardwareAddr
 	// Remote is the VTEP to send to.
-	Remote netip.Addr `json:"remote"`
+	Remote netip.Addr
 	// VNI, when not 0, overrides the link's VNI for this entry (NDA_VNI).
-	VNI uint32 `json:"vni,omitempty"`
+	VNI uint32
 	// Port, when not 0, overrides the link's UDP port (NDA_PORT).
-	Port uint16 `json:"port,omitempty"`
+	Port uint16
 	// ViaIndex is the index of the underlay device the entry sends through
 	// (NDA_IFINDEX, iproute2's "via"), 0 for the link's own.
-	ViaIndex int `json:"via_index,omitempty"`
+	ViaIndex int
 	// Via is the name of that device, "" when ViaIndex is 0 or the device
 	// is gone.
-	Via string `json:"via,omitempty"`
+	Via string
 	// Permanent is NUD_PERMANENT: added by hand (iproute2 "permanent", and
 	// every entry this package adds); it never ages.
-	Permanent bool `json:"permanent"`
+	Permanent bool
 	// Static is NUD_NOARP without NUD_PERMANENT: iproute2's "static".
-	Static bool `json:"static"`
+	Static bool
 	// Learnt is an entry the kernel learnt from received traffic, or one
 	// added as "dynamic": NUD_REACHABLE or NUD_STALE, neither permanent nor
 	// static, and not ExternLearned. It ages out.
-	Learnt bool `json:"learnt"`
+	Learnt bool
 	// ExternLearned is NTF_EXT_LEARNED: installed by a control plane (an
 	// EVPN daemon such as FRR), not learnt from traffic.
-	ExternLearned bool `json:"extern_learn"`
-	// State and Flags are the raw NUD_* state and NTF_* flags.
-	State uint16 `json:"state"`
-	Flags uint8  `json:"flags"`
+	ExternLearned bool
+	// State is the raw NUD_* state (rtlink.NUDPermanent, ...).
+	State uint16
+	// Flags is the raw NTF_* flags (rtlink.NTFSelf, ...).
+	Flags uint8
+}
+
+// MarshalJSON encodes the entry for people: the MAC and remote as text,
+// its Kind, and the via device.
+func (e FDBEntry) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		MAC      string     `json:"mac"`
+		Remote   netip.Addr `json:"remote,omitzero"`
+		Kind     string     `json:"kind"`
+		VNI      uint32     `json:"vni,omitempty"`
+		Port     uint16     `json:"port,omitempty"`
+		Via      string     `json:"via,omitempty"`
+		ViaIndex int        `json:"via_index,omitempty"`
+		Extern   bool       `json:"extern_learn,omitempty"`
+		State    uint16     `json:"state"`
+		Flags    uint8      `json:"flags"`
+	}{e.MAC.String(), e.Remote, e.Kind(), e.VNI, e.Port, e.Via, e.ViaIndex, e.ExternLearned, e.State, e.Flags})
 }
 
 // FDB entry kinds, as returned by FDBEntry.Kind.

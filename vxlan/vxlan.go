@@ -359,7 +359,7 @@ func (c *Client) toLink(ctx context.Context, cfg *Config) (*rtlink.Link, error) 
 		d.Limit = Ptr(cfg.Limit)
 	}
 	if cfg.Ageing != nil {
-		d.Ageing = Ptr(uint32(*cfg.Ageing / time.Second))
+		d.Ageing = Ptr(ageingSeconds(*cfg.Ageing))
 	}
 	if !cfg.SrcPorts.IsZero() {
 		d.Ports = Ptr(cfg.SrcPorts)
