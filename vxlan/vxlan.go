@@ -89,8 +89,9 @@ func (c *Client) create(ctx context.Context, cfg *Config) (*rtlink.Link, error) 
 type VNIConflictError struct {
 	// Name is the link that was to be created.
 	Name string
-	// VNI and Port are what the two links share.
-	VNI  uint32
+	// VNI is the VNI the two links share.
+	VNI uint32
+	// Port is the UDP destination port the two links share.
 	Port uint16
 	// Other is the name of the vxlan link that holds them, "" if it could
 	// not be found (it went away, or holds the VNI through VNI filtering).
