@@ -92,131 +92,131 @@ type HeaderBits struct {
 // documentation for how zero values are treated.
 type Config struct {
 	// Name is the interface name, 1 to 15 bytes, without '/', ':' or spaces.
-	Name string
+	Name string `json:"name"`
 	// VNI is the VXLAN Network Identifier, 0 to 16777215.
-	VNI uint32
+	VNI uint32 `json:"vni"`
 
 	// Group is the multicast group to join (iproute2's "group"), or the single
 	// unicast remote VTEP (iproute2's "remote"). A multicast group requires
 	// Device. For several unicast remotes leave it unset and use AddPeer.
-	Group netip.Addr
+	Group netip.Addr `json:"group,omitzero"`
 	// Local is the source address of outgoing packets. Group and Local must
 	// be of one family; that family is the underlay's.
-	Local netip.Addr
+	Local netip.Addr `json:"local,omitzero"`
 	// Device is the underlay interface (IFLA_VXLAN_LINK), by name in this
 	// namespace. Get leaves it empty when the underlay is in another
 	// namespace (LinkNetNSID set); DeviceIndex then says which device.
-	Device string
+	Device string `json:"device,omitempty"`
 	// DeviceIndex is the underlay interface's index: filled in by Get and
 	// List, and on create used when Device is empty (an index in the
 	// namespace LinkNetNSID names, or in this one). 0 means none.
-	DeviceIndex int
+	DeviceIndex int `json:"device_index,omitempty"`
 	// LinkNetNSID, when set, is the id (as this namespace numbers it, see
 	// `ip netns list-id`) of the namespace the underlay device and the UDP
 	// socket are in (IFLA_LINK_NETNSID): a vxlan made there and moved here,
 	// or made here with this field. nil means this namespace. With it set,
 	// Device must be empty and DeviceIndex names the device over there.
-	LinkNetNSID *int32
+	LinkNetNSID *int32 `json:"link_netnsid,omitempty"`
 
 	// Port is the UDP destination port; 0 means DefaultPort (4789).
-	Port uint16
+	Port uint16 `json:"port,omitempty"`
 	// SrcPorts is the UDP source port range; zero keeps the kernel default.
-	SrcPorts PortRange
+	SrcPorts PortRange `json:"src_ports,omitzero"`
 
 	// TTL of outgoing packets; 0 lets the route decide (kernel default).
-	TTL uint8
+	TTL uint8 `json:"ttl,omitempty"`
 	// TTLInherit copies the TTL from the inner packet; excludes TTL.
-	TTLInherit bool
+	TTLInherit bool `json:"ttl_inherit,omitempty"`
 	// TOS of outgoing packets; 1 inherits it from the inner packet.
-	TOS uint8
+	TOS uint8 `json:"tos,omitempty"`
 	// DF sets the outer Don't Fragment bit (IPv4 underlay).
-	DF DF
+	DF DF `json:"df,omitzero"`
 	// Label is the IPv6 flow label of outgoing packets (IPv6 underlay only),
 	// 0 to 1048575.
-	Label uint32
+	Label uint32 `json:"label,omitempty"`
 	// LabelInherit copies the flow label from the inner IPv6 packet
 	// (IFLA_VXLAN_LABEL_POLICY); IPv6 underlay only.
-	LabelInherit bool
+	LabelInherit bool `json:"label_inherit,omitempty"`
 
 	// Learning enters unknown source MAC addresses into the FDB; nil keeps
 	// the kernel default (on).
-	Learning *bool
+	Learning *bool `json:"learning,omitempty"`
 	// Ageing is the lifetime of learnt FDB entries, in whole seconds from 1s
 	// to 4294967295s (MaxAgeing is the longest recommended); nil keeps the
 	// kernel default (300s). The kernel has no "never expire" for vxlan: it
 	// turns 0 into 300s, so 0 is refused. Entries added by hand (peers,
 	// static MACs) never age.
-	Ageing *time.Duration
+	Ageing *time.Duration `json:"-"`
 	// Limit is the maximum number of FDB entries; 0 means no limit.
-	Limit uint32
+	Limit uint32 `json:"limit,omitempty"`
 
 	// Proxy answers ARP and ND requests from the neighbour table (ARP proxy).
-	Proxy bool
+	Proxy bool `json:"proxy,omitempty"`
 	// RSC is route short circuit: frames for a known IP neighbour are sent
 	// straight to its VTEP.
-	RSC bool
+	RSC bool `json:"rsc,omitempty"`
 	// L2Miss sends netlink notifications for unknown MAC addresses.
-	L2Miss bool
+	L2Miss bool `json:"l2miss,omitempty"`
 	// L3Miss sends netlink notifications for unknown IP addresses.
-	L3Miss bool
+	L3Miss bool `json:"l3miss,omitempty"`
 
 	// CollectMetadata makes the device a flow-based (external) one, used by
 	// tc and BPF; VNI and remotes then come per packet.
-	CollectMetadata bool
+	CollectMetadata bool `json:"collect_metadata,omitempty"`
 	// VNIFilter enables per-VNI filtering; requires CollectMetadata.
-	VNIFilter bool
+	VNIFilter bool `json:"vnifilter,omitempty"`
 
 	// UDPChecksum computes UDP checksums on an IPv4 underlay; nil keeps the
 	// kernel default.
-	UDPChecksum *bool
+	UDPChecksum *bool `json:"udp_checksum,omitempty"`
 	// UDPZeroChecksum6TX sends zero UDP checksums on an IPv6 underlay.
-	UDPZeroChecksum6TX bool
+	UDPZeroChecksum6TX bool `json:"udp_zero_checksum6_tx,omitempty"`
 	// UDPZeroChecksum6RX accepts zero UDP checksums on an IPv6 underlay.
-	UDPZeroChecksum6RX bool
+	UDPZeroChecksum6RX bool `json:"udp_zero_checksum6_rx,omitempty"`
 	// RemoteChecksumTX sends remote checksum offload (RCO) headers.
-	RemoteChecksumTX bool
+	RemoteChecksumTX bool `json:"remote_checksum_tx,omitempty"`
 	// RemoteChecksumRX accepts remote checksum offload headers.
-	RemoteChecksumRX bool
+	RemoteChecksumRX bool `json:"remote_checksum_rx,omitempty"`
 	// RemoteChecksumNoPartial handles received RCO without partial
 	// checksum offload.
-	RemoteChecksumNoPartial bool
+	RemoteChecksumNoPartial bool `json:"remote_checksum_nopartial,omitempty"`
 
 	// GBP enables the Group Based Policy extension.
-	GBP bool
+	GBP bool `json:"gbp,omitempty"`
 	// GPE enables the Generic Protocol Extension (a layer-3 device). The
 	// kernel takes it only with CollectMetadata, with Learning set to
 	// false, and without Proxy, RSC, L2Miss, L3Miss, GBP,
 	// TTLInherit or remote checksum offload; Validate checks this
 	// (LocalBypass and MulticastRoute it takes).
-	GPE bool
+	GPE bool `json:"gpe,omitempty"`
 	// LocalBypass delivers traffic to local VTEPs directly; nil keeps the
 	// kernel default (on).
-	LocalBypass *bool
+	LocalBypass *bool `json:"local_bypass,omitempty"`
 	// MulticastRoute routes multicast traffic (IFLA_VXLAN_MC_ROUTE, Linux
 	// 6.15 and later). Write-only: the kernel accepts it but does not report
 	// it back (seen on 6.18), so Get returns false and Ensure cannot compare it.
-	MulticastRoute bool
+	MulticastRoute bool `json:"multicast_route,omitempty"`
 	// ReservedBits sets which header bits are tolerated as reserved (Linux
 	// 6.14 and later); nil keeps the kernel's choice.
-	ReservedBits *HeaderBits
+	ReservedBits *HeaderBits `json:"reserved_bits,omitempty"`
 
 	// MTU of the link; 0 lets the kernel derive it from Device. With a
 	// Device it can be at most the device's MTU minus OverheadIPv4 (or
 	// OverheadIPv6 for an IPv6 underlay); Create refuses more, which the
 	// kernel would silently lower.
-	MTU int
+	MTU int `json:"mtu,omitempty"`
 	// HardwareAddr is the link's MAC address; nil lets the kernel pick one.
-	HardwareAddr net.HardwareAddr
+	HardwareAddr net.HardwareAddr `json:"-"`
 	// TxQueueLen is the transmit queue length; 0 keeps the kernel default.
-	TxQueueLen int
+	TxQueueLen int `json:"txqueuelen,omitempty"`
 	// Alias is the interface alias (IFLA_IFALIAS), at most 255 bytes.
-	Alias string
+	Alias string `json:"alias,omitempty"`
 	// Up brings the link up once it is created.
-	Up bool
+	Up bool `json:"up,omitempty"`
 
 	// Index is the link's interface index: filled in by Get and List,
 	// ignored by Create, Ensure and Update.
-	Index int
+	Index int `json:"index,omitempty"`
 }
 
 // Ptr returns a pointer to v, for the optional fields of Config:
