@@ -12,8 +12,10 @@ import (
 
 // Address is an IP address with its prefix length, assigned to a link.
 type Address struct {
+	// LinkIndex is the index of the link the address is on.
 	LinkIndex int
-	Prefix    netip.Prefix
+	// Prefix is the address and its prefix length, e.g. 198.18.0.1/24.
+	Prefix netip.Prefix
 }
 
 func addressMessage(index int, p netip.Prefix) *rtnetlink.AddressMessage {

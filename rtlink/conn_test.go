@@ -37,6 +37,7 @@ func TestErrnoMapping(t *testing.T) {
 		{unix.ENODEV, ErrNotFound},
 		{unix.ENOENT, ErrNotFound},
 		{unix.EEXIST, ErrExists},
+		{unix.EINVAL, ErrInvalid},
 	}
 	for _, tc := range cases {
 		t.Run(tc.errno.Error(), func(t *testing.T) {
@@ -51,7 +52,7 @@ func TestErrnoMapping(t *testing.T) {
 			if !errors.As(err, &op) || op.Op != "set up" || op.Link != "eth7" {
 				t.Fatalf("err = %#v, want an OpError for set up eth7", err)
 			}
-			for _, other := range []error{ErrPermission, ErrNotSupported, ErrNotFound, ErrExists} {
+			for _, other := range []error{ErrPermission, ErrNotSupported, ErrNotFound, ErrExists, ErrInvalid} {
 				if other != tc.sentinel && errors.Is(err, other) {
 					t.Fatalf("%v also matches %v", err, other)
 				}

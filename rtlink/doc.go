@@ -17,5 +17,6 @@
 // Every error returned by this package is an [*OpError] naming the operation
 // and the interface. It matches the kernel's errno with errors.Is (for example
 // unix.EEXIST) as well as the sentinels [ErrNotFound], [ErrExists],
-// [ErrPermission] and [ErrNotSupported].
+// [ErrPermission], [ErrNotSupported] and [ErrInvalid]; a link of another
+// kind than expected is reported by [CheckKind], matching [ErrWrongKind].
 package rtlink

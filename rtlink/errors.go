@@ -22,6 +22,9 @@ var (
 	// ErrWrongKind reports that a link exists under the name but is of another
 	// kind than the caller expects.
 	ErrWrongKind = errors.New("link of another kind")
+	// ErrInvalid reports that the kernel refused a request as invalid
+	// (EINVAL), or that this package refused a value before sending it.
+	ErrInvalid = errors.New("invalid argument")
 )
 
 // OpError is the error returned by every operation of this package.
@@ -36,6 +39,7 @@ type OpError struct {
 	Message string
 }
 
+// Error returns "rtlink: OP LINK: CAUSE (kernel: MESSAGE)".
 func (e *OpError) Error() string {
 	s := "rtlink: " + e.Op
 	if e.Link != "" {
@@ -57,7 +61,14 @@ func (e *OpError) Is(target error) bool {
 	if !errors.As(e.Err, &errno) {
 		return false
 	}
+	return errnoIs(errno, target)
+}
+
+// errnoIs reports whether the kernel's errno means the sentinel target.
+func errnoIs(errno unix.Errno, target error) bool {
 	switch target {
+	case ErrInvalid:
+		return errno == unix.EINVAL
 	case ErrNotFound:
 		return errno == unix.ENODEV || errno == unix.ENOENT || errno == unix.ESRCH || errno == unix.EADDRNOTAVAIL
 	case ErrExists:
@@ -84,6 +95,27 @@ func opError(op, link string, err error) error {
 		e.Message = nerr.Message
 	}
 	return e
+}
+
+// KindName words a link kind for people: the kind itself, or for links that
+// report none "device without a kind (physical or loopback)".
+func KindName(kind string) string {
+	if kind == "" {
+		return "device without a kind (physical or loopback)"
+	}
+	return kind
+}
+
+// CheckKind returns nil when l is of kind want, and otherwise an *OpError
+// for op that matches ErrWrongKind and says what l is, for example
+// "rtlink: ensure eth0: it is a device without a kind (physical or
+// loopback), not a vxlan". It is the one wording of a wrong kind in this
+// module.
+func CheckKind(op string, l *Link, want string) error {
+	if l.Kind == want {
+		return nil
+	}
+	return &OpError{Op: op, Link: l.Name, Err: fmt.Errorf("it is a %s, not a %s: %w", KindName(l.Kind), want, ErrWrongKind)}
 }
 
 // errorf builds an OpError whose cause is a formatted message.

@@ -57,7 +57,7 @@ func FuzzDecodeVXLAN(f *testing.F) {
 
 // FuzzDecodeLink feeds arbitrary RTM_NEWLINK bodies to the link decoder.
 func FuzzDecodeLink(f *testing.F) {
-	b, _ := encodeLink(&Link{Name: "vx0", MTU: 1450, Group: 3, Data: &VXLAN{ID: ptrTo[uint32](4)}})
+	b, _ := encodeLink(&Link{Name: "vx0", MTU: 1450, Group: 3, Data: &VXLAN{ID: Ptr[uint32](4)}})
 	f.Add(b)
 	b, _ = encodeLink(&Link{Name: "m0", ParentIndex: 2, Data: &Macvlan{Mode: MacvlanModeBridge}})
 	f.Add(b)

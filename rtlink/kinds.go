@@ -40,10 +40,14 @@ func (*Dummy) decode(ad *netlink.AttributeDecoder) error { return nil }
 // PeerNetNS, when set, creates it directly in another namespace. The kernel
 // does not report them back; the peer's index is the link's ParentIndex.
 type Veth struct {
-	PeerName         string
-	PeerMTU          int
+	// PeerName is the name of the other end; empty lets the kernel pick one.
+	PeerName string
+	// PeerMTU is the other end's MTU; 0 keeps the kernel default.
+	PeerMTU int
+	// PeerHardwareAddr is the other end's MAC; nil lets the kernel pick one.
 	PeerHardwareAddr net.HardwareAddr
-	PeerNetNS        *NetNS
+	// PeerNetNS, when set, creates the other end in that namespace.
+	PeerNetNS *NetNS
 }
 
 // Kind returns "veth".
@@ -107,12 +111,32 @@ func ParseMacvlanMode(s string) (MacvlanMode, error) {
 			return m, nil
 		}
 	}
-	return 0, fmt.Errorf("unknown macvlan mode %q (accepted: private, vepa, bridge, passthru, source)", s)
+	return 0, &OpError{Op: "parse macvlan mode", Err: fmt.Errorf("unknown macvlan mode %q (accepted: private, vepa, bridge, passthru, source): %w", s, ErrInvalid)}
+}
+
+// MarshalText returns the mode's name, so a MacvlanMode reads as text in
+// JSON.
+func (m MacvlanMode) MarshalText() ([]byte, error) {
+	if _, ok := macvlanModeNames[m]; !ok {
+		return nil, &OpError{Op: "marshal macvlan mode", Err: fmt.Errorf("unknown macvlan mode %d: %w", uint32(m), ErrInvalid)}
+	}
+	return []byte(m.String()), nil
+}
+
+// UnmarshalText parses a mode name as [ParseMacvlanMode] does.
+func (m *MacvlanMode) UnmarshalText(b []byte) error {
+	v, err := ParseMacvlanMode(string(b))
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
 }
 
 // Macvlan is a macvlan link (kind "macvlan") on the lower device given by
 // the link's ParentIndex. A zero Mode keeps the kernel default (vepa).
 type Macvlan struct {
+	// Mode is IFLA_MACVLAN_MODE; 0 keeps the kernel default (vepa).
 	Mode MacvlanMode
 }
 
@@ -144,7 +168,9 @@ const (
 // VLAN is an 802.1Q (or 802.1ad) sub-interface (kind "vlan") of the link
 // given by ParentIndex. A zero Protocol keeps the kernel default, 802.1Q.
 type VLAN struct {
-	ID       uint16
+	// ID is the VLAN ID, 0 to 4094.
+	ID uint16
+	// Protocol is VLANProtocol8021Q or VLANProtocol8021AD; 0 keeps 802.1Q.
 	Protocol uint16
 }
 

@@ -44,6 +44,18 @@ type Link struct {
 	Alias string
 	// Group is the link group (IFLA_GROUP); 0 is the default group.
 	Group uint32
+	// LinkNetNSID is IFLA_LINK_NETNSID: when set, ParentIndex and a
+	// vxlan's underlay index (VXLAN.Link) are indexes in that other
+	// namespace, named by its id as seen from this connection's namespace
+	// (`ip netns list-id`), not here. nil means this namespace. On create it
+	// makes the kernel look the lower device up, and open a vxlan's UDP
+	// socket, in that namespace.
+	LinkNetNSID *int32
+	// NetNS, on create only, makes the link directly in that namespace
+	// (IFLA_NET_NS_FD) while its lower device and a vxlan's UDP socket stay
+	// in the connection's namespace. The kernel does not report it back:
+	// read from the target namespace, such a link has LinkNetNSID set.
+	NetNS *NetNS
 	// Data holds the kind-specific attributes (IFLA_INFO_DATA). Its dynamic
 	// type is one of *Bridge, *Dummy, *Veth, *Macvlan, *VLAN, *VXLAN, or nil for a
 	// kind this package does not decode.
@@ -130,8 +142,14 @@ func encodeLinkAttrs(ae *netlink.AttributeEncoder, l *Link) error {
 			return nil
 		})
 	}
+	if l.NetNS != nil {
+		ae.Uint32(unix.IFLA_NET_NS_FD, uint32(l.NetNS.Fd()))
+	}
 	if l.Group != 0 {
 		ae.Uint32(unix.IFLA_GROUP, l.Group)
+	}
+	if l.LinkNetNSID != nil {
+		ae.Int32(unix.IFLA_LINK_NETNSID, *l.LinkNetNSID)
 	}
 	return nil
 }
@@ -170,6 +188,8 @@ func decodeLink(b []byte) (*Link, error) {
 			l.Alias = ad.String()
 		case unix.IFLA_GROUP:
 			l.Group = ad.Uint32()
+		case unix.IFLA_LINK_NETNSID:
+			l.LinkNetNSID = Ptr(ad.Int32())
 		case unix.IFLA_LINKINFO:
 			ad.Nested(func(nad *netlink.AttributeDecoder) error { return decodeLinkInfo(nad, l) })
 		}
@@ -207,9 +227,10 @@ func decodeLinkInfo(ad *netlink.AttributeDecoder, l *Link) error {
 	return dad.Err()
 }
 
-// CreateLink creates l and returns the link as the kernel then reports it.
-// It fails with ErrExists when the name is taken; it never modifies an
-// existing link.
+// CreateLink creates l and returns the link as the kernel then reports it
+// (nil when l.NetNS put it in another namespace). It fails with ErrExists
+// when the name is taken, or when the driver refuses a duplicate (a vxlan
+// with the VNI and port of another); it never modifies an existing link.
 func (c *Conn) CreateLink(ctx context.Context, l *Link) (*Link, error) {
 	const op = "create link"
 	if l.Data == nil {
@@ -222,6 +243,9 @@ func (c *Conn) CreateLink(ctx context.Context, l *Link) (*Link, error) {
 	if _, err := c.execute(ctx, op, l.Name, unix.RTM_NEWLINK, flagsCreate, body); err != nil {
 		return nil, err
 	}
+	if l.NetNS != nil {
+		return nil, nil // made in another namespace: not visible from here
+	}
 	// The kernel ignores IFLA_IFALIAS when creating a link; set it in a
 	// second request and remove the link again if that fails, so a link is
 	// never left without the alias its creator may use to recognise it.
@@ -232,6 +256,36 @@ func (c *Conn) CreateLink(ctx context.Context, l *Link) (*Link, error) {
 		}
 	}
 	return c.LinkByName(ctx, l.Name)
+}
+
+// ChangeLink changes the kind-specific attributes of the existing link with
+// the given index in place (a changelink request): only the attributes set
+// in data are sent, the others keep their values. A link whose kind is not
+// data's is refused with an error matching ErrWrongKind before anything is
+// sent. The kernel refuses attributes its driver cannot change on a live
+// link with ErrNotSupported and says which in the error's Message; for vxlan
+// see package vxlan's Client.Update for the ones it accepts.
+func (c *Conn) ChangeLink(ctx context.Context, index int, data LinkData) error {
+	const op = "change link"
+	l, err := c.LinkByIndex(ctx, index)
+	if err != nil {
+		return err
+	}
+	if err := CheckKind(op, l, data.Kind()); err != nil {
+		return err
+	}
+	ae := netlink.NewAttributeEncoder()
+	ae.Nested(unix.IFLA_LINKINFO, func(nae *netlink.AttributeEncoder) error {
+		nae.String(unix.IFLA_INFO_KIND, data.Kind())
+		nae.Nested(unix.IFLA_INFO_DATA, data.encode)
+		return nil
+	})
+	attrs, err := ae.Encode()
+	if err != nil {
+		return opError(op, l.Name, err)
+	}
+	_, err = c.execute(ctx, op, l.Name, unix.RTM_NEWLINK, flagsChange, append(linkHeader(index, 0, 0), attrs...))
+	return err
 }
 
 // LinkByName returns the link called name. The kernel looks the name up

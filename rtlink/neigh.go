@@ -19,15 +19,31 @@ const (
 	FamilyBridge = unix.AF_BRIDGE // forwarding database (FDB) entries
 )
 
-// Neighbour states (NUD_*) and flags (NTF_*) used by this package.
+// Neighbour states (NUD_*), a bit set in Neigh.State. On a bridge or vxlan
+// FDB, iproute2's `bridge fdb add ... permanent` stores NUDPermanent,
+// `static` NUDNoARP, `dynamic` NUDReachable; learnt entries are NUDReachable
+// and turn NUDStale as they age.
 const (
-	NUDReachable = unix.NUD_REACHABLE
-	NUDStale     = unix.NUD_STALE
-	NUDNoARP     = unix.NUD_NOARP
-	NUDPermanent = unix.NUD_PERMANENT
+	NUDIncomplete = unix.NUD_INCOMPLETE // address resolution in progress
+	NUDReachable  = unix.NUD_REACHABLE  // confirmed reachable; a learnt or dynamic FDB entry
+	NUDStale      = unix.NUD_STALE      // not confirmed lately; a learnt FDB entry that aged
+	NUDDelay      = unix.NUD_DELAY      // waiting before a probe
+	NUDProbe      = unix.NUD_PROBE      // being probed
+	NUDFailed     = unix.NUD_FAILED     // resolution failed
+	NUDNoARP      = unix.NUD_NOARP      // never resolved; a static FDB entry
+	NUDPermanent  = unix.NUD_PERMANENT  // added by hand, never expires
+)
 
-	NTFSelf   = unix.NTF_SELF   // the entry belongs to the device itself (a vxlan's own FDB)
-	NTFMaster = unix.NTF_MASTER // the entry belongs to the device's master (a bridge's FDB)
+// Neighbour flags (NTF_*), a bit set in Neigh.Flags.
+const (
+	NTFUse        = unix.NTF_USE         // refresh the entry's "used" time
+	NTFSelf       = unix.NTF_SELF        // the entry belongs to the device itself (a vxlan's own FDB)
+	NTFMaster     = unix.NTF_MASTER      // the entry belongs to the device's master (a bridge's FDB)
+	NTFProxy      = unix.NTF_PROXY       // a proxy ARP/ND entry
+	NTFExtLearned = unix.NTF_EXT_LEARNED // installed by a control plane (an EVPN daemon), not learnt from traffic
+	NTFOffloaded  = unix.NTF_OFFLOADED   // the entry is offloaded to hardware
+	NTFSticky     = 0x40                 // NTF_STICKY, absent from golang.org/x/sys: the entry may not move to another port
+	NTFRouter     = unix.NTF_ROUTER      // the neighbour is an IPv6 router
 )
 
 // Neigh is a neighbour table entry: an ARP or NDP entry (Family FamilyIPv4
@@ -37,10 +53,14 @@ const (
 // that floods broadcast, unknown unicast and multicast to every VTEP listed
 // under it (head-end replication).
 type Neigh struct {
-	Family    uint8
+	// Family is FamilyIPv4, FamilyIPv6 or FamilyBridge.
+	Family uint8
+	// LinkIndex is the index of the link the entry is on.
 	LinkIndex int
-	State     uint16
-	Flags     uint8
+	// State is the NUD_* bit set (NUDPermanent, NUDNoARP, NUDReachable, ...).
+	State uint16
+	// Flags is the NTF_* bit set (NTFSelf, NTFMaster, NTFExtLearned, ...).
+	Flags uint8
 	// IP is NDA_DST: the neighbour's address, or an FDB entry's remote VTEP.
 	IP netip.Addr
 	// MAC is NDA_LLADDR.
@@ -56,6 +76,7 @@ type Neigh struct {
 	MasterIndex int
 }
 
+// String returns the entry as "MAC dst IP vni N", for errors.
 func (n *Neigh) String() string {
 	s := fmt.Sprintf("%v", n.MAC)
 	if n.IP.IsValid() {
@@ -225,6 +246,7 @@ const (
 	NeighMiss
 )
 
+// String returns "added", "deleted" or "miss".
 func (t NeighEventType) String() string {
 	switch t {
 	case NeighAdded:
@@ -239,7 +261,9 @@ func (t NeighEventType) String() string {
 
 // NeighEvent is one neighbour notification.
 type NeighEvent struct {
-	Type  NeighEventType
+	// Type says whether the entry was added, deleted or is missing.
+	Type NeighEventType
+	// Neigh is the entry as the kernel sent it.
 	Neigh *Neigh
 }
 

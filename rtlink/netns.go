@@ -2,7 +2,6 @@ package rtlink
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -68,7 +67,7 @@ func (ns *NetNS) Close() error { return ns.f.Close() }
 func (ns *NetNS) Inode() (uint64, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(ns.Fd(), &st); err != nil {
-		return 0, fmt.Errorf("rtlink: stat %s: %w", ns, err)
+		return 0, opError("stat netns", ns.String(), err)
 	}
 	return st.Ino, nil
 }
@@ -84,7 +83,7 @@ func (ns *NetNS) Do(fn func() error) error {
 		runtime.LockOSThread()
 		orig, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
-			errc <- fmt.Errorf("rtlink: %w", err)
+			errc <- opError("open thread netns", ns.String(), err)
 			return // the thread stays locked and ends with the goroutine
 		}
 		defer orig.Close()

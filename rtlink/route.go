@@ -26,6 +26,7 @@ type Route struct {
 // IsDefault reports whether r is a default route.
 func (r Route) IsDefault() bool { return !r.Dst.IsValid() || r.Dst.Bits() == 0 }
 
+// String returns the route as iproute2 prints it, e.g. "default via GW".
 func (r Route) String() string {
 	s := "default"
 	if !r.IsDefault() {

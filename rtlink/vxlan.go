@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"strconv"
+	"strings"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -32,7 +34,7 @@ type VXLAN struct {
 	TTL      *uint8     // IFLA_VXLAN_TTL: 0 lets the route decide.
 	TOS      *uint8     // IFLA_VXLAN_TOS: 1 inherits from the inner packet.
 	Learning *bool      // IFLA_VXLAN_LEARNING (u8).
-	Ageing   *uint32    // IFLA_VXLAN_AGEING: seconds, 0 = never expire.
+	Ageing   *uint32    // IFLA_VXLAN_AGEING: seconds; the kernel stores 0 as its default, 300.
 	Limit    *uint32    // IFLA_VXLAN_LIMIT: maximum FDB entries, 0 = no limit.
 	Ports    *PortRange // IFLA_VXLAN_PORT_RANGE: UDP source ports.
 	Proxy    *bool      // IFLA_VXLAN_PROXY (u8).
@@ -61,9 +63,38 @@ type VXLAN struct {
 	MCRoute      *bool    // IFLA_VXLAN_MC_ROUTE (u8).
 }
 
-// PortRange is an inclusive range of UDP ports, in host byte order.
+// PortRange is an inclusive range of UDP ports, in host byte order. The
+// zero range means "unset": the kernel then picks source ports from the
+// local port range. Package vxlan uses this type as vxlan.PortRange.
 type PortRange struct {
-	Low, High uint16
+	// Low is the first port of the range.
+	Low uint16
+	// High is the last port of the range, at least Low.
+	High uint16
+}
+
+// IsZero reports whether the range is unset.
+func (r PortRange) IsZero() bool { return r == PortRange{} }
+
+// String returns "LOW-HIGH".
+func (r PortRange) String() string { return fmt.Sprintf("%d-%d", r.Low, r.High) }
+
+// MarshalText returns the range as "LOW-HIGH", so it reads as text in JSON.
+func (r PortRange) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText parses "LOW-HIGH" (or a single port "P", meaning P-P).
+func (r *PortRange) UnmarshalText(b []byte) error {
+	lo, hi, found := strings.Cut(string(b), "-")
+	if !found {
+		hi = lo
+	}
+	l, err1 := strconv.ParseUint(lo, 10, 16)
+	h, err2 := strconv.ParseUint(hi, 10, 16)
+	if err1 != nil || err2 != nil || l > h {
+		return &OpError{Op: "parse port range", Err: fmt.Errorf("%q: accepted LOW-HIGH with 0 <= LOW <= HIGH <= 65535: %w", b, ErrInvalid)}
+	}
+	*r = PortRange{Low: uint16(l), High: uint16(h)}
+	return nil
 }
 
 // Kind returns "vxlan".
@@ -219,15 +250,15 @@ func decodeVXAttr(a vxAttr, b []byte) error {
 	}
 	switch a.kind {
 	case vxU8Bool:
-		*a.ptr.(**bool) = ptrTo(b[0] != 0)
+		*a.ptr.(**bool) = Ptr(b[0] != 0)
 	case vxU8:
-		*a.ptr.(**uint8) = ptrTo(b[0])
+		*a.ptr.(**uint8) = Ptr(b[0])
 	case vxU32:
-		*a.ptr.(**uint32) = ptrTo(binary.NativeEndian.Uint32(b))
+		*a.ptr.(**uint32) = Ptr(binary.NativeEndian.Uint32(b))
 	case vxBE16:
-		*a.ptr.(**uint16) = ptrTo(binary.BigEndian.Uint16(b))
+		*a.ptr.(**uint16) = Ptr(binary.BigEndian.Uint16(b))
 	case vxBE32:
-		*a.ptr.(**uint32) = ptrTo(binary.BigEndian.Uint32(b))
+		*a.ptr.(**uint32) = Ptr(binary.BigEndian.Uint32(b))
 	case vxFlag:
 		*a.ptr.(*bool) = true
 	case vxAddr4:
@@ -237,7 +268,7 @@ func decodeVXAttr(a vxAttr, b []byte) error {
 	case vxPortRange:
 		*a.ptr.(**PortRange) = &PortRange{Low: binary.BigEndian.Uint16(b[:2]), High: binary.BigEndian.Uint16(b[2:])}
 	case vxBytes8:
-		*a.ptr.(**[8]byte) = ptrTo([8]byte(b))
+		*a.ptr.(**[8]byte) = Ptr([8]byte(b))
 	}
 	return nil
 }
@@ -249,4 +280,7 @@ func boolToU8(b bool) uint8 {
 	return 0
 }
 
-func ptrTo[T any](v T) *T { return &v }
+// Ptr returns a pointer to a copy of v, for the optional (pointer) fields
+// of this package's types and of package vxlan's Config:
+// Learning: rtlink.Ptr(false).
+func Ptr[T any](v T) *T { return &v }

@@ -1,7 +1,9 @@
 package vxlan
 
 import (
+	"encoding/json"
 	"errors"
+	"math"
 	"net"
 	"net/netip"
 	"reflect"
@@ -33,7 +35,7 @@ func TestValidateRejects(t *testing.T) {
 			c.Group, c.Local = netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("fd00::1")
 		}, "Local", "same family"},
 		{"port range reversed", func(c *Config) { c.SrcPorts = PortRange{Low: 6000, High: 5000} }, "SrcPorts", "Low <= High"},
-		{"port range from 0", func(c *Config) { c.SrcPorts = PortRange{High: 5000} }, "SrcPorts", "1 <= Low"},
+		{"port range reversed", func(c *Config) { c.SrcPorts = PortRange{Low: 6000, High: 5000} }, "SrcPorts", "Low <= High"},
 		{"ttl with inherit", func(c *Config) { c.TTL, c.TTLInherit = 3, true }, "TTL", "TTLInherit"},
 		{"bad DF", func(c *Config) { c.DF = 3 }, "DF", "DFInherit"},
 		{"label too large", func(c *Config) {
@@ -42,7 +44,11 @@ func TestValidateRejects(t *testing.T) {
 		{"label on IPv4", func(c *Config) { c.Label = 5 }, "Label", "IPv6"},
 		{"ageing 0", func(c *Config) { c.Ageing = Ptr(time.Duration(0)) }, "Ageing", "turns 0 into 300s"},
 		{"ageing fraction", func(c *Config) { c.Ageing = Ptr(1500 * time.Millisecond) }, "Ageing", "whole seconds"},
-		{"ageing too long", func(c *Config) { c.Ageing = Ptr(MaxAgeing + time.Second) }, "Ageing", "4294967s"},
+		{"ageing too long", func(c *Config) { c.Ageing = Ptr(math.MaxUint32*time.Second + time.Second) }, "Ageing", "4294967295s"},
+		{"GPE without CollectMetadata", func(c *Config) { c.GPE, c.Learning = true, Ptr(false) }, "CollectMetadata", "when GPE is set"},
+		{"GPE with learning", func(c *Config) { c.GPE, c.CollectMetadata = true, true }, "Learning", "Ptr(false)"},
+		{"GPE with proxy", func(c *Config) { c.GPE, c.CollectMetadata, c.Learning, c.Proxy = true, true, Ptr(false), true }, "Proxy", "false"},
+		{"underlay by name in another namespace", func(c *Config) { c.Device, c.LinkNetNSID = "ul0", Ptr(int32(1)) }, "Device", "DeviceIndex"},
 		{"vnifilter alone", func(c *Config) { c.VNIFilter = true }, "VNIFilter", "CollectMetadata"},
 		{"mtu too small", func(c *Config) { c.MTU = 67 }, "MTU", "68..65535"},
 		{"mtu too large", func(c *Config) { c.MTU = 65536 }, "MTU", "68..65535"},
@@ -75,7 +81,9 @@ func TestValidateAccepts(t *testing.T) {
 		{Name: "vx0", VNI: MaxVNI, Port: 1, SrcPorts: PortRange{Low: 1, High: 1}},
 		{Name: "vx0", VNI: 1, Group: netip.MustParseAddr("ff05::1"), Device: "eth0", Label: MaxLabel, LabelInherit: false},
 		{Name: "vx0", VNI: 1, Local: netip.MustParseAddr("fd00::1"), LabelInherit: true},
-		{Name: "vx0", CollectMetadata: true, VNIFilter: true, GPE: true},
+		{Name: "vx0", CollectMetadata: true, VNIFilter: true, GPE: true, Learning: Ptr(false)},
+		{Name: "vx0", VNI: 1, SrcPorts: PortRange{High: 100}, Ageing: Ptr(math.MaxUint32 * time.Second)},
+		{Name: "vx0", VNI: 1, Group: netip.MustParseAddr("239.1.1.1"), DeviceIndex: 3, LinkNetNSID: Ptr(int32(0))},
 		{Name: "vx0", VNI: 1, Ageing: Ptr(MaxAgeing), TTLInherit: true, DF: DFInherit, MTU: 68},
 		{Name: "123456789012345", VNI: 1, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, 1}, Alias: strings.Repeat("a", 255)},
 	} {
@@ -121,7 +129,7 @@ func FuzzValidate(f *testing.F) {
 	f.Add("vx0", uint32(42), "239.1.1.1", "198.18.0.1", "eth0", uint16(4789), uint16(1), uint16(2), uint8(0), uint8(3), uint32(0), int64(300), 1500)
 	f.Add("vx/0", uint32(1<<24), "fd00::2", "", "", uint16(0), uint16(9), uint16(2), uint8(64), uint8(0), uint32(1<<20), int64(0), 0)
 	f.Fuzz(func(t *testing.T, name string, vni uint32, group, local, dev string, port, low, high uint16, ttl, df uint8, label uint32, ageing int64, mtu int) {
-		c := Config{Name: name, VNI: vni, Device: dev, Port: port, SrcPorts: PortRange{low, high}, TTL: ttl, DF: DF(df), Label: label, MTU: mtu}
+		c := Config{Name: name, VNI: vni, Device: dev, Port: port, SrcPorts: PortRange{Low: low, High: high}, TTL: ttl, DF: DF(df), Label: label, MTU: mtu}
 		c.Group, _ = netip.ParseAddr(group)
 		c.Local, _ = netip.ParseAddr(local)
 		if ageing != 0 {
@@ -145,4 +153,47 @@ func FuzzValidate(f *testing.F) {
 			t.Fatalf("accepted %+v", c)
 		}
 	})
+}
+
+func TestConfigJSONRoundTrip(t *testing.T) {
+	full := Config{
+		Name: "vx0", VNI: 42, Group: netip.MustParseAddr("239.1.1.1"), Local: netip.MustParseAddr("198.18.1.1"),
+		Device: "ul0", DeviceIndex: 3, LinkNetNSID: Ptr(int32(0)), Port: 4789, SrcPorts: PortRange{Low: 5000, High: 6000},
+		TTL: 64, TOS: 1, DF: DFInherit, Learning: Ptr(false), Ageing: Ptr(300 * time.Second), Limit: 10,
+		Proxy: true, RSC: true, L2Miss: true, L3Miss: true, UDPChecksum: Ptr(true), RemoteChecksumTX: true,
+		RemoteChecksumRX: true, RemoteChecksumNoPartial: true, GBP: true, LocalBypass: Ptr(true), MulticastRoute: true,
+		ReservedBits: &HeaderBits{Flags: 0x08000000, VNI: 0xff}, MTU: 1450, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0xab, 1},
+		TxQueueLen: 500, Alias: "a", Up: true, Index: 7,
+	}
+	v6 := Config{Name: "vx6", Group: netip.MustParseAddr("fd00::2"), Label: 5, LabelInherit: true, TTLInherit: true,
+		CollectMetadata: true, VNIFilter: true, UDPZeroChecksum6TX: true, UDPZeroChecksum6RX: true, GPE: true}
+	for _, cfg := range []Config{full, v6, {Name: "vx1"}} {
+		b, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Config
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if !reflect.DeepEqual(cfg, back) {
+			t.Errorf("round trip changed the Config:\n%+v\n%s\n%+v", cfg, b, back)
+		}
+	}
+	b, _ := json.Marshal(full)
+	for _, want := range []string{`"group":"239.1.1.1"`, `"hardware_addr":"02:00:00:00:ab:01"`, `"ageing_seconds":300`,
+		`"src_ports":"5000-6000"`, `"df":"inherit"`, `"learning":false`, `"index":7`, `"link_netnsid":0`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("JSON lacks %s: %s", want, b)
+		}
+	}
+	if b, _ := json.Marshal(Config{Name: "vx1"}); string(b) != `{"name":"vx1","vni":0}` {
+		t.Errorf("zero fields are not left out: %s", b)
+	}
+	var c Config
+	for _, bad := range []string{`{"df":"sometimes"}`, `{"hardware_addr":"nope"}`, `{"src_ports":"9-1"}`, `{"ageing_seconds":-1}`} {
+		if err := json.Unmarshal([]byte(bad), &c); err == nil {
+			t.Errorf("%s decoded without error", bad)
+		}
+	}
 }

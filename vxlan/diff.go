@@ -50,6 +50,9 @@ func diff(want, have *Config) []Diff {
 	if want.Device != "" {
 		add("Device", want.Device, have.Device)
 	}
+	if want.DeviceIndex != 0 {
+		add("DeviceIndex", want.DeviceIndex, have.DeviceIndex)
+	}
 	if !want.SrcPorts.IsZero() {
 		add("SrcPorts", want.SrcPorts, have.SrcPorts)
 	}
@@ -70,6 +73,7 @@ func diff(want, have *Config) []Diff {
 	addPtr(&out, "UDPChecksum", want.UDPChecksum, have.UDPChecksum)
 	addPtr(&out, "LocalBypass", want.LocalBypass, have.LocalBypass)
 	addPtr(&out, "ReservedBits", want.ReservedBits, have.ReservedBits)
+	addPtr(&out, "LinkNetNSID", want.LinkNetNSID, have.LinkNetNSID)
 	return out
 }
 

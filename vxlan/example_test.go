@@ -149,5 +149,5 @@ func ExampleConfig_Validate() {
 	fmt.Println(cfg.Validate())
 	// Output:
 	// vxlan: invalid VNI 16777216: accepted 0..16777215
-	// vxlan: invalid Ageing 0s: accepted whole seconds from 1s to 4294967s (MaxAgeing); the kernel turns 0 into 300s
+	// vxlan: invalid Ageing 0s: accepted whole seconds from 1s to 4294967295s; the kernel turns 0 into 300s
 }

@@ -3,6 +3,7 @@ package vxlan
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -17,39 +18,160 @@ import (
 // unicast and multicast frames go to every remote listed under it.
 var zeroMAC = net.HardwareAddr{0, 0, 0, 0, 0, 0}
 
-// FDBEntry is an entry of a vxlan link's own forwarding database.
+// FDBEntry is an entry of a vxlan link's own forwarding database. Its
+// state and flags are the kernel's, decoded bit by bit: an entry can be
+// both Permanent and ExternLearned, as an EVPN daemon's are.
 type FDBEntry struct {
 	// MAC is the destination MAC; 00:00:00:00:00:00 is the default entry
 	// used for head-end replication to remote VTEPs.
 	MAC net.HardwareAddr
 	// Remote is the VTEP to send to.
 	Remote netip.Addr
-	// VNI and Port, when not 0, override the link's for this entry.
-	VNI  uint32
+	// VNI, when not 0, overrides the link's VNI for this entry (NDA_VNI).
+	VNI uint32
+	// Port, when not 0, overrides the link's UDP port (NDA_PORT).
 	Port uint16
-	// Permanent is true for entries added by hand, false for learnt ones.
+	// ViaIndex is the index of the underlay device the entry sends through
+	// (NDA_IFINDEX, iproute2's "via"), 0 for the link's own.
+	ViaIndex int
+	// Via is the name of that device, "" when ViaIndex is 0 or the device
+	// is gone.
+	Via string
+	// Permanent is NUD_PERMANENT: added by hand (iproute2 "permanent", and
+	// every entry this package adds); it never ages.
 	Permanent bool
+	// Static is NUD_NOARP without NUD_PERMANENT: iproute2's "static".
+	Static bool
+	// Learnt is an entry the kernel learnt from received traffic, or one
+	// added as "dynamic": NUD_REACHABLE or NUD_STALE, neither permanent nor
+	// static, and not ExternLearned. It ages out.
+	Learnt bool
+	// ExternLearned is NTF_EXT_LEARNED: installed by a control plane (an
+	// EVPN daemon such as FRR), not learnt from traffic.
+	ExternLearned bool
+	// State is the raw NUD_* state (rtlink.NUDPermanent, ...).
+	State uint16
+	// Flags is the raw NTF_* flags (rtlink.NTFSelf, ...).
+	Flags uint8
+}
+
+// MarshalJSON encodes the entry for people: the MAC and remote as text,
+// its Kind, and the via device.
+func (e FDBEntry) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		MAC      string     `json:"mac"`
+		Remote   netip.Addr `json:"remote,omitzero"`
+		Kind     string     `json:"kind"`
+		VNI      uint32     `json:"vni,omitempty"`
+		Port     uint16     `json:"port,omitempty"`
+		Via      string     `json:"via,omitempty"`
+		ViaIndex int        `json:"via_index,omitempty"`
+		Extern   bool       `json:"extern_learn,omitempty"`
+		State    uint16     `json:"state"`
+		Flags    uint8      `json:"flags"`
+	}{e.MAC.String(), e.Remote, e.Kind(), e.VNI, e.Port, e.Via, e.ViaIndex, e.ExternLearned, e.State, e.Flags})
+}
+
+// FDB entry kinds, as returned by FDBEntry.Kind.
+const (
+	KindPeer          = "peer"         // all-zero MAC: head-end replication
+	KindExternLearned = "extern_learn" // installed by a control plane
+	KindPermanent     = "permanent"
+	KindStatic        = "static"
+	KindLearnt        = "learnt"
+	KindOther         = "other" // a state this package does not name (incomplete, failed, ...)
+)
+
+// Kind names the entry's kind, in this order of precedence: KindPeer,
+// KindExternLearned, KindPermanent, KindStatic, KindLearnt, KindOther.
+func (e FDBEntry) Kind() string {
+	switch {
+	case e.IsPeer():
+		return KindPeer
+	case e.ExternLearned:
+		return KindExternLearned
+	case e.Permanent:
+		return KindPermanent
+	case e.Static:
+		return KindStatic
+	case e.Learnt:
+		return KindLearnt
+	}
+	return KindOther
+}
+
+// fdbEntry decodes a neighbour entry of a vxlan FDB; names maps indexes to
+// names for Via.
+func fdbEntry(n *rtlink.Neigh, names map[int]string) FDBEntry {
+	e := FDBEntry{
+		MAC: n.MAC, Remote: n.IP, VNI: n.VNI, Port: n.Port, ViaIndex: n.IfIndex, Via: names[n.IfIndex],
+		State: n.State, Flags: n.Flags,
+		Permanent:     n.State&rtlink.NUDPermanent != 0,
+		ExternLearned: n.Flags&rtlink.NTFExtLearned != 0,
+	}
+	e.Static = !e.Permanent && n.State&rtlink.NUDNoARP != 0
+	e.Learnt = !e.Permanent && !e.Static && !e.ExternLearned && n.State&(rtlink.NUDReachable|rtlink.NUDStale) != 0
+	return e
 }
 
 // IsPeer reports whether e is a head-end replication entry (all-zero MAC).
 func (e FDBEntry) IsPeer() bool { return bytes.Equal(e.MAC, zeroMAC) }
 
-func (c *Client) fdbNeigh(ctx context.Context, name string, mac net.HardwareAddr, remote netip.Addr) (*rtlink.Neigh, error) {
+// FDBOption sets a per-entry override for AddPeer, RemovePeer and
+// AddStaticMAC.
+type FDBOption func(*fdbOptions)
+
+type fdbOptions struct {
+	vni  uint32
+	port uint16
+	via  string
+}
+
+// WithVNI sends the entry's traffic with VNI vni instead of the link's
+// (NDA_VNI; for a CollectMetadata link, the VNI to send with).
+func WithVNI(vni uint32) FDBOption { return func(o *fdbOptions) { o.vni = vni } }
+
+// WithPort sends the entry's traffic to UDP port port instead of the link's
+// (NDA_PORT).
+func WithPort(port uint16) FDBOption { return func(o *fdbOptions) { o.port = port } }
+
+// WithVia sends the entry's traffic out of the underlay device named dev
+// (NDA_IFINDEX, iproute2's "via").
+func WithVia(dev string) FDBOption { return func(o *fdbOptions) { o.via = dev } }
+
+func (c *Client) fdbNeigh(ctx context.Context, name string, mac net.HardwareAddr, remote netip.Addr, opts []FDBOption) (*rtlink.Neigh, error) {
+	var o fdbOptions
+	for _, fn := range opts {
+		fn(&o)
+	}
+	if o.vni > MaxVNI {
+		return nil, &ConfigError{Field: "WithVNI", Value: o.vni, Accepted: "0..16777215"}
+	}
 	l, err := c.conn.LinkByName(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkKind("fdb", l); err != nil {
+	if err := rtlink.CheckKind("vxlan fdb", l, "vxlan"); err != nil {
 		return nil, err
 	}
-	return &rtlink.Neigh{
+	n := &rtlink.Neigh{
 		Family:    rtlink.FamilyBridge,
 		LinkIndex: l.Index,
 		State:     rtlink.NUDPermanent | rtlink.NUDNoARP,
 		Flags:     rtlink.NTFSelf,
 		MAC:       mac,
 		IP:        remote,
-	}, nil
+		VNI:       o.vni,
+		Port:      o.port,
+	}
+	if o.via != "" {
+		dev, err := c.conn.LinkByName(ctx, o.via)
+		if err != nil {
+			return nil, fmt.Errorf("vxlan: via device %q of %s: %w", o.via, name, err)
+		}
+		n.IfIndex = dev.Index
+	}
+	return n, nil
 }
 
 func checkRemote(remote netip.Addr) error {
@@ -62,12 +184,13 @@ func checkRemote(remote netip.Addr) error {
 // AddPeer adds remote to the link's default FDB entry, so broadcast,
 // unknown-unicast and multicast frames are replicated to it (head-end
 // replication: no multicast needed in the underlay). Adding a peer that is
-// already there changes nothing.
-func (c *Client) AddPeer(ctx context.Context, name string, remote netip.Addr) error {
+// already there changes nothing. Options give the entry its own VNI, port
+// or underlay device: AddPeer(ctx, "vx0", ip, vxlan.WithVNI(42)).
+func (c *Client) AddPeer(ctx context.Context, name string, remote netip.Addr, opts ...FDBOption) error {
 	if err := checkRemote(remote); err != nil {
 		return err
 	}
-	n, err := c.fdbNeigh(ctx, name, zeroMAC, remote)
+	n, err := c.fdbNeigh(ctx, name, zeroMAC, remote, opts)
 	if err != nil {
 		return err
 	}
@@ -88,12 +211,13 @@ func explainFamily(err error, name string, remote netip.Addr) error {
 }
 
 // RemovePeer removes remote from the link's default FDB entry. A peer that
-// is not there is not an error.
-func (c *Client) RemovePeer(ctx context.Context, name string, remote netip.Addr) error {
+// is not there is not an error. A peer added with options is removed with
+// the same options: the kernel matches VNI, port and via device too.
+func (c *Client) RemovePeer(ctx context.Context, name string, remote netip.Addr, opts ...FDBOption) error {
 	if err := checkRemote(remote); err != nil {
 		return err
 	}
-	n, err := c.fdbNeigh(ctx, name, zeroMAC, remote)
+	n, err := c.fdbNeigh(ctx, name, zeroMAC, remote, opts)
 	if err != nil {
 		return err
 	}
@@ -116,15 +240,16 @@ func (c *Client) Peers(ctx context.Context, name string) ([]netip.Addr, error) {
 }
 
 // AddStaticMAC points mac at the VTEP remote with a permanent entry,
-// replacing any entry mac had, so a MAC that moved is re-pointed.
-func (c *Client) AddStaticMAC(ctx context.Context, name string, mac net.HardwareAddr, remote netip.Addr) error {
+// replacing any entry mac had, so a MAC that moved is re-pointed. Options
+// are those of AddPeer.
+func (c *Client) AddStaticMAC(ctx context.Context, name string, mac net.HardwareAddr, remote netip.Addr, opts ...FDBOption) error {
 	if !ValidMAC(mac) {
 		return &ConfigError{Field: "mac", Value: mac, Accepted: "a 6-byte unicast MAC address other than 00:00:00:00:00:00"}
 	}
 	if err := checkRemote(remote); err != nil {
 		return err
 	}
-	n, err := c.fdbNeigh(ctx, name, mac, remote)
+	n, err := c.fdbNeigh(ctx, name, mac, remote, opts)
 	if err != nil {
 		return err
 	}
@@ -137,33 +262,44 @@ func (c *Client) RemoveStaticMAC(ctx context.Context, name string, mac net.Hardw
 	if len(mac) != 6 {
 		return &ConfigError{Field: "mac", Value: mac, Accepted: "a 6-byte MAC address"}
 	}
-	n, err := c.fdbNeigh(ctx, name, mac, netip.Addr{})
+	n, err := c.fdbNeigh(ctx, name, mac, netip.Addr{}, nil)
 	if err != nil {
 		return err
 	}
 	return ignoreNotFound(c.conn.DeleteNeigh(ctx, n))
 }
 
-// FDB lists the link's own forwarding database: peers, static MACs and
-// learnt entries.
+// FDB lists the link's own forwarding database: peers, static MACs, learnt
+// and externally learnt entries, each with its kind (see FDBEntry.Kind).
 func (c *Client) FDB(ctx context.Context, name string) ([]FDBEntry, error) {
 	l, err := c.conn.LinkByName(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkKind("fdb", l); err != nil {
+	if err := rtlink.CheckKind("vxlan fdb", l, "vxlan"); err != nil {
 		return nil, err
 	}
 	neighs, err := c.conn.Neighs(ctx, rtlink.FamilyBridge, l.Index)
 	if err != nil {
 		return nil, err
 	}
+	names := map[int]string{}
+	for _, n := range neighs {
+		if _, seen := names[n.IfIndex]; n.IfIndex != 0 && !seen {
+			names[n.IfIndex] = ""
+			if dev, err := c.conn.LinkByIndex(ctx, n.IfIndex); err == nil {
+				names[n.IfIndex] = dev.Name
+			} else if !errors.Is(err, rtlink.ErrNotFound) {
+				return nil, err
+			}
+		}
+	}
 	out := make([]FDBEntry, 0, len(neighs))
 	for _, n := range neighs {
 		if n.Flags&rtlink.NTFSelf == 0 {
 			continue // the bridge's entry for this port, not the vxlan's own
 		}
-		out = append(out, FDBEntry{MAC: n.MAC, Remote: n.IP, VNI: n.VNI, Port: n.Port, Permanent: n.State&rtlink.NUDPermanent != 0})
+		out = append(out, fdbEntry(n, names))
 	}
 	return out, nil
 }
@@ -175,13 +311,21 @@ func ignoreNotFound(err error) error {
 	return err
 }
 
+// String returns the entry as iproute2's bridge command prints it:
+// "MAC dst IP [port P] [vni N] [via DEV] KIND".
 func (e FDBEntry) String() string {
 	s := fmt.Sprintf("%s dst %s", e.MAC, e.Remote)
-	if e.VNI != 0 {
-		s += fmt.Sprintf(" vni %d", e.VNI)
-	}
 	if e.Port != 0 {
 		s += fmt.Sprintf(" port %d", e.Port)
 	}
-	return s
+	if e.VNI != 0 {
+		s += fmt.Sprintf(" vni %d", e.VNI)
+	}
+	switch {
+	case e.Via != "":
+		s += " via " + e.Via
+	case e.ViaIndex != 0:
+		s += fmt.Sprintf(" via index %d", e.ViaIndex)
+	}
+	return s + " " + e.Kind()
 }

@@ -93,6 +93,8 @@ type bridgeFDB struct {
 	Flags  []string `json:"flags"`
 	State  string   `json:"state"`
 	VNI    int      `json:"vni"`
+	Port   int      `json:"port"`
+	Via    string   `json:"viaIf"`
 }
 
 func fdbJSON(t *testing.T, ns *testns.NS, dev string) []bridgeFDB {

@@ -18,6 +18,8 @@ var (
 	ErrWrongKind    = rtlink.ErrWrongKind
 	ErrPermission   = rtlink.ErrPermission
 	ErrNotSupported = rtlink.ErrNotSupported
+	// ErrInvalid matches the kernel's EINVAL and every *ConfigError.
+	ErrInvalid = rtlink.ErrInvalid
 )
 
 // Client manages VXLAN links in one network namespace. It is safe for
@@ -53,18 +55,85 @@ func (c *Client) Close() error {
 func (c *Client) Conn() *rtlink.Conn { return c.conn }
 
 // Create validates cfg and creates the link. It fails with ErrExists when
-// the name is taken, whatever the existing link is; see Ensure for the
-// idempotent form.
+// the name is taken, whatever the existing link is, and with a
+// *VNIConflictError (also matching ErrExists) when another vxlan link
+// already holds the VNI and port; see Ensure for the idempotent form. An MTU
+// above what Device can carry is refused with a *ConfigError naming the
+// largest allowed, rather than lowered by the kernel.
 func (c *Client) Create(ctx context.Context, cfg Config) error {
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	l, err := c.toLink(ctx, &cfg)
-	if err != nil {
-		return err
-	}
-	_, err = c.conn.CreateLink(ctx, l)
+	_, err := c.create(ctx, &cfg)
 	return err
+}
+
+// create is Create, returning the link as the kernel reports it.
+func (c *Client) create(ctx context.Context, cfg *Config) (*rtlink.Link, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	l, err := c.toLink(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	made, err := c.conn.CreateLink(ctx, l)
+	if errors.Is(err, rtlink.ErrExists) {
+		return nil, c.explainExists(ctx, cfg, err)
+	}
+	return made, err
+}
+
+// VNIConflictError reports that the kernel refused a vxlan link because
+// another vxlan link of the namespace already receives the same VNI on the
+// same UDP port and address family. It matches ErrExists; Err is the
+// kernel's error, with its own words ("A VXLAN device with the specified VNI
+// already exists").
+type VNIConflictError struct {
+	// Name is the link that was to be created.
+	Name string
+	// VNI is the VNI the two links share.
+	VNI uint32
+	// Port is the UDP destination port the two links share.
+	Port uint16
+	// Other is the name of the vxlan link that holds them, "" if it could
+	// not be found (it went away, or holds the VNI through VNI filtering).
+	Other string
+	// Err is the kernel's refusal, an *rtlink.OpError.
+	Err error
+}
+
+// Error names both links and carries the kernel's message.
+func (e *VNIConflictError) Error() string {
+	other := "another vxlan link"
+	if e.Other != "" {
+		other = "vxlan link " + e.Other
+	}
+	return fmt.Sprintf("vxlan: cannot create %s: VNI %d on UDP port %d is taken by %s: %v", e.Name, e.VNI, e.Port, other, e.Err)
+}
+
+// Unwrap returns the kernel's error.
+func (e *VNIConflictError) Unwrap() error { return e.Err }
+
+// Is makes a VNIConflictError match ErrExists.
+func (e *VNIConflictError) Is(target error) bool { return target == ErrExists }
+
+// explainExists tells the two causes of EEXIST on create apart: the name is
+// taken (err is returned as it is), or another vxlan holds the VNI and port
+// (a *VNIConflictError naming it).
+func (c *Client) explainExists(ctx context.Context, cfg *Config, err error) error {
+	if _, lerr := c.conn.LinkByName(ctx, cfg.Name); !errors.Is(lerr, rtlink.ErrNotFound) {
+		return err // the name is taken (or cannot be checked): as the kernel said
+	}
+	conflict := &VNIConflictError{Name: cfg.Name, VNI: cfg.VNI, Port: cfg.port(), Err: err}
+	others, lerr := c.List(ctx)
+	if lerr != nil {
+		return conflict
+	}
+	for _, o := range others {
+		if !o.VNIFilter && o.VNI == cfg.VNI && o.Port == cfg.port() && o.ipv6() == cfg.ipv6() {
+			conflict.Other = o.Name
+			break
+		}
+	}
+	return conflict
 }
 
 // Get reads the vxlan link called name back into a Config. Every field the
@@ -75,7 +144,7 @@ func (c *Client) Get(ctx context.Context, name string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	if err := checkKind("get", l); err != nil {
+	if err := rtlink.CheckKind("vxlan get", l, "vxlan"); err != nil {
 		return Config{}, err
 	}
 	return c.fromLink(ctx, l, nil)
@@ -90,7 +159,7 @@ func (c *Client) List(ctx context.Context) ([]Config, error) {
 	}
 	names := map[int]string{}
 	for _, l := range links {
-		if d, ok := l.Data.(*rtlink.VXLAN); ok && d.Link != nil {
+		if d, ok := l.Data.(*rtlink.VXLAN); ok && d.Link != nil && l.LinkNetNSID == nil {
 			all, err := c.conn.Links(ctx, "")
 			if err != nil {
 				return nil, err
@@ -133,20 +202,21 @@ func (c *Client) Ensure(ctx context.Context, cfg Config) (created bool, err erro
 	}
 	l, err := c.conn.LinkByName(ctx, cfg.Name)
 	if errors.Is(err, rtlink.ErrNotFound) {
-		err = c.Create(ctx, cfg)
+		_, err = c.create(ctx, &cfg)
 		if err == nil {
 			return true, nil
 		}
-		if !errors.Is(err, rtlink.ErrExists) {
+		var conflict *VNIConflictError
+		if !errors.Is(err, rtlink.ErrExists) || errors.As(err, &conflict) {
 			return false, err
 		}
-		// Created by someone else in between: compare with theirs.
+		// The name was taken by someone else in between: compare with theirs.
 		l, err = c.conn.LinkByName(ctx, cfg.Name)
 	}
 	if err != nil {
 		return false, err
 	}
-	if err := checkKind("ensure", l); err != nil {
+	if err := rtlink.CheckKind("vxlan ensure", l, "vxlan"); err != nil {
 		return false, err
 	}
 	have, err := c.fromLink(ctx, l, nil)
@@ -173,7 +243,7 @@ func (c *Client) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := checkKind("delete", l); err != nil {
+	if err := rtlink.CheckKind("vxlan delete", l, "vxlan"); err != nil {
 		return err
 	}
 	err = c.conn.DeleteLink(ctx, name)
@@ -183,30 +253,23 @@ func (c *Client) Delete(ctx context.Context, name string) error {
 	return err
 }
 
-// checkKind returns an ErrWrongKind error unless l is a vxlan link.
-func checkKind(op string, l *rtlink.Link) error {
-	if l.Kind == "vxlan" {
-		return nil
-	}
-	kind := l.Kind
-	if kind == "" {
-		kind = "device without a kind (physical or loopback)"
-	}
-	return fmt.Errorf("vxlan: %s %s: it is a %s, not a vxlan: %w", op, l.Name, kind, ErrWrongKind)
-}
-
 // MismatchError reports that a link exists with settings other than asked.
 type MismatchError struct {
-	Name  string
+	// Name is the link's name.
+	Name string
+	// Diffs lists every setting that differs.
 	Diffs []Diff
 }
 
 // Diff is one setting that differs.
 type Diff struct {
-	Field      string
+	// Field is the Config field, e.g. "VNI".
+	Field string
+	// Want is the value asked for, Have the link's, both as text.
 	Want, Have string
 }
 
+// Error lists each differing field as "FIELD is HAVE, want WANT".
 func (e *MismatchError) Error() string {
 	s := fmt.Sprintf("vxlan: %s exists with other settings:", e.Name)
 	for i, d := range e.Diffs {
@@ -236,12 +299,31 @@ func (c *Client) toLink(ctx context.Context, cfg *Config) (*rtlink.Link, error) 
 		UDPCSum:          cfg.UDPChecksum,
 		LocalBypass:      cfg.LocalBypass,
 	}
-	if cfg.Device != "" {
+	mtuLimit := 0 // the largest MTU the underlay allows, 0 for no limit
+	switch {
+	case cfg.Device != "":
 		dev, err := c.conn.LinkByName(ctx, cfg.Device)
 		if err != nil {
 			return nil, fmt.Errorf("vxlan: underlay Device %q of %s: %w", cfg.Device, cfg.Name, err)
 		}
+		if cfg.DeviceIndex != 0 && cfg.DeviceIndex != dev.Index {
+			return nil, &ConfigError{Field: "DeviceIndex", Value: cfg.DeviceIndex, Accepted: fmt.Sprintf("0 or %d, the index of Device %s", dev.Index, cfg.Device)}
+		}
 		d.Link = Ptr(uint32(dev.Index))
+		mtuLimit = max(dev.MTU-cfg.overhead(), minMTU)
+	case cfg.DeviceIndex != 0:
+		d.Link = Ptr(uint32(cfg.DeviceIndex))
+		if cfg.LinkNetNSID == nil {
+			dev, err := c.conn.LinkByIndex(ctx, cfg.DeviceIndex)
+			if err != nil {
+				return nil, fmt.Errorf("vxlan: underlay DeviceIndex %d of %s: %w", cfg.DeviceIndex, cfg.Name, err)
+			}
+			mtuLimit = max(dev.MTU-cfg.overhead(), minMTU)
+		}
+	}
+	if cfg.MTU != 0 && mtuLimit != 0 && cfg.MTU > mtuLimit {
+		return nil, &ConfigError{Field: "MTU", Value: cfg.MTU, Accepted: fmt.Sprintf("at most %d: the underlay's MTU less %d bytes of encapsulation, or 0 to derive it (the kernel would lower %d to %d)",
+			mtuLimit, cfg.overhead(), cfg.MTU, mtuLimit)}
 	}
 	setIf := func(p **bool, v bool) {
 		if v {
@@ -278,10 +360,10 @@ func (c *Client) toLink(ctx context.Context, cfg *Config) (*rtlink.Link, error) 
 		d.Limit = Ptr(cfg.Limit)
 	}
 	if cfg.Ageing != nil {
-		d.Ageing = Ptr(uint32(*cfg.Ageing / time.Second))
+		d.Ageing = Ptr(ageingSeconds(*cfg.Ageing))
 	}
 	if !cfg.SrcPorts.IsZero() {
-		d.Ports = &rtlink.PortRange{Low: cfg.SrcPorts.Low, High: cfg.SrcPorts.High}
+		d.Ports = Ptr(cfg.SrcPorts)
 	}
 	if rb := cfg.ReservedBits; rb != nil {
 		var b [8]byte
@@ -296,6 +378,7 @@ func (c *Client) toLink(ctx context.Context, cfg *Config) (*rtlink.Link, error) 
 		TxQueueLen:   cfg.TxQueueLen,
 		Alias:        cfg.Alias,
 		Up:           cfg.Up,
+		LinkNetNSID:  cfg.LinkNetNSID,
 		Data:         d,
 	}, nil
 }
@@ -323,6 +406,8 @@ func (c *Client) fromLink(ctx context.Context, l *rtlink.Link, names map[int]str
 		TxQueueLen:              l.TxQueueLen,
 		Alias:                   l.Alias,
 		Up:                      l.Up,
+		Index:                   l.Index,
+		LinkNetNSID:             l.LinkNetNSID,
 	}
 	val := func(p *uint32) uint32 {
 		if p == nil {
@@ -356,12 +441,17 @@ func (c *Client) fromLink(ctx context.Context, l *rtlink.Link, names map[int]str
 		cfg.Ageing = Ptr(time.Duration(*d.Ageing) * time.Second)
 	}
 	if d.Ports != nil {
-		cfg.SrcPorts = PortRange{Low: d.Ports.Low, High: d.Ports.High}
+		cfg.SrcPorts = *d.Ports
 	}
 	if d.ReservedBits != nil {
 		cfg.ReservedBits = &HeaderBits{Flags: binary.BigEndian.Uint32(d.ReservedBits[:4]), VNI: binary.BigEndian.Uint32(d.ReservedBits[4:])}
 	}
 	if d.Link != nil && *d.Link != 0 {
+		cfg.DeviceIndex = int(*d.Link)
+	}
+	// An underlay in another namespace has no name here: the same index
+	// names another device, or none.
+	if cfg.DeviceIndex != 0 && l.LinkNetNSID == nil {
 		if name, ok := names[int(*d.Link)]; ok {
 			cfg.Device = name
 		} else if names == nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -53,23 +54,31 @@ func addNetNS(name string) error {
 	return nil
 }
 
-// newLab makes the underlay namespace with its bridge.
+// newLab makes the underlay namespace with its bridge. On failure it
+// removes what it made and returns a nil lab: callers close a lab only
+// when err is nil.
 func newLab(ctx context.Context, prefix string, ipv6 bool) (*lab, error) {
 	l := &lab{prefix: prefix, ipv6: ipv6}
-	name := prefix + "-ul"
+	if err := l.makeUnderlay(ctx); err != nil {
+		return nil, errors.Join(err, l.close())
+	}
+	return l, nil
+}
+
+// makeUnderlay makes the underlay namespace and its bridge "ul".
+func (l *lab) makeUnderlay(ctx context.Context) error {
+	name := l.prefix + "-ul"
 	if err := addNetNS(name); err != nil {
-		return nil, err
+		return err
 	}
 	l.made = append(l.made, name)
 	conn, err := rtlink.Dial(rtlink.WithNetNSPath(name))
 	if err != nil {
-		return l, err
+		return err
 	}
 	l.ul = conn
-	if _, err := conn.CreateLink(ctx, &rtlink.Link{Name: "ul", Up: true, Data: &rtlink.Bridge{}}); err != nil {
-		return l, err
-	}
-	return l, nil
+	_, err = conn.CreateLink(ctx, &rtlink.Link{Name: "ul", Up: true, Data: &rtlink.Bridge{}})
+	return err
 }
 
 // underlayAddr is host i's VTEP address: 198.18.0.i/16 or fd00:18::i/64.

@@ -96,6 +96,9 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 
 	start := time.Now()
 	l, err := newLab(ctx, o.prefix, o.ipv6)
+	if err != nil {
+		return err // newLab removed what it made
+	}
 	defer func() {
 		t := time.Now()
 		if cerr := l.close(); cerr != nil && err == nil {
@@ -106,9 +109,6 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 			report(out, o, res)
 		}
 	}()
-	if err != nil {
-		return err
-	}
 	var echoes []func()
 	defer func() {
 		for _, stop := range echoes {

@@ -66,3 +66,23 @@ func TestIntegrationFabricCleansUpOnFailure(t *testing.T) {
 		}
 	}
 }
+
+// A lab whose underlay cannot be made: newLab returns no lab and an error
+// naming the namespace, and run reports it instead of closing a nil lab.
+func TestIntegrationFabricUnderlayFailure(t *testing.T) {
+	testns.RequireRoot(t)
+	prefix := fmt.Sprintf("fabu%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", prefix+"-ul").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	defer exec.Command("ip", "netns", "del", prefix+"-ul").Run()
+	l, err := newLab(t.Context(), prefix, false)
+	if l != nil || err == nil || !strings.Contains(err.Error(), prefix+"-ul") {
+		t.Fatalf("newLab = %v, %v", l, err)
+	}
+	var out bytes.Buffer
+	err = run(t.Context(), options{hosts: 2, vni: 9, prefix: prefix}, &out)
+	if err == nil || !strings.Contains(err.Error(), prefix+"-ul") {
+		t.Fatalf("run = %v", err)
+	}
+}

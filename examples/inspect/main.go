@@ -38,16 +38,18 @@ func main() {
 // Link is one vxlan link as printed in JSON.
 type Link struct {
 	Config vxlan.Config `json:"config"`
-	MAC    string       `json:"mac"`
 	FDB    []FDBEntry   `json:"fdb"`
 }
 
-// FDBEntry is one forwarding database entry as printed in JSON.
+// FDBEntry is one forwarding database entry as printed in JSON. Kind is
+// vxlan.FDBEntry's: peer, extern_learn, permanent, static, learnt or other.
 type FDBEntry struct {
 	MAC       string `json:"mac"`
 	Remote    string `json:"remote"`
+	Kind      string `json:"kind"`
 	VNI       uint32 `json:"vni,omitempty"`
 	Port      uint16 `json:"port,omitempty"`
+	Via       string `json:"via,omitempty"`
 	Permanent bool   `json:"permanent"`
 }
 
@@ -71,10 +73,13 @@ func run(ctx context.Context, netns string, asJSON bool, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		l := Link{Config: cfg, MAC: cfg.HardwareAddr.String(), FDB: []FDBEntry{}}
-		l.Config.HardwareAddr = nil // printed as text in MAC
+		l := Link{Config: cfg, FDB: []FDBEntry{}}
 		for _, e := range entries {
-			l.FDB = append(l.FDB, FDBEntry{MAC: e.MAC.String(), Remote: addrOrEmpty(e.Remote), VNI: e.VNI, Port: e.Port, Permanent: e.Permanent})
+			via := e.Via
+			if via == "" && e.ViaIndex != 0 {
+				via = fmt.Sprintf("index %d", e.ViaIndex)
+			}
+			l.FDB = append(l.FDB, FDBEntry{MAC: e.MAC.String(), Remote: addrOrEmpty(e.Remote), Kind: e.Kind(), VNI: e.VNI, Port: e.Port, Via: via, Permanent: e.Permanent})
 		}
 		links = append(links, l)
 	}
@@ -106,20 +111,13 @@ func table(out io.Writer, links []Link) error {
 		}
 		c := l.Config
 		fmt.Fprintf(w, "%s\tvni %d\tport %d\tstate %s\n", c.Name, c.VNI, c.Port, map[bool]string{true: "up", false: "down"}[c.Up])
-		for _, kv := range settings(c, l.MAC) {
+		for _, kv := range settings(c) {
 			fmt.Fprintf(w, "  %s\t%s\n", kv[0], kv[1])
 		}
 		if len(l.FDB) == 0 {
 			fmt.Fprintln(w, "  fdb\t(empty)")
 		}
 		for _, e := range l.FDB {
-			kind := "learnt"
-			if e.Permanent {
-				kind = "static"
-			}
-			if e.MAC == "00:00:00:00:00:00" {
-				kind = "peer"
-			}
 			extra := ""
 			if e.VNI != 0 {
 				extra += fmt.Sprintf(" vni %d", e.VNI)
@@ -127,7 +125,10 @@ func table(out io.Writer, links []Link) error {
 			if e.Port != 0 {
 				extra += fmt.Sprintf(" port %d", e.Port)
 			}
-			fmt.Fprintf(w, "  fdb %s\t%s → %s%s\n", kind, e.MAC, e.Remote, extra)
+			if e.Via != "" {
+				extra += " via " + e.Via
+			}
+			fmt.Fprintf(w, "  fdb %s\t%s → %s%s\n", e.Kind, e.MAC, e.Remote, extra)
 		}
 	}
 	return w.Flush()
@@ -135,7 +136,7 @@ func table(out io.Writer, links []Link) error {
 
 // settings lists the settings worth showing: addresses and every value
 // that is not the kernel's default.
-func settings(c vxlan.Config, mac string) [][2]string {
+func settings(c vxlan.Config) [][2]string {
 	var s [][2]string
 	add := func(k string, v any) { s = append(s, [2]string{k, fmt.Sprint(v)}) }
 	if c.Group.IsValid() {
@@ -148,11 +149,16 @@ func settings(c vxlan.Config, mac string) [][2]string {
 	if c.Local.IsValid() {
 		add("local", c.Local)
 	}
-	if c.Device != "" {
+	switch {
+	case c.Device != "":
 		add("device", c.Device)
+	case c.LinkNetNSID != nil:
+		add("device", fmt.Sprintf("index %d in namespace id %d", c.DeviceIndex, *c.LinkNetNSID))
+	case c.DeviceIndex != 0:
+		add("device", fmt.Sprintf("index %d (gone)", c.DeviceIndex))
 	}
 	add("mtu", c.MTU)
-	add("mac", mac)
+	add("mac", c.HardwareAddr)
 	if c.Learning != nil {
 		add("learning", *c.Learning)
 	}

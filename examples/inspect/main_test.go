@@ -30,8 +30,15 @@ func TestIntegrationInspect(t *testing.T) {
 	if err := c.AddPeer(t.Context(), "vx-lib", netip.MustParseAddr("198.18.1.2")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ns.Exec("bridge", "fdb", "add", "02:00:00:00:00:05", "dev", "vx-lib", "dst", "198.18.1.5", "vni", "99", "port", "4800"); err != nil {
-		t.Fatal(err)
+	for _, args := range [][]string{
+		{"02:00:00:00:00:05", "dst", "198.18.1.5", "vni", "99", "port", "4800"}, // iproute2's default: permanent
+		{"02:00:00:00:00:06", "dst", "198.18.1.6", "self", "static"},
+		{"02:00:00:00:00:07", "dst", "198.18.1.7", "self", "dynamic", "via", "ul0"},
+		{"02:00:00:00:00:08", "dst", "198.18.1.8", "self", "extern_learn"},
+	} {
+		if out, err := ns.Exec("bridge", append([]string{"fdb", "add", args[0], "dev", "vx-lib"}, args[1:]...)...); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
 	}
 
 	var out bytes.Buffer
@@ -70,8 +77,17 @@ func TestIntegrationInspect(t *testing.T) {
 	if e, ok := fdb["00:00:00:00:00:00 198.18.1.2"]; !ok || !e.Permanent {
 		t.Errorf("peer missing: %+v", l.FDB)
 	}
-	if e, ok := fdb["02:00:00:00:00:05 198.18.1.5"]; !ok || e.VNI != 99 || e.Port != 4800 {
-		t.Errorf("static entry from iproute2: %+v", l.FDB)
+	if e, ok := fdb["02:00:00:00:00:05 198.18.1.5"]; !ok || e.VNI != 99 || e.Port != 4800 || e.Kind != "permanent" {
+		t.Errorf("permanent entry from iproute2: %+v", l.FDB)
+	}
+	if e := fdb["02:00:00:00:00:06 198.18.1.6"]; e.Kind != "static" || e.Permanent {
+		t.Errorf("static entry from iproute2: %+v", e)
+	}
+	if e := fdb["02:00:00:00:00:07 198.18.1.7"]; e.Kind != "learnt" || e.Via != "ul0" {
+		t.Errorf("dynamic entry via ul0 from iproute2: %+v", e)
+	}
+	if e := fdb["02:00:00:00:00:08 198.18.1.8"]; e.Kind != "extern_learn" {
+		t.Errorf("extern_learn entry from iproute2: %+v", e)
 	}
 
 	out.Reset()
@@ -82,7 +98,9 @@ func TestIntegrationInspect(t *testing.T) {
 	for _, want := range []string{"vx-ip vni 4242 port 4790 state down", "group 239.1.1.1", "device ul0", "tos inherit", "flags proxy gbp",
 		"vx-ip6 vni 6 port 8472 state up", "remote fd00:1::2", "local fd00:1::1", "flowlabel 0x12345",
 		"vx-lib vni 7 port 4789 state up", "learning false", "ageing 1m30s", "flags l2miss", "alias made by the library",
-		"fdb peer 00:00:00:00:00:00 → 198.18.1.2", "fdb static 02:00:00:00:00:05 → 198.18.1.5 vni 99 port 4800"} {
+		"fdb peer 00:00:00:00:00:00 → 198.18.1.2", "fdb permanent 02:00:00:00:00:05 → 198.18.1.5 vni 99 port 4800",
+		"fdb static 02:00:00:00:00:06 → 198.18.1.6", "fdb learnt 02:00:00:00:00:07 → 198.18.1.7 via ul0",
+		"fdb extern_learn 02:00:00:00:00:08 → 198.18.1.8"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}

@@ -1,0 +1,79 @@
+package vxlan
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net"
+	"time"
+)
+
+// plainConfig is Config without its JSON methods, so that they can use the
+// field tags.
+type plainConfig Config
+
+// jsonConfig is Config as JSON shows it to a person: the fields under their
+// tags, with Ageing in seconds and the MAC as text in place of the two
+// fields Config tags "-".
+type jsonConfig struct {
+	plainConfig
+	AgeingSeconds *float64 `json:"ageing_seconds,omitempty"`
+	HardwareAddr  string   `json:"hardware_addr,omitempty"`
+}
+
+// MarshalJSON encodes the Config for people: snake_case keys, addresses and
+// the MAC as text, SrcPorts as "LOW-HIGH", DF as "set" or "inherit", Ageing
+// as "ageing_seconds", and zero or unset fields left out.
+func (c Config) MarshalJSON() ([]byte, error) {
+	j := jsonConfig{plainConfig: plainConfig(c)}
+	if c.Ageing != nil {
+		j.AgeingSeconds = Ptr(c.Ageing.Seconds())
+	}
+	if len(c.HardwareAddr) > 0 {
+		j.HardwareAddr = c.HardwareAddr.String()
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON decodes what MarshalJSON writes. It does not validate:
+// call Validate.
+func (c *Config) UnmarshalJSON(b []byte) error {
+	var j jsonConfig
+	if err := json.Unmarshal(b, &j); err != nil {
+		return fmt.Errorf("vxlan: decode Config: %w", err)
+	}
+	*c = Config(j.plainConfig)
+	if s := j.AgeingSeconds; s != nil {
+		if *s < 0 || *s > math.MaxUint32 {
+			return &ConfigError{Field: "Ageing", Value: *s, Accepted: "ageing_seconds from 1 to 4294967295"}
+		}
+		c.Ageing = Ptr(time.Duration(math.Round(*s * float64(time.Second))))
+	}
+	if j.HardwareAddr != "" {
+		mac, err := net.ParseMAC(j.HardwareAddr)
+		if err != nil {
+			return &ConfigError{Field: "HardwareAddr", Value: j.HardwareAddr, Accepted: "a MAC address such as 02:00:00:00:00:01"}
+		}
+		c.HardwareAddr = mac
+	}
+	return nil
+}
+
+// MarshalText returns the DF value's name: "unset", "set" or "inherit".
+func (d DF) MarshalText() ([]byte, error) {
+	if d > DFInherit {
+		return nil, &ConfigError{Field: "DF", Value: uint8(d), Accepted: "DFUnset, DFSet or DFInherit (0..2)"}
+	}
+	return []byte(d.String()), nil
+}
+
+// UnmarshalText parses "unset", "set" or "inherit".
+func (d *DF) UnmarshalText(b []byte) error {
+	for _, v := range []DF{DFUnset, DFSet, DFInherit} {
+		if v.String() == string(b) {
+			*d = v
+			return nil
+		}
+	}
+	return &ConfigError{Field: "DF", Value: fmt.Sprintf("%q", b), Accepted: `"unset", "set" or "inherit"`}
+}
