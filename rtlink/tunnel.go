@@ -95,9 +95,6 @@ func tunnelHeader(index int, flags uint8) []byte {
 func encodeTunnel(index int, entries []VNIFilterEntry) ([]byte, error) {
 	ae := netlink.NewAttributeEncoder()
 	for _, e := range entries {
-		if e.Group.IsValid() && e.Group.Is4In6() {
-			return nil, fmt.Errorf("VNI %s: group %s is an IPv4-mapped IPv6 address; give it as IPv4", e, e.Group)
-		}
 		ae.Nested(vxlanVNIFilterEntry, func(nae *netlink.AttributeEncoder) error {
 			nae.Uint32(vniEntryStart, e.Start)
 			if e.End != 0 {
