@@ -1,7 +1,6 @@
 package rtlink_test
 
 import (
-	"encoding/json"
 	"errors"
 	"net/netip"
 	"reflect"
@@ -33,36 +32,11 @@ func vniFilterDevice(t *testing.T) (*testns.NS, *rtlink.Conn, *rtlink.Link) {
 	return ns, c, vf
 }
 
-// bridgeVNIs is what `bridge -j vni show dev NAME` prints for one device.
-type bridgeVNIs []struct {
-	Ifname string `json:"ifname"`
-	VNIs   []struct {
-		VNI    uint32 `json:"vni"`
-		VNIEnd uint32 `json:"vniEnd"`
-		Group  string `json:"group"`
-		Remote string `json:"remote"`
-	} `json:"vnis"`
-}
-
 func showVNIs(t *testing.T, ns *testns.NS, dev string) []string {
 	t.Helper()
-	out, err := ns.Exec("bridge", "-j", "vni", "show", "dev", dev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got bridgeVNIs
-	if err := json.Unmarshal([]byte(out), &got); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
 	var s []string
-	for _, d := range got {
-		for _, v := range d.VNIs {
-			e := rtlink.VNIFilterEntry{Start: v.VNI, End: v.VNIEnd}
-			if a := v.Group + v.Remote; a != "" {
-				e.Group = netip.MustParseAddr(a)
-			}
-			s = append(s, d.Ifname+" "+e.String())
-		}
+	for _, v := range ns.VNIs(dev) {
+		s = append(s, dev+" "+rtlink.VNIFilterEntry{Start: v.VNI, End: v.VNIEnd, Group: v.Addr()}.String())
 	}
 	return s
 }

@@ -93,11 +93,8 @@ func checkProxyIP(ip netip.Addr) error {
 
 // proxyNeigh returns the neighbour entry for ip on the vxlan link called name.
 func (c *Client) proxyNeigh(ctx context.Context, name string, ip netip.Addr, mac net.HardwareAddr) (*rtlink.Neigh, error) {
-	l, err := c.conn.LinkByName(ctx, name)
+	l, err := c.vxlanLink(ctx, "proxy entry", name)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkKind("proxy entry", l); err != nil {
 		return nil, err
 	}
 	fam := uint8(rtlink.FamilyIPv4)
@@ -148,11 +145,8 @@ func (c *Client) DeleteProxyEntry(ctx context.Context, name string, ip netip.Add
 // multicast groups). Entries without a MAC (still resolving, or failed) have
 // a nil MAC.
 func (c *Client) ProxyEntries(ctx context.Context, name string) ([]ProxyEntry, error) {
-	l, err := c.conn.LinkByName(ctx, name)
+	l, err := c.vxlanLink(ctx, "proxy entries", name)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkKind("proxy entries", l); err != nil {
 		return nil, err
 	}
 	var out []ProxyEntry

@@ -82,14 +82,14 @@ func (r VNIRange) entry() rtlink.VNIFilterEntry {
 	return e
 }
 
-// vniFilterLink looks up the vxlan link called name for a VNI filter
-// operation: another kind of link gives ErrWrongKind.
-func (c *Client) vniFilterLink(ctx context.Context, name string) (*rtlink.Link, error) {
+// vxlanLink looks up the vxlan link called name for op ("vnifilter",
+// "proxy entry", ...): a link of another kind gives ErrWrongKind.
+func (c *Client) vxlanLink(ctx context.Context, op, name string) (*rtlink.Link, error) {
 	l, err := c.conn.LinkByName(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkKind("vnifilter", l); err != nil {
+	if err := checkKind(op, l); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -127,7 +127,7 @@ func (c *Client) AddVNI(ctx context.Context, name string, vnis ...VNIRange) erro
 		}
 		entries[i] = r.entry()
 	}
-	l, err := c.vniFilterLink(ctx, name)
+	l, err := c.vxlanLink(ctx, "vnifilter", name)
 	if err != nil {
 		return err
 	}
@@ -244,7 +244,7 @@ func (c *Client) DeleteVNI(ctx context.Context, name string, vnis ...VNIRange) e
 			return err
 		}
 	}
-	l, err := c.vniFilterLink(ctx, name)
+	l, err := c.vxlanLink(ctx, "vnifilter", name)
 	if err != nil {
 		return err
 	}
@@ -284,7 +284,7 @@ func (c *Client) DeleteVNI(ctx context.Context, name string, vnis ...VNIRange) e
 // unix.EINVAL, which is the kernel's answer; a link of another kind
 // ErrWrongKind.
 func (c *Client) VNIs(ctx context.Context, name string) ([]VNIRange, error) {
-	l, err := c.vniFilterLink(ctx, name)
+	l, err := c.vxlanLink(ctx, "vnifilter", name)
 	if err != nil {
 		return nil, err
 	}

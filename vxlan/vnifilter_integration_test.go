@@ -1,7 +1,6 @@
 package vxlan_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -37,30 +36,9 @@ func vniFilterHost(t *testing.T) (*testns.NS, *vxlan.Client) {
 // bridgeVNIShow returns `bridge -j vni show dev NAME` as VNIRange strings.
 func bridgeVNIShow(t *testing.T, ns *testns.NS, dev string) []string {
 	t.Helper()
-	out, err := ns.Exec("bridge", "-j", "vni", "show", "dev", dev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var devs []struct {
-		VNIs []struct {
-			VNI    uint32 `json:"vni"`
-			VNIEnd uint32 `json:"vniEnd"`
-			Group  string `json:"group"`
-			Remote string `json:"remote"`
-		} `json:"vnis"`
-	}
-	if err := json.Unmarshal([]byte(out), &devs); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
 	s := []string{}
-	for _, d := range devs {
-		for _, v := range d.VNIs {
-			r := vxlan.VNIRange{First: v.VNI, Last: v.VNIEnd}
-			if a := v.Group + v.Remote; a != "" {
-				r.Group = netip.MustParseAddr(a)
-			}
-			s = append(s, r.String())
-		}
+	for _, v := range ns.VNIs(dev) {
+		s = append(s, vxlan.VNIRange{First: v.VNI, Last: v.VNIEnd, Group: v.Addr()}.String())
 	}
 	return s
 }
