@@ -29,6 +29,9 @@ func vniFilterDevice(t *testing.T) (*testns.NS, *rtlink.Conn, *rtlink.Link) {
 	if d, ok := vf.Data.(*rtlink.VXLAN); !ok || d.VNIFilter == nil || !*d.VNIFilter {
 		testns.SkipMissingFeature(t, "vnifilter", errors.New("the kernel does not report IFLA_VXLAN_VNIFILTER back"))
 	}
+	if got := ns.LinkJSON("vf0").Linkinfo.InfoData; got["vnifilter"] != true || got["external"] != true {
+		t.Fatalf("ip -d -j link show vf0: info_data %v, want external and vnifilter", got)
+	}
 	return ns, c, vf
 }
 

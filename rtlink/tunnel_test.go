@@ -62,6 +62,15 @@ func TestTunnelEncodeGolden(t *testing.T) {
 	}
 }
 
+// IFLA_VXLAN_VNIFILTER, which makes a collect-metadata vxlan a VNI filtering
+// one, is an NLA_U8 in the kernel's vxlan_policy (not a flag), as iproute2's
+// addattr8 sends it.
+func TestVNIFilterLinkAttribute(t *testing.T) {
+	if got, want := encodeAttrs(t, &VXLAN{VNIFilter: ptrTo(true)}), unhex(t, "05001e00 01000000"); !bytes.Equal(got, want) {
+		t.Fatalf("encoded % x, want % x", got, want)
+	}
+}
+
 // A dump reply as vxlan_vnifilter_dump_dev builds it: the kernel's nests
 // carry NLA_F_NESTED, a single VNI has no END, and the statistics are u64
 // attributes, possibly preceded by VNIFILTER_ENTRY_STATS_PAD (9) on
