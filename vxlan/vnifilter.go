@@ -1,10 +1,13 @@
 package vxlan
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"sort"
 
 	"golang.org/x/sys/unix"
 
@@ -174,14 +177,14 @@ func (c *Client) undoAddVNI(ctx context.Context, index int, vnis []VNIRange, bef
 		return err
 	}
 	var remove, restore []rtlink.VNIFilterEntry
-	for _, r := range vnis {
-		for v := r.First; v <= r.last(); v++ {
-			now, isNow := lookupVNI(after, v)
+	for _, s := range carried(vnis, after) {
+		for v := s.lo; v <= s.hi; v++ {
+			now, _ := lookupVNI(after, v)
 			was, wasThere := lookupVNI(before, v)
 			switch {
-			case isNow && !wasThere:
+			case !wasThere:
 				remove = appendVNI(remove, v, netip.Addr{})
-			case isNow && wasThere && now != was:
+			case now != was:
 				restore = appendVNI(restore, v, was)
 			}
 		}
@@ -197,12 +200,40 @@ func (c *Client) undoAddVNI(ctx context.Context, index int, vnis []VNIRange, bef
 	return nil
 }
 
-// lookupVNI reports whether the VNI v is in entries, and with which group.
-func lookupVNI(entries []rtlink.VNIFilterEntry, v uint32) (netip.Addr, bool) {
-	for _, e := range entries {
-		if v >= e.Start && v <= lastOf(e) {
-			return e.Group, true
+// span is an inclusive run of VNIs.
+type span struct{ lo, hi uint32 }
+
+// carried returns the VNIs of the ranges in vnis that the device carries
+// according to have (as the kernel lists them, in ascending order): sorted
+// runs that do not overlap, so each VNI comes once even when the ranges
+// overlap.
+func carried(vnis []VNIRange, have []rtlink.VNIFilterEntry) []span {
+	var spans []span
+	for _, r := range vnis {
+		for _, e := range have {
+			if lo, hi := max(r.First, e.Start), min(r.last(), lastOf(e)); lo <= hi {
+				spans = append(spans, span{lo, hi})
+			}
 		}
+	}
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.lo, b.lo) })
+	var out []span
+	for _, s := range spans {
+		if n := len(out); n > 0 && s.lo <= out[n-1].hi+1 {
+			out[n-1].hi = max(out[n-1].hi, s.hi)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// lookupVNI reports whether the VNI v is in entries (in ascending order, as
+// the kernel lists them), and with which group.
+func lookupVNI(entries []rtlink.VNIFilterEntry, v uint32) (netip.Addr, bool) {
+	i := sort.Search(len(entries), func(i int) bool { return lastOf(entries[i]) >= v })
+	if i < len(entries) && entries[i].Start <= v {
+		return entries[i].Group, true
 	}
 	return netip.Addr{}, false
 }
@@ -252,21 +283,15 @@ func (c *Client) DeleteVNI(ctx context.Context, name string, vnis ...VNIRange) e
 	if err != nil {
 		return explainNoVNIFilter(err, name, unix.EINVAL)
 	}
-	// Send only the parts of each range the device carries: the kernel
-	// stops at the first VNI it does not have.
+	// Send only the parts of each range the device carries, each VNI once:
+	// the kernel stops at the first VNI it does not have.
 	var del []rtlink.VNIFilterEntry
-	for _, r := range vnis {
-		for _, e := range have {
-			lo, hi := max(r.First, e.Start), min(r.last(), lastOf(e))
-			if lo > hi {
-				continue
-			}
-			d := rtlink.VNIFilterEntry{Start: lo}
-			if hi != lo {
-				d.End = hi
-			}
-			del = append(del, d)
+	for _, s := range carried(vnis, have) {
+		d := rtlink.VNIFilterEntry{Start: s.lo}
+		if s.hi != s.lo {
+			d.End = s.hi
 		}
+		del = append(del, d)
 	}
 	if len(del) == 0 {
 		return nil

@@ -109,7 +109,7 @@ func TestIntegrationVNIFilterAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkVNIs(t, ns, c, "vf0", "10", "20-22", "26-29", "30 group 239.1.1.30", "40-41 group ff05::28")
-	if err := c.DeleteVNI(ctx, "vf0", vxlan.VNIRange{First: 20, Last: 29}, vxlan.VNIRange{First: 41}); err != nil {
+	if err := c.DeleteVNI(ctx, "vf0", vxlan.VNIRange{First: 20, Last: 29}, vxlan.VNIRange{First: 41}, vxlan.VNIRange{First: 21}); err != nil {
 		t.Fatal(err)
 	}
 	checkVNIs(t, ns, c, "vf0", "10", "30 group 239.1.1.30", "40 group ff05::28")

@@ -2,6 +2,7 @@ package vxlan
 
 import (
 	"net/netip"
+	"reflect"
 	"testing"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
@@ -70,5 +71,21 @@ func TestNeighStateString(t *testing.T) {
 	}
 	if NeighStale.Answers() || !NeighPermanent.Answers() || !NeighReachable.Answers() {
 		t.Error("Answers() disagrees with the kernel's NUD_CONNECTED")
+	}
+}
+
+// Overlapping requests give each carried VNI once, in order, so a delete
+// never names a VNI twice (the kernel would stop at the second with ENOENT).
+func TestCarriedMergesOverlaps(t *testing.T) {
+	have := []rtlink.VNIFilterEntry{{Start: 10}, {Start: 20, End: 22}, {Start: 26, End: 29}, {Start: 30}}
+	got := carried([]VNIRange{{First: 25}, {First: 20, Last: 29}, {First: 21}, {First: 30, Last: 40}, {First: 5, Last: 9}}, have)
+	want := []span{{20, 22}, {26, 30}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("carried = %v, want %v", got, want)
+	}
+	for v, in := range map[uint32]bool{9: false, 10: true, 11: false, 20: true, 22: true, 23: false, 29: true, 30: true, 31: false} {
+		if _, ok := lookupVNI(have, v); ok != in {
+			t.Errorf("lookupVNI(%d) = %v, want %v", v, ok, in)
+		}
 	}
 }
