@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,9 +48,14 @@ func waitNeigh(t *testing.T, ns *testns.NS, dev, dst string) ipNeigh {
 	return n
 }
 
-// ask makes ns resolve dst by sending it one ping, which nothing answers.
-func ask(ns *testns.NS, dst netip.Addr) {
-	_, _ = ns.Exec("ping", "-n", "-q", "-c", "1", "-W", "1", dst.String())
+// ask makes ns resolve each address by sending it one ping, which nothing
+// answers; the pings run at once.
+func ask(ns *testns.NS, dsts ...netip.Addr) {
+	var wg sync.WaitGroup
+	for _, dst := range dsts {
+		wg.Go(func() { _, _ = ns.Exec("ping", "-n", "-q", "-c", "1", "-W", "1", dst.String()) })
+	}
+	wg.Wait()
 }
 
 // A vxlan link with Proxy set answers ARP and neighbour solicitations from
@@ -105,16 +111,14 @@ func TestIntegrationProxyEntries(t *testing.T) {
 	}
 
 	// b asks; the kernel of a answers from the entries.
-	ask(b, ip4) // no host has the address: only the ARP reply comes
+	unknown := netip.MustParseAddr("198.18.5.9")
+	ask(b, ip4, ip6, unknown) // no host has the addresses: only ARP and ND replies come
 	if n := waitNeigh(t, b, vb, ip4.String()); n.Lladdr != mac4.String() {
 		t.Errorf("b resolved %s to %+v, want %s", ip4, n, mac4)
 	}
-	ask(b, ip6)
 	if n := waitNeigh(t, b, vb, ip6.String()); n.Lladdr != mac6.String() {
 		t.Errorf("b resolved %s to %+v, want %s", ip6, n, mac6)
 	}
-	unknown := netip.MustParseAddr("198.18.5.9")
-	ask(b, unknown)
 	if n := ipNeighs(t, b, vb)[unknown.String()]; n.Lladdr != "" {
 		t.Errorf("b resolved %s, which has no proxy entry, to %+v", unknown, n)
 	}
