@@ -33,6 +33,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "inspect:", err)
 		os.Exit(1)
 	}
+	exitOnError(printVNIs(context.Background(), *netns, *asJSON, os.Stdout))
 }
 
 // Link is one vxlan link as printed in JSON.
