@@ -66,7 +66,7 @@ func TestTunnelEncodeGolden(t *testing.T) {
 // one, is an NLA_U8 in the kernel's vxlan_policy (not a flag), as iproute2's
 // addattr8 sends it.
 func TestVNIFilterLinkAttribute(t *testing.T) {
-	if got, want := encodeAttrs(t, &VXLAN{VNIFilter: ptrTo(true)}), unhex(t, "05001e00 01000000"); !bytes.Equal(got, want) {
+	if got, want := encodeAttrs(t, &VXLAN{VNIFilter: Ptr(true)}), unhex(t, "05001e00 01000000"); !bytes.Equal(got, want) {
 		t.Fatalf("encoded % x, want % x", got, want)
 	}
 }
