@@ -1,0 +1,271 @@
+package frr_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/frr"
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
+	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
+	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
+)
+
+var ctx = context.Background()
+
+// evpnHost is one VTEP host: a namespace with an underlay address, and a
+// container namespace whose eth0 is a veth into the host's bridge br100.
+type evpnHost struct {
+	ns, ctr *testns.NS
+	c       *rtlink.Conn
+	addr    netip.Addr // underlay address: VTEP and BGP router ID
+	ctrAddr netip.Addr
+	ctrMAC  net.HardwareAddr
+}
+
+const (
+	vni      = 100
+	bgpAS    = 65000
+	converge = 30 * time.Second // bound on every wait for the control plane
+)
+
+// buildVTEP creates what EVPN expects of a host: bridge br100, and vx100
+// (VNI 100, local = the host's underlay address, port 4789, learning off)
+// as its port with port learning off and neighbour suppression on.
+func (h *evpnHost) buildVTEP(t *testing.T) {
+	t.Helper()
+	br, err := h.c.CreateLink(ctx, &rtlink.Link{Name: "br100", Up: true, Data: &rtlink.Bridge{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vxlan.New(h.c).Create(ctx, vxlan.Config{Name: "vx100", VNI: vni, Local: h.addr, Port: 4789, Learning: vxlan.Ptr(false)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.SetMaster(ctx, "vx100", br.Index); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.SetBridgePort(ctx, "vx100", &rtlink.BridgePort{Learning: vxlan.Ptr(false), NeighSuppress: vxlan.Ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.SetUp(ctx, "vx100"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// addContainer plugs the container namespace into br100: host end ve100,
+// container end eth0 with the container's address.
+func (h *evpnHost) addContainer(t *testing.T) {
+	t.Helper()
+	br, err := h.c.LinkByName(ctx, "br100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.c.CreateLink(ctx, &rtlink.Link{Name: "ve100", MasterIndex: br.Index, Up: true,
+		Data: &rtlink.Veth{PeerName: "eth0", PeerNetNS: h.ctr.Open()}}); err != nil {
+		t.Fatal(err)
+	}
+	h.ctr.IP("addr", "add", netip.PrefixFrom(h.ctrAddr, 24).String(), "dev", "eth0")
+	h.ctr.IP("link", "set", "eth0", "up")
+	eth0, err := h.ctr.Dial().LinkByName(ctx, "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ctrMAC = eth0.HardwareAddr
+}
+
+// fdbEntry is one line of `bridge -j fdb show dev vx100`.
+type fdbEntry struct {
+	MAC    string   `json:"mac"`
+	Dst    string   `json:"dst"`
+	Master string   `json:"master"`
+	Flags  []string `json:"flags"`
+	State  string   `json:"state"`
+}
+
+func (h *evpnHost) fdb(t *testing.T) []fdbEntry {
+	t.Helper()
+	out, err := h.ns.Exec("bridge", "-j", "fdb", "show", "dev", "vx100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []fdbEntry
+	if err := json.Unmarshal([]byte(out), &entries); err != nil {
+		t.Fatalf("bridge -j fdb show dev vx100: %v: %s", err, out)
+	}
+	return entries
+}
+
+// find returns the vxlan device's own (self) entry for mac with remote dst.
+func find(entries []fdbEntry, mac string, dst netip.Addr) *fdbEntry {
+	for i, e := range entries {
+		if e.MAC == mac && e.Dst == dst.String() && slices.Contains(e.Flags, "self") {
+			return &entries[i]
+		}
+	}
+	return nil
+}
+
+// hasMAC reports whether any entry, the bridge's or the vxlan device's,
+// is for mac.
+func hasMAC(entries []fdbEntry, mac string) bool {
+	return slices.ContainsFunc(entries, func(e fdbEntry) bool { return e.MAC == mac })
+}
+
+// waitFor polls cond every 50 ms up to converge and returns how long it
+// took, failing the test with what cond last said.
+func waitFor(t *testing.T, what string, cond func() (bool, string)) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		ok, state := cond()
+		if ok {
+			return time.Since(start)
+		}
+		if time.Since(start) > converge {
+			t.Fatalf("%s: not within %v: %s", what, converge, state)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Two hosts on a veth underlay, each with zebra and bgpd peering over iBGP
+// EVPN and no static peer anywhere: the VTEPs find each other (type-3
+// routes become the all-zero FDB entry), each host installs the other's
+// container MAC as extern_learn (type-2), the containers ping with learning
+// off on the vxlan, and a container removed on one host leaves the other
+// host's FDB. Host 2 builds its VTEP before starting FRR; host 1 starts FRR
+// before its bridge and vxlan exist: both orders converge.
+func TestIntegrationEVPNTwoHosts(t *testing.T) {
+	frr.Require(t)
+	hosts := [2]*evpnHost{}
+	for i := range hosts {
+		hosts[i] = &evpnHost{ns: testns.New(t), ctr: testns.New(t),
+			addr:    netip.AddrFrom4([4]byte{198, 18, 77, byte(i + 1)}),
+			ctrAddr: netip.AddrFrom4([4]byte{198, 18, 100, byte(i + 1)})}
+		hosts[i].c = hosts[i].ns.Dial()
+	}
+	h1, h2 := hosts[0], hosts[1]
+	testns.Underlay(t, h1.ns, h2.ns, netip.PrefixFrom(h1.addr, 24), netip.PrefixFrom(h2.addr, 24))
+
+	h2.buildVTEP(t)
+	h2.addContainer(t)
+	r2 := frr.Start(t, h2.ns, frr.EVPNConfig(h2.addr, bgpAS, h1.addr))
+	started := time.Now()
+	r1 := frr.Start(t, h1.ns, frr.EVPNConfig(h1.addr, bgpAS, h2.addr))
+	t.Logf("%s: zebra and bgpd answered %v after they were started", h1.ns.Name, time.Since(started).Round(time.Millisecond))
+	h1.buildVTEP(t)
+	h1.addContainer(t)
+	up := time.Now()
+	v, _ := r1.Vtysh("show version")
+	t.Logf("FRR: %.40s", v)
+
+	// The containers announce themselves by sending: one ping each, in the
+	// background, whose answer does not matter, so each host's bridge
+	// learns its local container's MAC and zebra advertises it.
+	kicked := make(chan struct{}, len(hosts))
+	for _, h := range hosts {
+		go func() {
+			_, _ = h.ctr.Exec("ping", "-c1", "-W1", other(hosts, h).ctrAddr.String())
+			kicked <- struct{}{}
+		}()
+	}
+	defer func() {
+		for range hosts {
+			<-kicked
+		}
+	}()
+
+	waitFor(t, h1.ns.Name+" BGP session", func() (bool, string) {
+		sum, err := r1.EVPNSummary()
+		return err == nil && sum.Peers[h2.addr.String()].State == "Established", fmt.Sprintf("%+v %v", sum, err)
+	})
+	t.Logf("%s: BGP session Established %v after bgpd was started, %v after the last vxlan came up", h1.ns.Name,
+		time.Since(started).Round(time.Millisecond), time.Since(up).Round(time.Millisecond))
+
+	for _, w := range []struct {
+		r      *frr.Router
+		remote netip.Addr
+	}{{r1, h2.addr}, {r2, h1.addr}} {
+		if _, err := w.r.WaitVNI(vni, []netip.Addr{w.remote}, converge); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: show evpn vni lists VNI %d with remote VTEP %s %v after the last vxlan came up", w.r.NS.Name, vni, w.remote, time.Since(up).Round(time.Millisecond))
+		sum, err := w.r.EVPNSummary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := sum.Peers[w.remote.String()]; p.State != "Established" {
+			t.Fatalf("%s: peer %s is %+v, want Established", w.r.NS.Name, w.remote, p)
+		}
+	}
+
+	// Each host's vxlan FDB: the other VTEP under the all-zero MAC (from its
+	// type-3 route, permanent), the other container's MAC as extern_learn
+	// (type-2), and nothing the kernel learnt itself.
+	for _, h := range hosts {
+		o := other(hosts, h)
+		d := waitFor(t, h.ns.Name+" FDB", func() (bool, string) {
+			entries := h.fdb(t)
+			bum := find(entries, "00:00:00:00:00:00", o.addr)
+			mac := find(entries, o.ctrMAC.String(), o.addr)
+			ok := bum != nil && bum.State == "permanent" && mac != nil && slices.Contains(mac.Flags, "extern_learn")
+			b, _ := json.Marshal(entries)
+			return ok, string(b)
+		})
+		t.Logf("%s: FDB holds %s's VTEP and container MAC %s (extern_learn) %v after the last vxlan came up (%v after show evpn vni did)",
+			h.ns.Name, o.ns.Name, o.ctrMAC, time.Since(up).Round(time.Millisecond), d.Round(time.Millisecond))
+		for _, e := range h.fdb(t) {
+			if e.State != "permanent" && !slices.Contains(e.Flags, "extern_learn") {
+				t.Fatalf("%s: vx100 FDB holds a learnt entry %+v", h.ns.Name, e)
+			}
+		}
+		// The same entries through rtlink's decoder: state and flags as
+		// the kernel reports them.
+		vx, err := h.c.LinkByName(ctx, "vx100")
+		if err != nil {
+			t.Fatal(err)
+		}
+		neighs, err := h.c.Neighs(ctx, rtlink.FamilyBridge, vx.Index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range neighs {
+			if n.MAC.String() == o.ctrMAC.String() || n.IP == o.addr {
+				t.Logf("%s: rtlink reads %v with NUD state %#x, flags %#x", h.ns.Name, n, n.State, n.Flags)
+			}
+		}
+	}
+
+	for _, h := range hosts {
+		if out, err := h.ctr.Exec("ping", "-c1", "-W1", other(hosts, h).ctrAddr.String()); err != nil {
+			t.Fatalf("%s -> %s: %v\n%s", h.ctr.Name, other(hosts, h).ctrAddr, err, out)
+		}
+	}
+
+	// Container 1 goes: its MAC leaves host 2's FDB once zebra on host 1
+	// withdraws the type-2 route.
+	if err := h1.c.DeleteLink(ctx, "ve100"); err != nil {
+		t.Fatal(err)
+	}
+	gone := waitFor(t, h2.ns.Name+" FDB without "+h1.ctrMAC.String(), func() (bool, string) {
+		entries := h2.fdb(t)
+		b, _ := json.Marshal(entries)
+		return !hasMAC(entries, h1.ctrMAC.String()), string(b)
+	})
+	t.Logf("%s: container MAC %s left the FDB %v after its veth was deleted on %s", h2.ns.Name, h1.ctrMAC, gone.Round(time.Millisecond), h1.ns.Name)
+	if e := find(h2.fdb(t), "00:00:00:00:00:00", h1.addr); e == nil {
+		t.Fatalf("%s: the VTEP entry for %s went with the container", h2.ns.Name, h1.addr)
+	}
+}
+
+func other(hosts [2]*evpnHost, h *evpnHost) *evpnHost {
+	if hosts[0] == h {
+		return hosts[1]
+	}
+	return hosts[0]
+}
