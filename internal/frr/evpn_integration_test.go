@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,14 @@ const (
 	bgpAS    = 65000
 	converge = 30 * time.Second // bound on every wait for the control plane
 )
+
+// newHost makes a host namespace with underlay address addr (not yet on
+// any link) and its container namespace, whose address will be ctrAddr.
+func newHost(t *testing.T, addr, ctrAddr string) *evpnHost {
+	h := &evpnHost{ns: testns.New(t), ctr: testns.New(t), addr: netip.MustParseAddr(addr), ctrAddr: netip.MustParseAddr(ctrAddr)}
+	h.c = h.ns.Dial()
+	return h
+}
 
 // buildVTEP creates what EVPN expects of a host: bridge br100, and vx100
 // (VNI 100, local = the host's underlay address, port 4789, learning off)
@@ -142,13 +151,7 @@ func waitFor(t *testing.T, what string, cond func() (bool, string)) time.Duratio
 // before its bridge and vxlan exist: both orders converge.
 func TestIntegrationEVPNTwoHosts(t *testing.T) {
 	frr.Require(t)
-	hosts := [2]*evpnHost{}
-	for i := range hosts {
-		hosts[i] = &evpnHost{ns: testns.New(t), ctr: testns.New(t),
-			addr:    netip.AddrFrom4([4]byte{198, 18, 77, byte(i + 1)}),
-			ctrAddr: netip.AddrFrom4([4]byte{198, 18, 100, byte(i + 1)})}
-		hosts[i].c = hosts[i].ns.Dial()
-	}
+	hosts := [2]*evpnHost{newHost(t, "198.18.77.1", "198.18.100.1"), newHost(t, "198.18.77.2", "198.18.100.2")}
 	h1, h2 := hosts[0], hosts[1]
 	testns.Underlay(t, h1.ns, h2.ns, netip.PrefixFrom(h1.addr, 24), netip.PrefixFrom(h2.addr, 24))
 
@@ -164,21 +167,7 @@ func TestIntegrationEVPNTwoHosts(t *testing.T) {
 	v, _ := r1.Vtysh("show version")
 	t.Logf("FRR: %.40s", v)
 
-	// The containers announce themselves by sending: one ping each, in the
-	// background, whose answer does not matter, so each host's bridge
-	// learns its local container's MAC and zebra advertises it.
-	kicked := make(chan struct{}, len(hosts))
-	for _, h := range hosts {
-		go func() {
-			_, _ = h.ctr.Exec("ping", "-c1", "-W1", other(hosts, h).ctrAddr.String())
-			kicked <- struct{}{}
-		}()
-	}
-	defer func() {
-		for range hosts {
-			<-kicked
-		}
-	}()
+	defer announce(hosts)()
 
 	waitFor(t, h1.ns.Name+" BGP session", func() (bool, string) {
 		sum, err := r1.EVPNSummary()
@@ -241,11 +230,7 @@ func TestIntegrationEVPNTwoHosts(t *testing.T) {
 		}
 	}
 
-	for _, h := range hosts {
-		if out, err := h.ctr.Exec("ping", "-c1", "-W1", other(hosts, h).ctrAddr.String()); err != nil {
-			t.Fatalf("%s -> %s: %v\n%s", h.ctr.Name, other(hosts, h).ctrAddr, err, out)
-		}
-	}
+	pingEach(t, hosts)
 
 	// Container 1 goes: its MAC leaves host 2's FDB once zebra on host 1
 	// withdraws the type-2 route.
@@ -263,9 +248,86 @@ func TestIntegrationEVPNTwoHosts(t *testing.T) {
 	}
 }
 
+// announce has each container send one ping to the other, in the
+// background, whose answer does not matter: so each host's bridge learns its
+// local container's MAC and zebra advertises it, as it does when a real
+// container first sends. It returns a function that waits for the pings.
+func announce(hosts [2]*evpnHost) (wait func()) {
+	var wg sync.WaitGroup
+	for _, h := range hosts {
+		wg.Go(func() { _, _ = h.ctr.Exec("ping", "-c1", "-W1", other(hosts, h).ctrAddr.String()) })
+	}
+	return wg.Wait
+}
+
+// pingEach pings each container from the other, once, after forgetting
+// what the announcing pings left in their ARP caches (an entry that failed
+// while the control plane was still converging answers "unreachable" at
+// once for a while).
+func pingEach(t *testing.T, hosts [2]*evpnHost) {
+	t.Helper()
+	for _, h := range hosts {
+		h.ctr.IP("neigh", "flush", "dev", "eth0")
+	}
+	for _, h := range hosts {
+		dst := other(hosts, h).ctrAddr
+		if out, err := h.ctr.Exec("ping", "-c1", "-W1", dst.String()); err != nil {
+			t.Fatalf("%s -> %s: %v\n%s", h.ctr.Name, dst, err, out)
+		}
+	}
+}
+
+// other returns the host of the pair that is not h.
 func other(hosts [2]*evpnHost, h *evpnHost) *evpnHost {
 	if hosts[0] == h {
 		return hosts[1]
 	}
 	return hosts[0]
+}
+
+// The route-reflector form: hosts 2 and 3 peer only with host 1, the
+// reflector, each over an underlay link of its own and routed through it;
+// they still learn each other's VTEP and container MAC, and their containers
+// ping. Adding a host means configuring it and the reflector only.
+func TestIntegrationEVPNRouteReflector(t *testing.T) {
+	frr.Require(t)
+	rr := newHost(t, "198.18.78.1", "198.18.101.1")
+	a, b := newHost(t, "198.18.78.2", "198.18.101.2"), newHost(t, "198.18.79.3", "198.18.101.3")
+	rrB := netip.MustParseAddr("198.18.79.1") // the reflector's address towards b
+	testns.Underlay(t, rr.ns, a.ns, netip.PrefixFrom(rr.addr, 24), netip.PrefixFrom(a.addr, 24))
+	testns.Underlay(t, rr.ns, b.ns, netip.PrefixFrom(rrB, 24), netip.PrefixFrom(b.addr, 24))
+	if _, err := rr.ns.Exec("sysctl", "-qw", "net.ipv4.ip_forward=1"); err != nil {
+		t.Fatal(err)
+	}
+	a.ns.IP("route", "add", "198.18.79.0/24", "via", rr.addr.String())
+	b.ns.IP("route", "add", "198.18.78.0/24", "via", rrB.String())
+
+	frr.Start(t, rr.ns, frr.EVPNRouteReflectorConfig(rr.addr, bgpAS, a.addr, b.addr))
+	routers := map[*evpnHost]*frr.Router{}
+	for _, h := range []*evpnHost{a, b} {
+		h.buildVTEP(t)
+		h.addContainer(t)
+		peer := rr.addr
+		if h == b {
+			peer = rrB
+		}
+		routers[h] = frr.Start(t, h.ns, frr.EVPNConfig(h.addr, bgpAS, peer))
+	}
+	up := time.Now()
+	pair := [2]*evpnHost{a, b}
+	defer announce(pair)()
+	for _, h := range pair {
+		o := other(pair, h)
+		if _, err := routers[h].WaitVNI(vni, []netip.Addr{o.addr}, converge); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, h.ns.Name+" FDB", func() (bool, string) {
+			entries := h.fdb(t)
+			mac := find(entries, o.ctrMAC.String(), o.addr)
+			b, _ := json.Marshal(entries)
+			return find(entries, "00:00:00:00:00:00", o.addr) != nil && mac != nil && slices.Contains(mac.Flags, "extern_learn"), string(b)
+		})
+		t.Logf("%s: VTEP %s and MAC %s reflected %v after the VTEPs came up", h.ns.Name, o.addr, o.ctrMAC, time.Since(up).Round(time.Millisecond))
+	}
+	pingEach(t, pair)
 }
