@@ -173,7 +173,7 @@ func TestIntegrationEVPNTwoHosts(t *testing.T) {
 		sum, err := r1.EVPNSummary()
 		return err == nil && sum.Peers[h2.addr.String()].State == "Established", fmt.Sprintf("%+v %v", sum, err)
 	})
-	t.Logf("%s: BGP session Established %v after bgpd was started, %v after the last vxlan came up", h1.ns.Name,
+	t.Logf("%s: BGP session Established %v after bgpd was started, %v after host 1's VTEP and container were up", h1.ns.Name,
 		time.Since(started).Round(time.Millisecond), time.Since(up).Round(time.Millisecond))
 
 	for _, w := range []struct {
@@ -183,7 +183,7 @@ func TestIntegrationEVPNTwoHosts(t *testing.T) {
 		if _, err := w.r.WaitVNI(vni, []netip.Addr{w.remote}, converge); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s: show evpn vni lists VNI %d with remote VTEP %s %v after the last vxlan came up", w.r.NS.Name, vni, w.remote, time.Since(up).Round(time.Millisecond))
+		t.Logf("%s: show evpn vni lists VNI %d with remote VTEP %s %v after host 1's VTEP and container were up", w.r.NS.Name, vni, w.remote, time.Since(up).Round(time.Millisecond))
 		sum, err := w.r.EVPNSummary()
 		if err != nil {
 			t.Fatal(err)
@@ -206,7 +206,7 @@ func TestIntegrationEVPNTwoHosts(t *testing.T) {
 			b, _ := json.Marshal(entries)
 			return ok, string(b)
 		})
-		t.Logf("%s: FDB holds %s's VTEP and container MAC %s (extern_learn) %v after the last vxlan came up (%v after show evpn vni did)",
+		t.Logf("%s: FDB holds %s's VTEP and container MAC %s (extern_learn) %v after host 1's VTEP and container were up (%v after show evpn vni did)",
 			h.ns.Name, o.ns.Name, o.ctrMAC, time.Since(up).Round(time.Millisecond), d.Round(time.Millisecond))
 		for _, e := range h.fdb(t) {
 			if e.State != "permanent" && !slices.Contains(e.Flags, "extern_learn") {
