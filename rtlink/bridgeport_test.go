@@ -25,14 +25,14 @@ func TestEncodeBridgePortSet(t *testing.T) {
 		want string
 	}{
 		{"nothing set", BridgePort{}, hdr + "0400" + "0c80"},
-		{"evpn vxlan port", BridgePort{Learning: ptrTo(false), NeighSuppress: ptrTo(true)}, hdr + "14000c80" +
+		{"evpn vxlan port", BridgePort{Learning: Ptr(false), NeighSuppress: Ptr(true)}, hdr + "14000c80" +
 			"0500" + "0800" + "00000000" + // IFLA_BRPORT_LEARNING off
 			"0500" + "2000" + "01000000"}, // IFLA_BRPORT_NEIGH_SUPPRESS on
 		{"every flag", BridgePort{
-			Hairpin: ptrTo(true), Guard: ptrTo(false), RootBlock: ptrTo(true), FastLeave: ptrTo(false),
-			Learning: ptrTo(true), UnicastFlood: ptrTo(false), ProxyARP: ptrTo(true), ProxyARPWiFi: ptrTo(false),
-			MulticastFlood: ptrTo(true), MulticastToUnicast: ptrTo(false), BroadcastFlood: ptrTo(true),
-			NeighSuppress: ptrTo(false), Isolated: ptrTo(true),
+			Hairpin: Ptr(true), Guard: Ptr(false), RootBlock: Ptr(true), FastLeave: Ptr(false),
+			Learning: Ptr(true), UnicastFlood: Ptr(false), ProxyARP: Ptr(true), ProxyARPWiFi: Ptr(false),
+			MulticastFlood: Ptr(true), MulticastToUnicast: Ptr(false), BroadcastFlood: Ptr(true),
+			NeighSuppress: Ptr(false), Isolated: Ptr(true),
 		}, hdr + "6c000c80" +
 			"0500040001000000" + // MODE (hairpin)
 			"0500050000000000" + // GUARD
@@ -75,10 +75,10 @@ func TestDecodeBridgePortKernelDump(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &BridgePortLink{Index: 6, Name: "c", MasterIndex: 3, Port: BridgePort{
-		Hairpin: ptrTo(true), Guard: ptrTo(false), RootBlock: ptrTo(false), FastLeave: ptrTo(false),
-		Learning: ptrTo(false), UnicastFlood: ptrTo(false), ProxyARP: ptrTo(true), ProxyARPWiFi: ptrTo(false),
-		MulticastFlood: ptrTo(true), MulticastToUnicast: ptrTo(false), BroadcastFlood: ptrTo(true),
-		NeighSuppress: ptrTo(true), Isolated: ptrTo(true),
+		Hairpin: Ptr(true), Guard: Ptr(false), RootBlock: Ptr(false), FastLeave: Ptr(false),
+		Learning: Ptr(false), UnicastFlood: Ptr(false), ProxyARP: Ptr(true), ProxyARPWiFi: Ptr(false),
+		MulticastFlood: Ptr(true), MulticastToUnicast: Ptr(false), BroadcastFlood: Ptr(true),
+		NeighSuppress: Ptr(true), Isolated: Ptr(true),
 	}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("decoded %s\nwant    %s", got.Port, want.Port)
@@ -122,7 +122,7 @@ func TestSetBridgePortRequests(t *testing.T) {
 		}
 		return nltest.Error(0, reqs)
 	})
-	p := &BridgePort{Learning: ptrTo(false), NeighSuppress: ptrTo(true)}
+	p := &BridgePort{Learning: Ptr(false), NeighSuppress: Ptr(true)}
 	if err := c.SetBridgePort(context.Background(), "c", p); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestSetBridgePortRefusals(t *testing.T) {
 	c, seen := fakeConn(t, func(reqs []netlink.Message) ([]netlink.Message, error) {
 		return reply(reqs[0], linkReply()), nil // no IFLA_MASTER
 	})
-	err := c.SetBridgePort(context.Background(), "c", &BridgePort{Learning: ptrTo(false)})
+	err := c.SetBridgePort(context.Background(), "c", &BridgePort{Learning: Ptr(false)})
 	if !errors.Is(err, ErrNotBridgePort) || !strings.Contains(err.Error(), "set bridge port c") || len(*seen) != 1 {
 		t.Fatalf("no master: err = %v after %d requests", err, len(*seen))
 	}
@@ -159,7 +159,7 @@ func TestSetBridgePortRefusals(t *testing.T) {
 		}
 		return nil
 	}
-	err = c.SetBridgePort(context.Background(), "c", &BridgePort{Learning: ptrTo(false)})
+	err = c.SetBridgePort(context.Background(), "c", &BridgePort{Learning: Ptr(false)})
 	if err == nil || !strings.Contains(err.Error(), "set bridge port c: injected") || len(*seen) != 1 {
 		t.Fatalf("interceptor: err = %v after %d requests", err, len(*seen))
 	}
@@ -190,7 +190,7 @@ func TestBridgePortFromSlaveData(t *testing.T) {
 				}
 				return
 			}
-			want := &BridgePort{Learning: ptrTo(false), NeighSuppress: ptrTo(true)}
+			want := &BridgePort{Learning: Ptr(false), NeighSuppress: Ptr(true)}
 			if err != nil || !reflect.DeepEqual(p, want) {
 				t.Fatalf("got %v, %v", p, err)
 			}
