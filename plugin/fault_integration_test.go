@@ -52,11 +52,6 @@ func hostSnapshot(t *testing.T, ns *testns.NS) string {
 	return strings.Join(lines, "\n")
 }
 
-// mutating tells the requests that change the host from those that read it.
-func mutating(op string) bool {
-	return !strings.HasPrefix(op, "get ") && !strings.HasPrefix(op, "list ")
-}
-
 // faultInjector fails the k-th request that changes the host while it is
 // armed, and records which one it failed.
 type faultInjector struct {
@@ -65,10 +60,10 @@ type faultInjector struct {
 	failed   string // "op link" of the failed request; empty if none was reached
 }
 
-func (f *faultInjector) intercept(op, link string) error {
-	if f.armed && mutating(op) {
+func (f *faultInjector) intercept(r rtlink.Request) error {
+	if f.armed && r.Changes {
 		if f.count++; f.count == f.k {
-			f.failed = op + " " + link
+			f.failed = r.Op + " " + r.Link
 			return errInjected
 		}
 	}

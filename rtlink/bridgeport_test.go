@@ -153,8 +153,8 @@ func TestSetBridgePortRefusals(t *testing.T) {
 	c, seen = fakeConn(t, func(reqs []netlink.Message) ([]netlink.Message, error) {
 		return reply(reqs[0], linkReply(netlink.Attribute{Type: unix.IFLA_MASTER, Data: binary.NativeEndian.AppendUint32(nil, 3)})), nil
 	})
-	c.intercept = func(op, link string) error {
-		if op == "set bridge port" {
+	c.intercept = func(r Request) error {
+		if r.Op == "set bridge port" && r.Changes {
 			return errors.New("injected")
 		}
 		return nil

@@ -22,12 +22,21 @@ type Conn struct {
 	closed    atomic.Bool
 }
 
-// Interceptor is called before each request a Conn sends, with the
-// operation and the interface it concerns as they appear in errors ("create
-// link", "vx0"). An error it returns fails the request as a kernel error
-// would, and the request is not sent. It exists for fault-injection tests
-// of code built on this package: fail the Nth change and check what is left.
-type Interceptor func(op, link string) error
+// Interceptor is called before each request a Conn sends. An error it
+// returns fails the request as a kernel error would, and the request is not
+// sent. It exists for fault-injection tests of code built on this package:
+// fail the Nth change and check what is left.
+type Interceptor func(Request) error
+
+// Request describes a request a Conn is about to send, for an Interceptor.
+type Request struct {
+	// Op and Link are the operation and the interface as errors name them
+	// ("create link", "vx0").
+	Op, Link string
+	// Changes tells a request that changes the kernel's state (create,
+	// set, delete) from one that only reads it (get, dump).
+	Changes bool
+}
 
 // WithInterceptor installs i on the connection.
 func WithInterceptor(i Interceptor) DialOption {
@@ -126,7 +135,7 @@ func (c *Conn) execute(ctx context.Context, op, link string, typ netlink.HeaderT
 		return nil, opError(op, link, err)
 	}
 	if c.intercept != nil {
-		if err := c.intercept(op, link); err != nil {
+		if err := c.intercept(Request{Op: op, Link: link, Changes: changes(typ)}); err != nil {
 			return nil, opError(op, link, err)
 		}
 	}
@@ -148,3 +157,13 @@ const (
 	flagsChange  = netlink.Acknowledge
 	flagsDump    = netlink.Dump
 )
+
+// changes reports whether a request of message type typ changes the
+// kernel's state: rtnetlink's RTM_GET* types only read it.
+func changes(typ netlink.HeaderType) bool {
+	switch typ {
+	case unix.RTM_GETLINK, unix.RTM_GETADDR, unix.RTM_GETROUTE, unix.RTM_GETNEIGH, unix.RTM_GETNSID, unix.RTM_GETTUNNEL:
+		return false
+	}
+	return true
+}

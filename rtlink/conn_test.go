@@ -3,6 +3,7 @@ package rtlink
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -147,9 +148,9 @@ func TestCreateLinkNeedsKind(t *testing.T) {
 func TestInterceptor(t *testing.T) {
 	var seen []string
 	c, sent := fakeConn(t, func(reqs []netlink.Message) ([]netlink.Message, error) { return nltest.Error(0, reqs) })
-	c.intercept = func(op, link string) error {
-		seen = append(seen, op+" "+link)
-		if op == "set mtu" {
+	c.intercept = func(r Request) error {
+		seen = append(seen, fmt.Sprint(r.Op, " ", r.Link, " ", r.Changes))
+		if r.Op == "set mtu" {
 			return errors.New("injected")
 		}
 		return nil
@@ -162,7 +163,7 @@ func TestInterceptor(t *testing.T) {
 	if !errors.As(err, &op) || op.Op != "set mtu" || op.Link != "eth0" || !strings.Contains(err.Error(), "injected") {
 		t.Fatalf("err = %v", err)
 	}
-	if len(*sent) != 1 || strings.Join(seen, ",") != "set up eth0,set mtu eth0" {
+	if len(*sent) != 1 || strings.Join(seen, ",") != "set up eth0 true,set mtu eth0 true" {
 		t.Fatalf("sent %d requests, interceptor saw %v", len(*sent), seen)
 	}
 }
