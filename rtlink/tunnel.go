@@ -66,10 +66,15 @@ type VNIFilterEntry struct {
 // VNIStats are the counters of one VNI of a VNI filtering device
 // (VXLAN_VNIFILTER_ENTRY_STATS).
 type VNIStats struct {
+	// RxBytes, RxPackets, RxDrops and RxErrors count what the device
+	// received for the VNI (VNIFILTER_ENTRY_STATS_RX_*).
 	RxBytes, RxPackets, RxDrops, RxErrors uint64
+	// TxBytes, TxPackets, TxDrops and TxErrors count what it sent
+	// (VNIFILTER_ENTRY_STATS_TX_*).
 	TxBytes, TxPackets, TxDrops, TxErrors uint64
 }
 
+// String formats e as "10", "20-29" or "30 group 239.1.1.30".
 func (e VNIFilterEntry) String() string {
 	s := fmt.Sprint(e.Start)
 	if e.End != 0 && e.End != e.Start {

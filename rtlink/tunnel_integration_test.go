@@ -149,6 +149,8 @@ func TestIntegrationVNIFilterErrors(t *testing.T) {
 	check("list a vxlan without vnifilter", err, unix.EINVAL, nil, "")
 	_, err = c.VNIFilter(ctx, ul.Index, false)
 	check("list a veth", err, unix.EINVAL, nil, "The device is not a vxlan device")
+	_, err = c.VNIFilter(ctx, 9999, false)
+	check("list a missing index", err, unix.ENODEV, rtlink.ErrNotFound, "")
 
 	// A VNI another vnifilter device on the same port holds.
 	other := mustLink(t, c, &rtlink.Link{Name: "vf2", Data: &rtlink.VXLAN{

@@ -98,14 +98,18 @@ func (c *Client) vxlanLink(ctx context.Context, op, name string) (*rtlink.Link, 
 	return l, nil
 }
 
-// explainNoVNIFilter adds, to the kernel's answer for a vxlan link that is
-// not in VNI filtering mode (EOPNOTSUPP to a change, EINVAL to a dump), what
-// that means. The kernel's error stays matchable with errors.Is.
-func explainNoVNIFilter(err error, name string, errno unix.Errno) error {
-	if err == nil || !errors.Is(err, errno) {
-		return err
+// vniFilterError wraps err for op on the link called name. The kernel's
+// answer for a vxlan link that is not in VNI filtering mode (notFiltering:
+// EOPNOTSUPP to a change, EINVAL to a dump) is explained; either way the
+// kernel's error stays matchable with errors.Is.
+func vniFilterError(op, name string, err error, notFiltering unix.Errno) error {
+	if err == nil {
+		return nil
 	}
-	return fmt.Errorf("vxlan: %s is not a VNI filtering device (create it with CollectMetadata and VNIFilter set): %w", name, err)
+	if errors.Is(err, notFiltering) {
+		return fmt.Errorf("vxlan: %s %s: not a VNI filtering device (create it with CollectMetadata and VNIFilter set): %w", op, name, err)
+	}
+	return fmt.Errorf("vxlan: %s %s: %w", op, name, err)
 }
 
 // AddVNI adds VNIs and VNI ranges to the VNI filtering device called name,
@@ -152,14 +156,14 @@ func (c *Client) AddVNI(ctx context.Context, name string, vnis ...VNIRange) erro
 	var before []rtlink.VNIFilterEntry
 	if filtering {
 		if before, err = c.conn.VNIFilter(ctx, l.Index, false); err != nil {
-			return err
+			return vniFilterError("list VNIs of", name, err, unix.EINVAL)
 		}
 	}
 	err = c.conn.AddVNIFilter(ctx, l.Index, entries)
 	if err == nil {
 		return nil
 	}
-	err = fmt.Errorf("vxlan: add VNIs to %s: %w", name, explainNoVNIFilter(err, name, unix.EOPNOTSUPP))
+	err = vniFilterError("add VNIs to", name, err, unix.EOPNOTSUPP)
 	if !filtering {
 		return err
 	}
@@ -189,13 +193,17 @@ func (c *Client) undoAddVNI(ctx context.Context, index int, vnis []VNIRange, bef
 			}
 		}
 	}
-	if len(remove) > 0 {
-		if err := c.conn.DeleteVNIFilter(ctx, index, remove); err != nil {
+	// Groups first: deleting a VNI makes the kernel leave its multicast
+	// group even when other VNIs of the device still use it (seen on 6.18,
+	// when the device is the only user of its UDP socket), and changing the
+	// group of such a VNI afterwards fails with EADDRNOTAVAIL.
+	if len(restore) > 0 {
+		if err := c.conn.AddVNIFilter(ctx, index, restore); err != nil {
 			return err
 		}
 	}
-	if len(restore) > 0 {
-		return c.conn.AddVNIFilter(ctx, index, restore)
+	if len(remove) > 0 {
+		return c.conn.DeleteVNIFilter(ctx, index, remove)
 	}
 	return nil
 }
@@ -265,6 +273,12 @@ func appendVNI(entries []rtlink.VNIFilterEntry, v uint32, g netip.Addr) []rtlink
 // skipped, so deleting what is already gone is not an error and a range
 // may span gaps. The kernel also removes the default FDB entry of each
 // VNI's group.
+//
+// Kernel behaviour to know (seen on 6.18): deleting a VNI whose Group is a
+// multicast group makes the underlay leave that group even when other VNIs
+// of the device still use it, because the kernel looks only at other
+// devices' groups; those VNIs then receive no more of the group's traffic
+// until the device is set down and up again, which joins every group anew.
 func (c *Client) DeleteVNI(ctx context.Context, name string, vnis ...VNIRange) error {
 	if len(vnis) == 0 {
 		return &ConfigError{Field: "vnis", Value: "none", Accepted: "at least one VNIRange"}
@@ -281,7 +295,7 @@ func (c *Client) DeleteVNI(ctx context.Context, name string, vnis ...VNIRange) e
 	}
 	have, err := c.conn.VNIFilter(ctx, l.Index, false)
 	if err != nil {
-		return explainNoVNIFilter(err, name, unix.EINVAL)
+		return vniFilterError("delete VNIs from", name, err, unix.EINVAL)
 	}
 	// Send only the parts of each range the device carries, each VNI once:
 	// the kernel stops at the first VNI it does not have.
@@ -296,10 +310,7 @@ func (c *Client) DeleteVNI(ctx context.Context, name string, vnis ...VNIRange) e
 	if len(del) == 0 {
 		return nil
 	}
-	if err := c.conn.DeleteVNIFilter(ctx, l.Index, del); err != nil {
-		return fmt.Errorf("vxlan: delete VNIs from %s: %w", name, err)
-	}
-	return nil
+	return vniFilterError("delete VNIs from", name, c.conn.DeleteVNIFilter(ctx, l.Index, del), unix.EOPNOTSUPP)
 }
 
 // VNIs lists the VNIs of the VNI filtering device called name in ascending
@@ -315,7 +326,7 @@ func (c *Client) VNIs(ctx context.Context, name string) ([]VNIRange, error) {
 	}
 	entries, err := c.conn.VNIFilter(ctx, l.Index, false)
 	if err != nil {
-		return nil, explainNoVNIFilter(err, name, unix.EINVAL)
+		return nil, vniFilterError("list VNIs of", name, err, unix.EINVAL)
 	}
 	out := make([]VNIRange, 0, len(entries))
 	for _, e := range entries {
