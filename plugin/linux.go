@@ -193,7 +193,8 @@ func (h *LinuxHost) ensureVXLANLink(ctx context.Context, spec *NetworkSpec, u *u
 			return nil, h.explainCreate(ctx, spec, err)
 		}
 		u.add(func(ctx context.Context) { _ = h.conn.DeleteLink(ctx, cfg.Name) })
-		return h.conn.LinkByName(ctx, cfg.Name)
+		// Just made: no master yet, nothing to read back.
+		return &rtlink.Link{Name: cfg.Name, Kind: linkKindVXLAN, Alias: cfg.Alias, Up: cfg.Up}, nil
 	case err != nil:
 		return nil, err
 	case l.Kind != linkKindVXLAN:
@@ -201,7 +202,8 @@ func (h *LinuxHost) ensureVXLANLink(ctx context.Context, spec *NetworkSpec, u *u
 	case l.Alias != cfg.Alias:
 		return nil, &OptionError{Option: "vxlanName", Value: cfg.Name, Problem: fmt.Sprintf("a vxlan %s exists that this plugin did not create for this network; it is left alone", cfg.Name), Err: rtlink.ErrExists}
 	}
-	// Ours, from an earlier call: it must still match.
+	// Ours, from an earlier call: it must still match. (Ensure reads the
+	// link once more; this happens only when a network is made again.)
 	if _, err := h.vx.Ensure(ctx, cfg); err != nil {
 		return nil, err
 	}

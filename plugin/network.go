@@ -88,12 +88,7 @@ func (d *Driver) checkConflicts(spec *NetworkSpec) error {
 }
 
 // effectivePort is the UDP port a vxlan network's link uses.
-func effectivePort(s *NetworkSpec) uint16 {
-	if s.VXLAN.Port == 0 {
-		return vxlan.DefaultPort
-	}
-	return s.VXLAN.Port
-}
+func effectivePort(s *NetworkSpec) uint16 { return vxlan.EffectivePort(s.VXLAN.Port) }
 
 // parentInUse reports whether a network other than id has the parent of
 // spec as its parent.

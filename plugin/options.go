@@ -51,12 +51,6 @@ var (
 	macvlanLinkKind = []NetworkKind{KindMacvlan, KindParent}
 )
 
-// Bounds of the interface MTUs the options accept.
-const (
-	minMTU = 68
-	maxMTU = 65535
-)
-
 const (
 	acceptedBool   = "true or false"
 	acceptedIfName = "an interface name: 1 to 15 bytes, no '/', ':' or spaces"
@@ -176,8 +170,8 @@ var optionTable = []Option{
 		Meaning: "name of the vxlan interface", Default: "vx_ and the first 12 characters of the network ID", Accepted: acceptedIfName,
 		apply: nameValue(func(s *NetworkSpec, name string) { s.VXLAN.Name = name })},
 	{Name: "vxlanMTU", Kinds: vxlanKinds, ConfigField: "MTU",
-		Meaning: "MTU of the vxlan interface; also the containers' MTU unless bridgeMTU is set", Default: "the VTEP device's MTU minus 50 (IPv4 underlay) or 70 (IPv6)", Accepted: fmt.Sprintf("%d..%d", minMTU, maxMTU),
-		apply: rangeValue(minMTU, maxMTU, func(s *NetworkSpec, n uint64) { s.VXLAN.MTU = int(n) })},
+		Meaning: "MTU of the vxlan interface; also the containers' MTU unless bridgeMTU is set", Default: "the VTEP device's MTU minus 50 (IPv4 underlay) or 70 (IPv6)", Accepted: fmt.Sprintf("%d..%d", vxlan.MinMTU, vxlan.MaxMTU),
+		apply: rangeValue(vxlan.MinMTU, vxlan.MaxMTU, func(s *NetworkSpec, n uint64) { s.VXLAN.MTU = int(n) })},
 	{Name: "vxlanHardwareAddr", Kinds: vxlanKinds, ConfigField: "HardwareAddr",
 		Meaning: "MAC address of the vxlan interface", Default: "random", Accepted: acceptedMAC,
 		apply: macValue(func(s *NetworkSpec, m []byte) { s.VXLAN.HardwareAddr = m })},
@@ -188,8 +182,8 @@ var optionTable = []Option{
 		Meaning: "name of the bridge; an existing bridge of that name is used and left in place", Default: "br_ and the first 12 characters of the network ID", Accepted: acceptedIfName,
 		apply: nameValue(func(s *NetworkSpec, name string) { s.Bridge.Name = name })},
 	{Name: "bridgeMTU", Kinds: bridgeKinds,
-		Meaning: "MTU of the bridge and of the containers' interfaces", Default: "the containers' MTU", Accepted: fmt.Sprintf("%d..%d", minMTU, maxMTU),
-		apply: rangeValue(minMTU, maxMTU, func(s *NetworkSpec, n uint64) { s.Bridge.MTU = int(n) })},
+		Meaning: "MTU of the bridge and of the containers' interfaces", Default: "the containers' MTU", Accepted: fmt.Sprintf("%d..%d", vxlan.MinMTU, vxlan.MaxMTU),
+		apply: rangeValue(vxlan.MinMTU, vxlan.MaxMTU, func(s *NetworkSpec, n uint64) { s.Bridge.MTU = int(n) })},
 	{Name: "bridgeHardwareAddr", Kinds: bridgeKinds,
 		Meaning: "MAC address of the bridge", Default: "random", Accepted: acceptedMAC,
 		apply: macValue(func(s *NetworkSpec, m []byte) { s.Bridge.HardwareAddr = m })},
@@ -483,13 +477,9 @@ func (p *parsedOptions) checkCombinations(opts map[string]string) error {
 	case p.portLow != nil:
 		s.VXLAN.SrcPorts = vxlan.PortRange{Low: *p.portLow, High: *p.portHigh}
 	}
-	g, l := s.VXLAN.Group, s.VXLAN.Local
-	if g.IsValid() && l.IsValid() && g.Is4() != l.Is4() {
-		return &OptionError{Option: p.given("SrcAddr"), Value: l.String(), Problem: fmt.Sprintf("not of the family of Group=%s", g), Accepted: "an address of the underlay's family"}
-	}
-	if l.IsValid() && (l.IsMulticast() || l.IsUnspecified()) {
-		return &OptionError{Option: p.given("SrcAddr"), Value: l.String(), Problem: "not a unicast address", Accepted: mustOption("SrcAddr").Accepted}
-	}
+	// The vxlan link's own rules (address families, a unicast source, a
+	// device for a multicast group) are vxlan.Config.Validate's, applied
+	// once the spec is whole (see optionErrorOf). Peers are the plugin's.
 	for _, peer := range s.Peers {
 		if peer.Is6() != s.UnderlayIPv6() {
 			return &OptionError{Option: p.given("Peers"), Value: opts[p.given("Peers")], Problem: "mixes IPv4 and IPv6 (or differs from Group/SrcAddr): a vxlan link has one underlay family", Accepted: "addresses of one family"}

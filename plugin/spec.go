@@ -188,9 +188,6 @@ func (d *Driver) specFor(ctx context.Context, id string, opts map[string]string,
 	if err != nil {
 		return nil, err
 	}
-	if v.Group.IsMulticast() && v.Device == "" {
-		return nil, &OptionError{Option: "Group", Value: v.Group.String(), Problem: "a multicast group needs a VTEP device", Accepted: "VtepDev or a default VTEP device set, or a unicast Group"}
-	}
 	setMTUs(spec, underlayMTU)
 	return spec, optionErrorOf(v.Validate())
 }
@@ -238,19 +235,12 @@ func (d *Driver) resolveVTEP(ctx context.Context, spec *NetworkSpec) (int, error
 	return mtu, nil
 }
 
-// Encapsulation overhead of VXLAN: outer Ethernet, IP, UDP and VXLAN
-// headers.
-const (
-	overheadIPv4 = 50
-	overheadIPv6 = 70
-)
-
 // setMTUs derives the vxlan link's MTU from the underlay's, unless given,
 // and the containers' MTU: bridgeMTU, else the vxlan link's.
 func setMTUs(spec *NetworkSpec, underlayMTU int) {
-	overhead := overheadIPv4
+	overhead := vxlan.OverheadIPv4
 	if spec.UnderlayIPv6() {
-		overhead = overheadIPv6
+		overhead = vxlan.OverheadIPv6
 	}
 	if spec.VXLAN.MTU == 0 {
 		spec.VXLAN.MTU = underlayMTU - overhead
@@ -268,11 +258,15 @@ func optionErrorOf(err error) error {
 	if !errors.As(err, &ce) {
 		return err
 	}
-	opt := ce.Field
+	opt, accepted := ce.Field, ce.Accepted
 	if o := optionForField(ce.Field); o != nil {
-		opt = o.Name
+		opt, accepted = o.Name, o.Accepted
 	}
-	return &OptionError{Option: opt, Value: fmt.Sprint(ce.Value), Problem: "not accepted by the vxlan link", Accepted: ce.Accepted, Err: err}
+	problem := ce.Problem
+	if problem == "" {
+		problem = "not accepted by the vxlan link"
+	}
+	return &OptionError{Option: opt, Value: fmt.Sprint(ce.Value), Problem: problem, Accepted: accepted, Err: err}
 }
 
 // firstLink returns the first of names that exists on the host, with its
