@@ -55,19 +55,11 @@ type FDBEntry struct {
 }
 
 func run(ctx context.Context, netns string, asJSON bool, out io.Writer) error {
-	var opts []rtlink.DialOption
-	if netns != "" {
-		opts = append(opts, rtlink.WithNetNSPath(netns))
-	}
-	c, err := vxlan.Dial(opts...)
+	c, configs, err := listVXLAN(ctx, netns)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	configs, err := c.List(ctx)
-	if err != nil {
-		return err
-	}
 	links := make([]Link, 0, len(configs))
 	for _, cfg := range configs {
 		entries, err := c.FDB(ctx, cfg.Name)
@@ -214,4 +206,23 @@ func settings(c vxlan.Config) [][2]string {
 		add("alias", c.Alias)
 	}
 	return s
+}
+
+// listVXLAN dials the namespace (this one if netns is empty) and lists its
+// vxlan links; the caller closes the client.
+func listVXLAN(ctx context.Context, netns string) (*vxlan.Client, []vxlan.Config, error) {
+	var opts []rtlink.DialOption
+	if netns != "" {
+		opts = append(opts, rtlink.WithNetNSPath(netns))
+	}
+	c, err := vxlan.Dial(opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	configs, err := c.List(ctx)
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, configs, nil
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
 )
 
@@ -33,19 +32,11 @@ type VNIEntry struct {
 // in the table, or one more JSON document {"vnifilter": [...]} after the
 // list of links. Without VNI filtering links it prints nothing.
 func printVNIs(ctx context.Context, netns string, asJSON bool, out io.Writer) error {
-	var opts []rtlink.DialOption
-	if netns != "" {
-		opts = append(opts, rtlink.WithNetNSPath(netns))
-	}
-	c, err := vxlan.Dial(opts...)
+	c, configs, err := listVXLAN(ctx, netns)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	configs, err := c.List(ctx)
-	if err != nil {
-		return err
-	}
 	var links []VNIFilterLink
 	var ranges [][]vxlan.VNIRange // per link, for the table
 	for _, cfg := range configs {
