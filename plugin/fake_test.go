@@ -105,6 +105,8 @@ func (f *fakeHost) OwnedLinks(context.Context) ([]OwnedLink, error) {
 	return out, nil
 }
 
+func (f *fakeHost) ReapReleased(context.Context) (int, error) { return 0, nil }
+
 func (f *fakeHost) DeleteOwnedLink(_ context.Context, l OwnedLink) error {
 	if err := f.record("DeleteOwnedLink " + l.Name); err != nil {
 		return err

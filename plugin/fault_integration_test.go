@@ -1,12 +1,15 @@
 package plugin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
@@ -53,7 +56,9 @@ func hostSnapshot(t *testing.T, ns *testns.NS) string {
 }
 
 // faultInjector fails the k-th request that changes the host while it is
-// armed, and records which one it failed.
+// armed, and records which one it failed. The background deletion of
+// released links (one request by link group, at times of its own) is not
+// counted; TestIntegrationReapFaultRetried fails it.
 type faultInjector struct {
 	k, count int
 	armed    bool
@@ -61,6 +66,9 @@ type faultInjector struct {
 }
 
 func (f *faultInjector) intercept(r rtlink.Request) error {
+	if r.Op == rtlink.OpDeleteLinkGroup {
+		return nil // from the background: not a step of the call under test
+	}
 	if f.armed && r.Changes {
 		if f.count++; f.count == f.k {
 			f.failed = r.Op + " " + r.Link
@@ -151,6 +159,7 @@ func TestIntegrationFaultAtEveryStep(t *testing.T) {
 				if err := d.DeleteNetwork(ctx, id); err != nil {
 					t.Fatal(err)
 				}
+				drain(t, d)
 				if got := hostSnapshot(t, ns); got != baseline {
 					t.Fatalf("after delete:\n%s", got)
 				}
@@ -217,6 +226,7 @@ func TestIntegrationDeleteFaultThenRetry(t *testing.T) {
 		if err := d.DeleteNetwork(ctx, id); err != nil {
 			t.Fatalf("retry: %v", err)
 		}
+		drain(t, d)
 		if got := hostSnapshot(t, ns); got != baseline {
 			t.Fatalf("delete step %d (%s), after the retry:\n%s", k, failed, got)
 		}
@@ -227,5 +237,66 @@ func TestIntegrationDeleteFaultThenRetry(t *testing.T) {
 	t.Logf("faults injected at %d delete steps; each retry left nothing", steps)
 	if steps < 2 {
 		t.Fatalf("only %d delete steps covered", steps)
+	}
+}
+
+// drain waits until the driver's LinuxHost has deleted every link it
+// released.
+func drain(t *testing.T, d *Driver) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := d.cfg.Host.(*LinuxHost).Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The background deletion of released links is retried when it fails:
+// a network deleted while the kernel refuses the deletion is gone once
+// the kernel accepts it again, and nothing is left.
+func TestIntegrationReapFaultRetried(t *testing.T) {
+	ctx := t.Context()
+	_, ns := liveDriver(t, ScopeLocal)
+	baseline := hostSnapshot(t, ns)
+	var mu sync.Mutex
+	fails := 1
+	conn, err := rtlink.Dial(rtlink.WithNetNSPath(ns.Path()), rtlink.WithInterceptor(func(r rtlink.Request) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Op == rtlink.OpDeleteLinkGroup && fails > 0 {
+			fails--
+			return errInjected
+		}
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	d, err := NewDriver(Config{Scope: ScopeLocal, VTEPDevice: "ul0", Host: NewLinuxHost(conn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "4ea94ea94ea94ea9"
+	if err := createNet(ctx, d, id, map[string]any{"VxlanId": "43"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.CreateEndpoint(ctx, &CreateEndpointRequest{NetworkID: id, EndpointID: "e4ea94ea94ea94ea", Interface: &EndpointInterface{Address: "198.19.4.70/24"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DeleteEndpoint(ctx, id, "e4ea94ea94ea94ea"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DeleteNetwork(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, d)
+	mu.Lock()
+	defer mu.Unlock()
+	if fails != 0 {
+		t.Fatal("the deletion was never tried")
+	}
+	if got := hostSnapshot(t, ns); got != baseline {
+		t.Fatalf("left after a failed and retried deletion:\n%s", got)
 	}
 }

@@ -25,6 +25,10 @@ type Host interface {
 	OwnedLinks(ctx context.Context) ([]OwnedLink, error)
 	// DeleteOwnedLink deletes a link OwnedLinks reported.
 	DeleteOwnedLink(ctx context.Context, l OwnedLink) error
+	// ReapReleased deletes the links an earlier run of the plugin released
+	// (deleted endpoints and networks) but did not delete before it
+	// stopped, and returns how many there were.
+	ReapReleased(ctx context.Context) (int, error)
 }
 
 // OwnedLink is a link the plugin made, found on the host.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
@@ -14,15 +15,33 @@ import (
 // It deletes only links that carry the plugin's mark in their alias, and
 // never takes over a link it did not create, except a bridge named by
 // bridgeName, which it uses and leaves in place.
+//
+// The links of deleted endpoints and vxlan networks are deleted in the
+// background, many in one request (see ReapGroup): DeleteEndpoint and
+// DeleteNetwork return without waiting for the kernel, and a CreateNetwork
+// that needs a name, or a VNI and port, of a link still being deleted
+// waits for that deletion. Drain waits for all of them.
 type LinuxHost struct {
 	conn *rtlink.Conn
 	vx   *vxlan.Client
+	reap *reaper
 }
 
 // NewLinuxHost returns a Host working through conn.
 func NewLinuxHost(conn *rtlink.Conn) *LinuxHost {
-	return &LinuxHost{conn: conn, vx: vxlan.New(conn)}
+	return &LinuxHost{conn: conn, vx: vxlan.New(conn), reap: newReaper(conn)}
 }
+
+// SetLogger sets where the host logs what its background deletion does.
+func (h *LinuxHost) SetLogger(log *slog.Logger) { h.reap.log = log }
+
+// Drain returns once every link released by DeleteEndpoint or
+// DeleteNetwork is deleted, or when ctx is done.
+func (h *LinuxHost) Drain(ctx context.Context) error { return h.reap.drain(ctx) }
+
+// ReapReleased deletes the links a crash left released but not deleted,
+// and returns how many there were.
+func (h *LinuxHost) ReapReleased(ctx context.Context) (int, error) { return h.reap.reapLeftovers(ctx) }
 
 // LinkMTU returns the MTU of the named link.
 func (h *LinuxHost) LinkMTU(ctx context.Context, name string) (int, error) {
@@ -69,6 +88,10 @@ func (h *LinuxHost) CreateNetwork(ctx context.Context, spec *NetworkSpec) (err e
 	}()
 	if spec.Kind == KindParent {
 		return h.ensureParent(ctx, spec, &u)
+	}
+	// Links of a deleted network may still hold the names or the VNI.
+	if err := h.reap.waitFor(ctx, []string{spec.VXLAN.Name, spec.Bridge.Name}, spec.VXLAN.VNI, effectivePort(spec), true); err != nil {
+		return err
 	}
 	vx, err := h.ensureVXLAN(ctx, spec, &u)
 	if err != nil || spec.Kind == KindMacvlan {
@@ -276,7 +299,7 @@ func (h *LinuxHost) DeleteNetwork(ctx context.Context, spec *NetworkSpec, parent
 		}
 		return nil
 	case KindMacvlan:
-		return h.deleteMarked(ctx, spec.VXLAN.Name, mark)
+		return h.releaseMarked(ctx, spec.VXLAN.Name, mark, pendingVXLAN(&spec.VXLAN))
 	}
 	br, err := h.conn.LinkByName(ctx, spec.Bridge.Name)
 	if err != nil && !errors.Is(err, rtlink.ErrNotFound) {
@@ -290,10 +313,27 @@ func (h *LinuxHost) DeleteNetwork(ctx context.Context, spec *NetworkSpec, parent
 			}
 		}
 	}
-	if err := h.deleteMarked(ctx, spec.VXLAN.Name, mark); err != nil {
+	if err := h.releaseMarked(ctx, spec.VXLAN.Name, mark, pendingVXLAN(&spec.VXLAN)); err != nil {
 		return err
 	}
-	return h.deleteMarked(ctx, spec.Bridge.Name, mark)
+	return h.releaseMarked(ctx, spec.Bridge.Name, mark, pendingLink{})
+}
+
+// releaseMarked has the link called name deleted in the background if it
+// carries mark. A link that is gone is not an error; one without the mark
+// is left alone.
+func (h *LinuxHost) releaseMarked(ctx context.Context, name, mark string, p pendingLink) error {
+	l, err := h.conn.LinkByName(ctx, name)
+	if errors.Is(err, rtlink.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if l.Alias != mark {
+		return nil
+	}
+	return h.reap.release(ctx, name, p)
 }
 
 // deleteMarked deletes the link called name if it carries mark. A link

@@ -117,10 +117,10 @@ func (h *LinuxHost) DeleteEndpoint(ctx context.Context, spec *NetworkSpec, ep *E
 		attached = l.MasterIndex
 	}
 	if l.Kind != kind || lower == nil || attached != lower.Index {
+		if l.Group == ReapGroup {
+			return nil // released already, its network too
+		}
 		return fmt.Errorf("endpoint %s: %s is not the %s this plugin made on %s; it is left alone: %w", shortID(ep.ID), name, kind, lowerOf(spec), rtlink.ErrWrongKind)
 	}
-	if err := h.conn.DeleteLink(ctx, name); err != nil && !errors.Is(err, rtlink.ErrNotFound) {
-		return err
-	}
-	return nil
+	return h.reap.release(ctx, name, pendingLink{})
 }

@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -79,6 +80,7 @@ func TestIntegrationLinuxHostBridgeMode(t *testing.T) {
 	if err := d.DeleteNetwork(ctx, id); err != nil {
 		t.Fatal(err)
 	}
+	drain(t, d)
 	if out := ns.IP("-br", "link"); strings.Contains(out, "vx_") || strings.Contains(out, "br_") || strings.Contains(out, "vhe") {
 		t.Fatalf("left after delete:\n%s", out)
 	}
@@ -141,6 +143,7 @@ func TestIntegrationLinuxHostOwnership(t *testing.T) {
 	if err := d.DeleteNetwork(ctx, "feedfacefeedface"); err != nil {
 		t.Fatal(err)
 	}
+	drain(t, d)
 	if _, err := ns.TryIP("link", "show", "opbr"); err != nil {
 		t.Fatal("the operator's bridge was deleted")
 	}
@@ -209,6 +212,7 @@ func TestIntegrationLinuxHostMacvlanMode(t *testing.T) {
 	if err := d.DeleteNetwork(ctx, id); err != nil {
 		t.Fatal(err)
 	}
+	drain(t, d)
 	if out := ns.IP("-br", "link"); strings.Contains(out, "vx_") || strings.Contains(out, "vce1") {
 		t.Fatalf("left:\n%s", out)
 	}
@@ -405,5 +409,52 @@ func TestIntegrationLinuxHostRestore(t *testing.T) {
 	}
 	if out := ns.IP("-br", "link"); strings.Contains(out, "0afa") || !strings.Contains(out, "vx_5ave") {
 		t.Fatalf("after cleaning:\n%s", out)
+	}
+}
+
+// A network deleted and at once made again with the same VNI and names
+// works: the new CreateNetwork waits for the old links' deletion. Links
+// released but not deleted when the plugin stops (a crash) are deleted by
+// the next start.
+func TestIntegrationLinuxHostReleasedLinks(t *testing.T) {
+	ctx := t.Context()
+	d, ns := liveDriver(t, ScopeLocal)
+	opts := map[string]any{"VxlanId": "70", "vxlanName": "vxsame", "bridgeName": "brsame"}
+	for i, id := range []string{"1000000000000001", "1000000000000002", "1000000000000003"} {
+		if err := createNet(ctx, d, id, opts); err != nil {
+			t.Fatalf("network %d: %v", i, err)
+		}
+		if vx := ns.LinkJSON("vxsame"); vx.Ifalias != ownerMark(id) {
+			t.Fatalf("network %d: vxsame is %q's", i, vx.Ifalias)
+		}
+		if err := d.DeleteNetwork(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drain(t, d)
+	if out := ns.IP("-br", "link"); strings.Contains(out, "same") {
+		t.Fatalf("left:\n%s", out)
+	}
+
+	// A crash between the release and the deletion: the links are in the
+	// plugin's group, and the next start deletes them; a foreign link in
+	// that group is left alone.
+	if err := createNet(ctx, d, "2000000000000001", map[string]any{"VxlanId": "71"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"vx_200000000000", "br_200000000000"} {
+		ns.IP("link", "set", name, "group", fmt.Sprint(ReapGroup))
+	}
+	ns.IP("link", "add", "opveth", "group", fmt.Sprint(ReapGroup), "type", "veth", "peer", "name", "opveth1")
+	restarted, err := NewDriver(Config{Scope: ScopeLocal, VTEPDevice: "ul0", Host: NewLinuxHost(ns.Dial())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := restarted.Restore(ctx)
+	if err != nil || len(rep.Orphans) != 0 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	if out := ns.IP("-br", "link"); strings.Contains(out, "_200000000000") || !strings.Contains(out, "opveth") {
+		t.Fatalf("after restart:\n%s", out)
 	}
 }

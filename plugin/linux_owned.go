@@ -19,6 +19,9 @@ func (h *LinuxHost) OwnedLinks(ctx context.Context) ([]OwnedLink, error) {
 	var out []OwnedLink
 	owners := map[int]string{} // bridge index -> network ID
 	for _, l := range links {
+		if l.Group == ReapGroup {
+			continue // being deleted
+		}
 		if id, ok := strings.CutPrefix(l.Alias, ownerMark("")); ok {
 			out = append(out, OwnedLink{Name: l.Name, Kind: l.Kind, NetworkID: id})
 			if l.Kind == linkKindBridge {
@@ -27,7 +30,7 @@ func (h *LinuxHost) OwnedLinks(ctx context.Context) ([]OwnedLink, error) {
 		}
 	}
 	for _, l := range links {
-		if id, ok := owners[l.MasterIndex]; ok && l.Kind == linkKindVeth && strings.HasPrefix(l.Name, endpointHostIf("")) {
+		if id, ok := owners[l.MasterIndex]; ok && l.Group != ReapGroup && l.Kind == linkKindVeth && strings.HasPrefix(l.Name, endpointHostIf("")) {
 			out = append(out, OwnedLink{Name: l.Name, Kind: l.Kind, NetworkID: id})
 		}
 	}

@@ -21,6 +21,15 @@ type RestoreReport struct {
 // cannot be made is reported and kept.
 func (d *Driver) Restore(ctx context.Context) (*RestoreReport, error) {
 	rep := &RestoreReport{}
+	// First what a crash left half deleted, so that no link about to go
+	// is adopted by a network restored below.
+	reaped, err := d.cfg.Host.ReapReleased(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if reaped > 0 {
+		d.log.Info("deleted links released before the last stop", "links", reaped)
+	}
 	if d.cfg.Store == nil {
 		return rep, nil
 	}

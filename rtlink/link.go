@@ -365,11 +365,15 @@ func (c *Conn) DeleteLink(ctx context.Context, name string) error {
 	return err
 }
 
+// OpDeleteLinkGroup is the operation of DeleteLinkGroup, as its errors and
+// an Interceptor's Request name it.
+const OpDeleteLinkGroup = "delete link group"
+
 // DeleteLinkGroup deletes every link in the link group in one request, which
 // costs the kernel one RCU grace period for the whole group instead of one per
 // link. Group 0, the default group, is refused.
 func (c *Conn) DeleteLinkGroup(ctx context.Context, group uint32) error {
-	const op = "delete link group"
+	const op = OpDeleteLinkGroup
 	what := fmt.Sprintf("group %d", group)
 	if group == 0 {
 		return errorf(op, what, "refusing to delete the default link group 0")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/dockerhost"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
@@ -72,7 +73,22 @@ func oneDockerHost(t *testing.T) (*dockerhost.Host, string) {
 
 // ownedLinks lists the links in the host's namespace that this plugin
 // makes: vx_*, br_* and container veths vh*/vc*.
+// ownedLinks lists the links of the host that the plugin makes, once its
+// background deletion of released links is done (it waits up to 2 s for
+// the list to be empty).
 func ownedLinks(t *testing.T, h *dockerhost.Host) []string {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		out := listOwnedLinks(t, h)
+		if len(out) == 0 || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func listOwnedLinks(t *testing.T, h *dockerhost.Host) []string {
 	t.Helper()
 	var links []struct {
 		Name string `json:"ifname"`
