@@ -212,12 +212,17 @@ func (h *LinuxHost) ensureVXLANLink(ctx context.Context, spec *NetworkSpec, u *u
 	l, err := h.conn.LinkByName(ctx, cfg.Name)
 	switch {
 	case errors.Is(err, rtlink.ErrNotFound):
-		if err := h.vx.Create(ctx, cfg); err != nil {
+		down := cfg
+		down.Up = false
+		if err := h.vx.Create(ctx, down); err != nil {
 			return nil, h.explainCreate(ctx, spec, err)
 		}
 		u.add(func(ctx context.Context) { _ = h.conn.DeleteLink(ctx, cfg.Name) })
+		if err := h.upWithoutIPv6(ctx, cfg.Name); err != nil {
+			return nil, err
+		}
 		// Just made: no master yet, nothing to read back.
-		return &rtlink.Link{Name: cfg.Name, Kind: linkKindVXLAN, Alias: cfg.Alias, Up: cfg.Up}, nil
+		return &rtlink.Link{Name: cfg.Name, Kind: linkKindVXLAN, Alias: cfg.Alias, Up: true}, nil
 	case err != nil:
 		return nil, err
 	case l.Kind != linkKindVXLAN:
@@ -267,11 +272,19 @@ func (h *LinuxHost) ensureBridge(ctx context.Context, spec *NetworkSpec, mark st
 	l, err := h.conn.LinkByName(ctx, b.Name)
 	switch {
 	case errors.Is(err, rtlink.ErrNotFound):
-		l, err = h.conn.CreateLink(ctx, &rtlink.Link{Name: b.Name, MTU: b.MTU, HardwareAddr: b.HardwareAddr, TxQueueLen: b.TxQueueLen, Alias: mark, Up: true, Data: &rtlink.Bridge{}})
+		// Made down, so that it comes up (in CreateNetwork) without IPv6
+		// when it needs none: no IPv6 gateway of the network on it.
+		l, err = h.conn.CreateLink(ctx, &rtlink.Link{Name: b.Name, MTU: b.MTU, HardwareAddr: b.HardwareAddr, TxQueueLen: b.TxQueueLen, Alias: mark, Data: &rtlink.Bridge{}})
 		if err != nil {
 			return nil, err
 		}
 		u.add(func(ctx context.Context) { _ = h.conn.DeleteLink(ctx, b.Name) })
+		if !spec.hasIPv6Gateway() {
+			if err := h.conn.DisableIPv6(ctx, b.Name); err != nil {
+				return nil, err
+			}
+		}
+		l.Up = false
 		return l, nil
 	case err != nil:
 		return nil, err

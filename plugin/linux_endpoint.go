@@ -20,10 +20,11 @@ func lowerOf(spec *NetworkSpec) string {
 	return spec.Bridge.Name
 }
 
-// CreateEndpoint makes the container's interface in one request. In bridge
-// mode that is a veth pair, the host end in the bridge and up, the
-// container end with the container's MTU and MAC; otherwise a macvlan link
-// on the network's vxlan link or parent.
+// CreateEndpoint makes the container's interface. In bridge mode that is a
+// veth pair, the host end in the bridge, without IPv6 (see
+// rtlink.Conn.DisableIPv6), and up, the container end with the container's
+// MTU and MAC; otherwise a macvlan link on the network's vxlan link or
+// parent, in one request.
 //
 // Unlike the network's links, these carry no alias: setting one makes the
 // kernel announce a link change, and for a link without carrier IPv6 then
@@ -39,20 +40,36 @@ func (h *LinuxHost) CreateEndpoint(ctx context.Context, spec *NetworkSpec, ep *E
 	if err != nil {
 		return fmt.Errorf("network %s: %w", shortID(spec.ID), err)
 	}
-	l := &rtlink.Link{Name: ep.ContainerIf, ParentIndex: lower.Index, MTU: spec.ContainerMTU, HardwareAddr: ep.MAC}
-	if spec.Kind == KindBridge {
-		l = &rtlink.Link{
-			Name:        ep.HostIf,
-			MTU:         spec.ContainerMTU,
-			MasterIndex: lower.Index,
-			Up:          true,
-			Data:        &rtlink.Veth{PeerName: ep.ContainerIf, PeerMTU: spec.ContainerMTU, PeerHardwareAddr: ep.MAC},
-		}
-	} else {
-		l.Data = &rtlink.Macvlan{Mode: spec.MacvlanMode}
+	if spec.Kind != KindBridge {
+		_, err = h.conn.CreateLink(ctx, &rtlink.Link{Name: ep.ContainerIf, ParentIndex: lower.Index, MTU: spec.ContainerMTU, HardwareAddr: ep.MAC,
+			Data: &rtlink.Macvlan{Mode: spec.MacvlanMode}})
+		return err
 	}
-	_, err = h.conn.CreateLink(ctx, l)
-	return err
+	_, err = h.conn.CreateLink(ctx, &rtlink.Link{
+		Name:        ep.HostIf,
+		MTU:         spec.ContainerMTU,
+		MasterIndex: lower.Index,
+		Data:        &rtlink.Veth{PeerName: ep.ContainerIf, PeerMTU: spec.ContainerMTU, PeerHardwareAddr: ep.MAC},
+	})
+	if err != nil {
+		return err
+	}
+	if err := h.upWithoutIPv6(ctx, ep.HostIf); err != nil {
+		_ = h.conn.DeleteLink(context.WithoutCancel(ctx), ep.HostIf)
+		return err
+	}
+	return nil
+}
+
+// upWithoutIPv6 turns IPv6 off on a host-side link that was just made, and
+// brings it up. A host-side link needs no IPv6 of its own (the containers
+// have theirs), and each link with IPv6 makes every later link change on
+// the host cost more (see rtlink.Conn.DisableIPv6).
+func (h *LinuxHost) upWithoutIPv6(ctx context.Context, name string) error {
+	if err := h.conn.DisableIPv6(ctx, name); err != nil {
+		return err
+	}
+	return h.conn.SetUp(ctx, name)
 }
 
 // checkVXLAN makes sure a vxlan network still has its vxlan link: the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -456,5 +457,55 @@ func TestIntegrationLinuxHostReleasedLinks(t *testing.T) {
 	}
 	if out := ns.IP("-br", "link"); strings.Contains(out, "_200000000000") || !strings.Contains(out, "opveth") {
 		t.Fatalf("after restart:\n%s", out)
+	}
+}
+
+// The host-side links need no IPv6 of their own and get none: the vxlan
+// link, the container veth's host end, and a bridge that holds no IPv6
+// gateway. A bridge with an IPv6 gateway keeps IPv6.
+func TestIntegrationLinuxHostNoIPv6OnHostLinks(t *testing.T) {
+	ctx := t.Context()
+	d, ns := liveDriver(t, ScopeLocal)
+	ipv6Off := func(name string) bool {
+		v, err := ns.Exec("sysctl", "-n", "net.ipv6.conf."+name+".disable_ipv6")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(v) == "1"
+	}
+	v4only, ep := "5100000000000001", "e510000000000001"
+	if err := d.CreateNetwork(ctx, &CreateNetworkRequest{NetworkID: v4only, Options: map[string]any{optGeneric: map[string]any{"VxlanId": "80"}},
+		IPv4Data: []IPAMData{{Pool: "198.19.80.0/24", Gateway: "198.19.80.1/24"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.CreateEndpoint(ctx, &CreateEndpointRequest{NetworkID: v4only, EndpointID: ep, Interface: &EndpointInterface{Address: "198.19.80.2/24"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{vxlanLinkName(v4only), bridgeLinkName(v4only), endpointHostIf(ep)} {
+		if !ipv6Off(name) {
+			t.Errorf("%s has IPv6", name)
+		}
+		if out := ns.IP("-6", "route", "show", "table", "all", "dev", name); strings.TrimSpace(out) != "" {
+			t.Errorf("IPv6 routes of %s:\n%s", name, out)
+		}
+		if l := ns.LinkJSON(name); !slices.Contains(l.Flags, "UP") {
+			t.Errorf("%s is not up: %v", name, l.Flags)
+		}
+	}
+	if ipv6Off(endpointContainerIf(ep)) {
+		t.Error("the container end lost IPv6")
+	}
+	dual := "5200000000000002"
+	if err := createNet(ctx, d, dual, map[string]any{"VxlanId": "81"}); err != nil {
+		t.Fatal(err)
+	}
+	if ipv6Off(bridgeLinkName(dual)) {
+		t.Error("the bridge with an IPv6 gateway lost IPv6")
+	}
+	if !ipv6Off(vxlanLinkName(dual)) {
+		t.Error("the dual-stack network's vxlan link has IPv6")
+	}
+	if addrs := ns.IP("-j", "addr", "show", "dev", bridgeLinkName(dual)); !strings.Contains(addrs, `"fd00:4::1"`) {
+		t.Fatalf("IPv6 gateway not on the bridge: %s", addrs)
 	}
 }

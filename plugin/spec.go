@@ -293,3 +293,17 @@ type notOnHostError struct{ msg string }
 
 func (e *notOnHostError) Error() string { return e.msg }
 func (e *notOnHostError) Unwrap() error { return vxlan.ErrNotFound }
+
+// hasIPv6Gateway reports whether the network puts an IPv6 gateway on its
+// bridge.
+func (s *NetworkSpec) hasIPv6Gateway() bool {
+	if !s.HostGateway {
+		return false
+	}
+	for _, gw := range s.Gateways {
+		if gw.Addr().Is6() {
+			return true
+		}
+	}
+	return false
+}

@@ -2,6 +2,7 @@ package rtlink
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 
 	"github.com/mdlayher/netlink"
@@ -18,6 +19,7 @@ import (
 // context does (see [WatchNeighbors]).
 type Conn struct {
 	nc        *netlink.Conn
+	ns        *NetNS // the namespace the connection was dialled into; nil for the caller's
 	intercept Interceptor
 	closed    atomic.Bool
 }
@@ -92,17 +94,33 @@ func Dial(opts ...DialOption) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Conn{nc: nc, intercept: dc.intercept}, nil
+	c := &Conn{nc: nc, intercept: dc.intercept}
+	// The namespace is kept for what netlink cannot do, such as per-link
+	// sysctls (DisableIPv6), which must be written from inside it.
+	switch {
+	case dc.ownsNS:
+		c.ns = dc.ns
+	case dc.ns != nil:
+		fd, err := unix.FcntlInt(uintptr(dc.ns.Fd()), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			nc.Close()
+			return nil, opError("dial", dc.ns.String(), err)
+		}
+		c.ns = NetNSFromFd(fd)
+	}
+	return c, nil
 }
 
+// dial applies the options and opens the netlink connection. A namespace
+// an option opened (dc.ownsNS) is the caller's to close, also on error.
 func dial(dc *dialConfig, opts []DialOption) (*netlink.Conn, error) {
 	for _, o := range opts {
 		if err := o(dc); err != nil {
+			if dc.ownsNS {
+				dc.ns.Close()
+			}
 			return nil, err
 		}
-	}
-	if dc.ownsNS {
-		defer dc.ns.Close()
 	}
 	cfg := &netlink.Config{Strict: true, Groups: dc.groups}
 	where := ""
@@ -112,6 +130,9 @@ func dial(dc *dialConfig, opts []DialOption) (*netlink.Conn, error) {
 	}
 	nc, err := netlink.Dial(unix.NETLINK_ROUTE, cfg)
 	if err != nil {
+		if dc.ownsNS {
+			dc.ns.Close()
+		}
 		return nil, opError("dial", where, err)
 	}
 	return nc, nil
@@ -125,7 +146,11 @@ func (c *Conn) Close() error {
 	if c.closed.Swap(true) {
 		return nil
 	}
-	return c.nc.Close()
+	err := c.nc.Close()
+	if c.ns != nil {
+		err = errors.Join(err, c.ns.Close())
+	}
+	return err
 }
 
 // execute sends one request and returns the kernel's answers, with any error

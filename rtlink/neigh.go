@@ -278,6 +278,9 @@ func WatchNeighbors(ctx context.Context, fn func(NeighEvent) error, opts ...Dial
 	if err != nil {
 		return err
 	}
+	if dc.ownsNS {
+		dc.ns.Close() // the socket is bound to it; the handle is not needed
+	}
 	defer nc.Close()
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()

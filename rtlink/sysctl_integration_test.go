@@ -1,0 +1,56 @@
+package rtlink_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
+	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
+)
+
+// A link whose IPv6 is turned off before it comes up has no IPv6 address
+// and no IPv6 route; the setting is the link's own, in the connection's
+// namespace, not the caller's.
+func TestIntegrationDisableIPv6(t *testing.T) {
+	ns := testns.New(t)
+	c := ns.Dial()
+	ctx := context.Background()
+	for _, name := range []string{"off0", "on0"} {
+		if _, err := c.CreateLink(ctx, &rtlink.Link{Name: name, Data: &rtlink.Bridge{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.DisableIPv6(ctx, "off0"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"off0", "on0"} {
+		if err := c.SetUp(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, err := ns.Exec("sysctl", "-n", "net.ipv6.conf.off0.disable_ipv6"); err != nil || strings.TrimSpace(v) != "1" {
+		t.Fatalf("off0 disable_ipv6 = %q, %v", v, err)
+	}
+	if v, err := ns.Exec("sysctl", "-n", "net.ipv6.conf.on0.disable_ipv6"); err != nil || strings.TrimSpace(v) != "0" {
+		t.Fatalf("on0 disable_ipv6 = %q, %v", v, err)
+	}
+	if out := ns.IP("-6", "route", "show", "table", "all", "dev", "off0"); strings.TrimSpace(out) != "" {
+		t.Fatalf("IPv6 routes of off0:\n%s", out)
+	}
+	if out := ns.IP("-6", "route", "show", "table", "all", "dev", "on0"); !strings.Contains(out, "ff00::/8") {
+		t.Fatalf("on0, IPv6 on, should have its multicast route:\n%s", out)
+	}
+	if out := ns.IP("-6", "addr", "show", "dev", "off0"); strings.TrimSpace(out) != "" {
+		t.Fatalf("IPv6 addresses of off0:\n%s", out)
+	}
+	err := c.DisableIPv6(ctx, "nosuch0")
+	var op *rtlink.OpError
+	if !errors.Is(err, rtlink.ErrNotFound) || !errors.As(err, &op) || op.Op != rtlink.OpDisableIPv6 || op.Link != "nosuch0" {
+		t.Fatalf("missing link: %v", err)
+	}
+	if err := c.DisableIPv6(ctx, "../all"); err == nil {
+		t.Fatal("a path was taken for a link name")
+	}
+}
