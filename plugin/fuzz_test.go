@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -120,6 +121,65 @@ func FuzzParseParentFile(f *testing.F) {
 		}
 		if problem := lineRE.ReplaceAllString(oe.Problem, ""); !slices.Contains(parentFileProblems, problem) {
 			t.Fatalf("problem %q is not one of the fixed problems", oe.Problem)
+		}
+	})
+}
+
+// jsonDepth is the deepest nesting of objects and arrays in a valid JSON
+// text, read with encoding/json's own tokenizer.
+func jsonDepth(b []byte) int {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	depth, deepest := 0, 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return deepest
+		}
+		switch tok {
+		case json.Delim('['), json.Delim('{'):
+			depth++
+			deepest = max(deepest, depth)
+		case json.Delim(']'), json.Delim('}'):
+			depth--
+		}
+	}
+}
+
+// FuzzRequestBody: the request decoder never panics; it refuses a body
+// nested deeper than MaxRequestDepth and accepts one that is not (its depth
+// scan agrees with encoding/json's tokenizer); every refusal is a bad
+// request; and an accepted request's IDs are valid.
+func FuzzRequestBody(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*", "*.json"))
+	more, _ := filepath.Glob(filepath.Join("testdata", "*", "*", "*.json"))
+	for _, name := range append(files, more...) {
+		b, _ := os.ReadFile(name)
+		f.Add(b)
+	}
+	f.Add([]byte(strings.Repeat("[", MaxRequestDepth) + strings.Repeat("]", MaxRequestDepth)))
+	f.Add([]byte(`{"NetworkID":"n1","Options":{"a":"[[[[\"\\\\[{"}}` + strings.Repeat(" ", 3)))
+	f.Add([]byte(`{"NetworkID":"../x","EndpointID":"E1"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req CreateEndpointRequest
+		err := decode(body, &req)
+		if err != nil && !errors.Is(err, errBadRequest) {
+			t.Fatalf("refusal that is not a bad request: %v", err)
+		}
+		if json.Valid(body) {
+			deep := jsonDepth(body) > MaxRequestDepth
+			if deep && err == nil {
+				t.Fatalf("accepted a body nested %d deep", jsonDepth(body))
+			}
+			if !deep && checkDepth(body, MaxRequestDepth) != nil {
+				t.Fatalf("refused a body nested %d deep", jsonDepth(body))
+			}
+		}
+		if err == nil {
+			for _, id := range []string{req.NetworkID, req.EndpointID} {
+				if id != "" && !validID(id) {
+					t.Fatalf("accepted ID %q", id)
+				}
+			}
 		}
 	})
 }
