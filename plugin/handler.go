@@ -21,8 +21,8 @@ const MaxRequestBytes = 1 << 20
 const MaxRequestDepth = 32
 
 // DefaultCallTimeout is how long a call may take before the handler answers
-// it with an error: below the 30 s after which dockerd's plugin client
-// gives up with an error that does not say why.
+// it with an error that says so, rather than leave dockerd (and the user's
+// docker command) waiting on it.
 const DefaultCallTimeout = 25 * time.Second
 
 // MaxIDLength is the longest network or endpoint ID accepted.
