@@ -7,7 +7,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -67,21 +66,7 @@ func (p *parentDir) write(name, content string, mode os.FileMode) string {
 // answer came within 5 seconds: a FIFO or a device must not block the call.
 func (p *parentDir) create(name string) string {
 	p.t.Helper()
-	body := `{"NetworkID":"` + strings.Repeat("ab", 32) + `","Options":{"com.docker.network.generic":{"parent-file":"` + name + `"}}}`
-	got := make(chan string, 1)
-	go func() {
-		req := httptest.NewRequest("POST", "/NetworkDriver.CreateNetwork", strings.NewReader(body))
-		rec := httptest.NewRecorder()
-		NewHandler(p.d).ServeHTTP(rec, req)
-		got <- rec.Body.String()
-	}()
-	select {
-	case s := <-got:
-		return strings.TrimSpace(s)
-	case <-time.After(5 * time.Second):
-		p.t.Fatalf("parent-file=%s: no answer after 5 s", name)
-		return ""
-	}
+	return postWithin(p.t, p.srv, "NetworkDriver.CreateNetwork", `{"NetworkID":"`+strings.Repeat("ab", 32)+`","Options":{"com.docker.network.generic":{"parent-file":"`+name+`"}}}`)
 }
 
 // refused checks that the answer refuses the option naming the rule and

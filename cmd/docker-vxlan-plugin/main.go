@@ -95,12 +95,7 @@ func run() error {
 	if err := os.MkdirAll(filepath.Dir(*socket), 0o755); err != nil {
 		return err
 	}
-	// A socket left by a plugin that was killed would make the listen
-	// fail; anything else at that path is left alone.
-	if fi, err := os.Lstat(*socket); err == nil && fi.Mode().Type() != os.ModeSocket {
-		return fmt.Errorf("-socket %s: exists and is not a socket; refusing to remove it", *socket)
-	}
-	if err := os.Remove(*socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := removeStaleSocket(*socket); err != nil {
 		return err
 	}
 	// Owned by root:root, mode 0660: only root reaches the plugin.
@@ -157,6 +152,26 @@ func ownDir(dir string, log *slog.Logger) error {
 			return fmt.Errorf("state directory: %w", err)
 		}
 		log.Warn("state directory mode tightened to 0700", "dir", dir, "was", fmt.Sprintf("%#o", fi.Mode().Perm()))
+	}
+	return nil
+}
+
+// removeStaleSocket removes a socket left at path by a plugin that was
+// killed, which would make the listen fail; anything else at path is left
+// alone and is an error.
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("-socket %s: %w", path, err)
+	}
+	if fi.Mode().Type() != os.ModeSocket {
+		return fmt.Errorf("-socket %s: exists and is not a socket; refusing to remove it", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
 	return nil
 }
