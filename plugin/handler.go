@@ -57,11 +57,7 @@ func NewHandler(d *Driver, opts ...HandlerOption) http.Handler {
 	}
 	mux := http.NewServeMux()
 	route := func(call string, fn func(context.Context, []byte) (any, error)) {
-		mux.HandleFunc("POST /"+call, h.serve(call, fn, nil))
-	}
-	// undoable is a call whose late success is undone by undo.
-	undoable := func(call string, fn func(context.Context, []byte) (any, error), undo func(context.Context, []byte) error) {
-		mux.HandleFunc("POST /"+call, h.serve(call, fn, undo))
+		mux.HandleFunc("POST /"+call, h.serve(call, fn))
 	}
 	route("Plugin.Activate", func(context.Context, []byte) (any, error) {
 		return ActivateResponse{Implements: []string{"NetworkDriver"}}, nil
@@ -69,10 +65,17 @@ func NewHandler(d *Driver, opts ...HandlerOption) http.Handler {
 	route("NetworkDriver.GetCapabilities", func(context.Context, []byte) (any, error) {
 		return d.Capabilities(), nil
 	})
-	undoable("NetworkDriver.CreateNetwork", withRequest(func(ctx context.Context, req *CreateNetworkRequest) (any, error) {
-		return Response{}, d.CreateNetwork(ctx, req)
-	}), withRequest0(func(ctx context.Context, req *NetworkRequest) error {
-		return d.DeleteNetwork(ctx, req.NetworkID)
+	route("NetworkDriver.CreateNetwork", withRequest(func(ctx context.Context, req *CreateNetworkRequest) (any, error) {
+		d.mu.Lock()
+		_, known := d.networks[req.NetworkID]
+		d.mu.Unlock()
+		if err := d.CreateNetwork(ctx, req); err != nil {
+			return nil, err
+		}
+		if known {
+			return Response{}, nil // a repeat: nothing of this call to undo
+		}
+		return undoable{Response{}, func(ctx context.Context) error { return d.DeleteNetwork(ctx, req.NetworkID) }}, nil
 	}))
 	route("NetworkDriver.AllocateNetwork", withRequest(func(ctx context.Context, req *AllocateNetworkRequest) (any, error) {
 		opts, err := d.AllocateNetwork(ctx, req)
@@ -84,11 +87,14 @@ func NewHandler(d *Driver, opts ...HandlerOption) http.Handler {
 	route("NetworkDriver.FreeNetwork", withRequest(func(ctx context.Context, req *NetworkRequest) (any, error) {
 		return Response{}, d.FreeNetwork(ctx, req.NetworkID)
 	}))
-	undoable("NetworkDriver.CreateEndpoint", withRequest(func(ctx context.Context, req *CreateEndpointRequest) (any, error) {
+	route("NetworkDriver.CreateEndpoint", withRequest(func(ctx context.Context, req *CreateEndpointRequest) (any, error) {
 		iface, err := d.CreateEndpoint(ctx, req)
-		return CreateEndpointResponse{Interface: iface}, err
-	}), withRequest0(func(ctx context.Context, req *EndpointRequest) error {
-		return d.DeleteEndpoint(ctx, req.NetworkID, req.EndpointID)
+		if err != nil {
+			return nil, err
+		}
+		return undoable{CreateEndpointResponse{Interface: iface}, func(ctx context.Context) error {
+			return d.DeleteEndpoint(ctx, req.NetworkID, req.EndpointID)
+		}}, nil
 	}))
 	route("NetworkDriver.DeleteEndpoint", withRequest(func(ctx context.Context, req *EndpointRequest) (any, error) {
 		return Response{}, d.DeleteEndpoint(ctx, req.NetworkID, req.EndpointID)
@@ -162,15 +168,12 @@ func withRequest[Req any](fn func(context.Context, *Req) (any, error)) func(cont
 	}
 }
 
-// withRequest0 is withRequest for a function with no answer.
-func withRequest0[Req any](fn func(context.Context, *Req) error) func(context.Context, []byte) error {
-	return func(ctx context.Context, b []byte) error {
-		var req Req
-		if err := decode(b, &req); err != nil {
-			return err
-		}
-		return fn(ctx, &req)
-	}
+// undoable is the answer of a call that made something, with how to undo
+// it: when the call's deadline passed first and dockerd was told it failed,
+// what it made must not stay.
+type undoable struct {
+	resp any
+	undo func(context.Context) error
 }
 
 // errBadRequest marks errors in the request itself.
@@ -252,9 +255,9 @@ type result struct {
 
 // serve answers call with fn's result, or with an error once the call's
 // deadline passes. fn runs on a goroutine of its own, with a context that
-// is cancelled at the deadline; undo, if not nil, undoes a success that
-// comes after the answer was an error.
-func (h *handler) serve(call string, fn func(context.Context, []byte) (any, error), undo func(context.Context, []byte) error) http.HandlerFunc {
+// is cancelled at the deadline; a success that comes after the answer was
+// an error is undone, if fn answered with an undoable.
+func (h *handler) serve(call string, fn func(context.Context, []byte) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
@@ -286,14 +289,15 @@ func (h *handler) serve(call string, fn func(context.Context, []byte) (any, erro
 				return
 			}
 			mu.Unlock()
-			h.log.Warn("call finished after its deadline", "call", call, "took", time.Since(start), "error", res.err)
-			if res.err == nil && undo != nil {
-				if err := undo(context.WithoutCancel(ctx), body); err != nil {
+			undone := false
+			if u, ok := res.resp.(undoable); ok && res.err == nil {
+				err := u.undo(context.WithoutCancel(ctx))
+				if err != nil {
 					h.log.Error("undoing a call that finished after its deadline", "call", call, "error", err)
-				} else {
-					h.log.Warn("undid a call that finished after its deadline", "call", call)
 				}
+				undone = err == nil
 			}
+			h.log.Warn("call finished after its deadline", "call", call, "took", time.Since(start), "error", res.err, "undone", undone)
 		}()
 		var res result
 		select {
@@ -323,6 +327,9 @@ func (h *handler) serve(call string, fn func(context.Context, []byte) (any, erro
 			}
 			h.reply(w, status, Response{Err: h.d.cfg.Name + ": " + res.err.Error()})
 			return
+		}
+		if u, ok := res.resp.(undoable); ok {
+			res.resp = u.resp
 		}
 		h.reply(w, http.StatusOK, res.resp)
 	}

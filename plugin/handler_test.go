@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
@@ -434,6 +435,13 @@ func (s *slowHost) CreateNetwork(ctx context.Context, spec *NetworkSpec) error {
 	return s.fakeHost.CreateNetwork(ctx, spec)
 }
 
+func (s *slowHost) LinkMTU(ctx context.Context, name string) (int, error) {
+	if err := s.wait(ctx, "LinkMTU"); err != nil {
+		return 0, err
+	}
+	return s.fakeHost.LinkMTU(ctx, name)
+}
+
 func (s *slowHost) CreateEndpoint(ctx context.Context, spec *NetworkSpec, ep *Endpoint) error {
 	if err := s.wait(ctx, "CreateEndpoint"); err != nil {
 		return err
@@ -567,4 +575,60 @@ func TestCallPanics(t *testing.T) {
 	if got := postWithin(t, srv, "Plugin.Activate", ``); got != `{"Implements":["NetworkDriver"]}` {
 		t.Fatal(got)
 	}
+}
+
+// A repeated CreateNetwork of a network that exists, running over its
+// deadline, is answered with the error, and the network stays: only what
+// the late call itself made is undone.
+func TestCallDeadlineRepeatKeepsNetwork(t *testing.T) {
+	host := &slowHost{fakeHost: newFakeHost(), release: make(chan struct{}), deaf: true}
+	var log logRecorder
+	d, err := NewDriver(Config{Scope: ScopeLocal, Host: host, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(NewHandler(d, WithCallTimeout(100*time.Millisecond)))
+	t.Cleanup(srv.Close)
+	create := `{"NetworkID":"` + testNet + `","Options":{"com.docker.network.generic":{"VxlanId":"5","VtepDev":"eth0"}}}`
+	if got := postWithin(t, srv, "NetworkDriver.CreateNetwork", create); got != "{}" {
+		t.Fatal(got)
+	}
+	host.op = "LinkMTU" // the repeat's look at the VTEP device hangs
+	if got := postWithin(t, srv, "NetworkDriver.CreateNetwork", create); !strings.Contains(got, "did not finish within 100ms") {
+		t.Fatal(got)
+	}
+	close(host.release)
+	eventually(t, "the late call finishes", func() bool { return strings.Contains(log.String(), "call finished after its deadline") })
+	if !strings.Contains(log.String(), "undone=false") {
+		t.Fatalf("the repeat was undone:\n%s", log.String())
+	}
+	n, err := d.lockNetwork(testNet)
+	if err != nil {
+		t.Fatalf("the network went with the repeat: %v", err)
+	}
+	n.mu.Unlock()
+	host.mu.Lock()
+	defer host.mu.Unlock()
+	if len(host.networks) != 1 {
+		t.Fatalf("host networks: %v", host.networks)
+	}
+}
+
+// logRecorder keeps what a logger writes, for tests that read the log while
+// the handler's goroutines write it.
+type logRecorder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logRecorder) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logRecorder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
