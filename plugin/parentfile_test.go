@@ -81,9 +81,10 @@ func refused(t *testing.T, what, got, rule string) {
 	}
 }
 
-// The seed's file forms still work inside the directory: TOML with a name,
-// a comma list or an array, and a plain name on the first line; by a name
-// relative to the directory and by an absolute path inside it.
+// The file forms in use before the directory rule work inside it: TOML
+// with a name, a comma list or an array, and a plain name on the first
+// line; by a name relative to the directory and by an absolute path
+// inside it.
 func TestParentFileForms(t *testing.T) {
 	p := newParentDir(t)
 	cases := []struct{ content, want string }{

@@ -17,8 +17,8 @@ import (
 // real dockerd: a file outside the plugin's -parent-dir (a stand-in for a
 // secret), a symbolic link out of it and a FIFO in it are refused with the
 // rule they break and nothing of the file; the call answers at once; the
-// seed's file forms inside the directory work, and a container on such a
-// network reaches the underlay's other end.
+// parent-file forms in use before the directory rule work inside it, and a
+// container on such a network reaches the underlay's other end.
 func TestIntegrationDockerParentFileSecurity(t *testing.T) {
 	dockerhost.Require(t)
 	bin := buildPlugin(t)
@@ -73,8 +73,8 @@ func TestIntegrationDockerParentFileSecurity(t *testing.T) {
 		t.Error("the plugin's log carries the file's content")
 	}
 
-	// The seed's forms in the directory: TOML by absolute path, and a name
-	// on the first line by a relative one.
+	// The file forms in use before, inside the directory: TOML by absolute
+	// path, and a name on the first line by a relative one.
 	if err := os.WriteFile(filepath.Join(dir, "parent.toml"), []byte("[macvlan]\nparent = \"bond0, "+ul+"\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
