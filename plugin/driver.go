@@ -32,6 +32,12 @@ type Config struct {
 	// CleanOrphans makes Restore delete the links this plugin made for
 	// networks its state does not know, instead of only reporting them.
 	CleanOrphans bool
+	// ParentDir is the directory parent-file options are read from, an
+	// absolute path; empty is DefaultParentDir.
+	ParentDir string
+	// parentOwner is the uid that must own ParentDir and its files: 0,
+	// root; unprivileged tests set their own.
+	parentOwner uint32
 }
 
 // Driver implements the network driver: it keeps the networks and
@@ -73,6 +79,13 @@ func NewDriver(cfg Config) (*Driver, error) {
 	}
 	if cfg.Host == nil {
 		return nil, errors.New("no Host")
+	}
+	if cfg.ParentDir == "" {
+		cfg.ParentDir = DefaultParentDir
+	}
+	var err error
+	if cfg.ParentDir, err = checkParentDir(cfg.ParentDir); err != nil {
+		return nil, err
 	}
 	log := cfg.Logger
 	if log == nil {

@@ -1,12 +1,15 @@
 package plugin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -76,6 +79,107 @@ func FuzzHandler(f *testing.F) {
 		}
 		if e, ok := v["Err"].(string); ok && !strings.HasPrefix(e, "vxlan: ") {
 			t.Fatalf("error without the driver's name: %q", e)
+		}
+	})
+}
+
+// FuzzParseParentFile: the parent-file parser never panics, every name it
+// returns is a valid interface name, and every refusal is built from the
+// file's name, a line number and one of the fixed problems: no byte of the
+// content can reach the error, whatever the content is.
+func FuzzParseParentFile(f *testing.F) {
+	for _, s := range []string{
+		"[macvlan]\nparent = \"eth1\"\n", "[macvlan]\nparent = \"bond0, eth1,\"\n", "[macvlan]\nparent = [\"bond0\", \"eth0.30\"]\n",
+		"eth0.30\n", "\n# comment\n  eth2 \n", "root:*:20228:0:99999:7:::\n", "[macvlan]\nparent = [\"eth1\", 5]\n",
+		"[macvlan\nparent = \"" + secret + "\"\n", "macvlan = 1\n", "[macvlan]\nparent = \"\xff\"\n", secret + " = [[[[\n",
+	} {
+		f.Add([]byte(s))
+	}
+	const name = "fuzz.toml"
+	lineRE := regexp.MustCompile(`^line [1-9][0-9]*: `)
+	f.Fuzz(func(t *testing.T, content []byte) {
+		names, err := parseParentFile(name, content)
+		if err == nil {
+			if len(names) == 0 {
+				t.Fatal("no error and no name")
+			}
+			for _, n := range names {
+				if checkIfName(n) != nil {
+					t.Fatalf("accepted %q", n)
+				}
+			}
+			return
+		}
+		var oe *OptionError
+		if !errors.As(err, &oe) || oe.Option != "parent-file" || oe.Value != name || oe.Accepted != parentFileContent {
+			t.Fatalf("not the parent-file refusal: %#v", err)
+		}
+		// The error's text is exactly that of its fields, and its problem,
+		// less a line number, is one of the fixed ones.
+		if err.Error() != (&OptionError{Option: oe.Option, Value: name, Problem: oe.Problem, Accepted: parentFileContent}).Error() {
+			t.Fatalf("text beyond the fields: %q", err)
+		}
+		if problem := lineRE.ReplaceAllString(oe.Problem, ""); !slices.Contains(parentFileProblems, problem) {
+			t.Fatalf("problem %q is not one of the fixed problems", oe.Problem)
+		}
+	})
+}
+
+// jsonDepth is the deepest nesting of objects and arrays in a valid JSON
+// text, read with encoding/json's own tokenizer.
+func jsonDepth(b []byte) int {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	depth, deepest := 0, 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return deepest
+		}
+		switch tok {
+		case json.Delim('['), json.Delim('{'):
+			depth++
+			deepest = max(deepest, depth)
+		case json.Delim(']'), json.Delim('}'):
+			depth--
+		}
+	}
+}
+
+// FuzzRequestBody: the request decoder never panics; it refuses a body
+// nested deeper than MaxRequestDepth and accepts one that is not (its depth
+// scan agrees with encoding/json's tokenizer); every refusal is a bad
+// request; and an accepted request's IDs are valid.
+func FuzzRequestBody(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*", "*.json"))
+	more, _ := filepath.Glob(filepath.Join("testdata", "*", "*", "*.json"))
+	for _, name := range append(files, more...) {
+		b, _ := os.ReadFile(name)
+		f.Add(b)
+	}
+	f.Add([]byte(strings.Repeat("[", MaxRequestDepth) + strings.Repeat("]", MaxRequestDepth)))
+	f.Add([]byte(`{"NetworkID":"n1","Options":{"a":"[[[[\"\\\\[{"}}` + strings.Repeat(" ", 3)))
+	f.Add([]byte(`{"NetworkID":"../x","EndpointID":"E1"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req CreateEndpointRequest
+		err := decode(body, &req)
+		if err != nil && !errors.Is(err, errBadRequest) {
+			t.Fatalf("refusal that is not a bad request: %v", err)
+		}
+		if json.Valid(body) {
+			deep := jsonDepth(body) > MaxRequestDepth
+			if deep && err == nil {
+				t.Fatalf("accepted a body nested %d deep", jsonDepth(body))
+			}
+			if !deep && checkDepth(body, MaxRequestDepth) != nil {
+				t.Fatalf("refused a body nested %d deep", jsonDepth(body))
+			}
+		}
+		if err == nil {
+			for _, id := range []string{req.NetworkID, req.EndpointID} {
+				if id != "" && !validID(id) {
+					t.Fatalf("accepted ID %q", id)
+				}
+			}
 		}
 	})
 }

@@ -1,13 +1,18 @@
 package plugin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
 )
@@ -140,11 +145,11 @@ func TestCreateNetworkRejectsBadOptions(t *testing.T) {
 		{map[string]string{"parent": "eth0", "macvlan_mode": "source"}, "option macvlan_mode=source: unknown macvlan mode; accepted: bridge, private, vepa or passthru"},
 		{map[string]string{"parent": "eth0", "HostGateway": "true"}, "option HostGateway=true: not for a network of kind parent (no VxlanId)"},
 		{map[string]string{"parent": "eth0", "parent-file": "/etc/p.toml"}, "option parent-file=/etc/p.toml: given with parent"},
-		{map[string]string{"parent-file": "etc/p.toml"}, "option parent-file=etc/p.toml: not an absolute path"},
+		{map[string]string{"parent-file": "etc/../../p.toml"}, "option parent-file=etc/../../p.toml: a path with a '..' element"},
 		{map[string]string{"parent": " , ,"}, "option parent=, ,: no interface name"},
 		{map[string]string{"parent": "eth0, bad/name"}, `option parent=eth0, bad/name: \"bad/name\" is not a valid interface name`},
 		{map[string]string{"parent": "toothbrush, pancakes, eth9.10"}, "option parent=toothbrush,pancakes,eth9.10: none of toothbrush, pancakes, eth9.10 exists on this host"},
-		{map[string]string{"parent-file": "/nonexistent/p.toml"}, "option parent-file=/nonexistent/p.toml: reading /nonexistent/p.toml: no such file or directory"},
+		{map[string]string{"parent-file": "/etc/shadow"}, "option parent-file=/etc/shadow: outside the parent directory /etc/docker-vxlan-plugin; accepted: a file in the daemon's -parent-dir"},
 		{map[string]string{"VxlanId": "1", "VtepDev": "eth8, eth9"}, "option VtepDev=eth8,eth9: none of eth8, eth9 exists on this host"},
 		{map[string]string{"VxlanId": "abc"}, "option VxlanId=abc: not a number; accepted: 0..16777215"},
 		{map[string]string{"VxlanId": "16777216"}, "option VxlanId=16777216: out of range"},
@@ -157,6 +162,10 @@ func TestCreateNetworkRejectsBadOptions(t *testing.T) {
 		{map[string]string{"VxlanId": "1", "bridgeHardwareAddr": "zz"}, "option bridgeHardwareAddr=zz: not a MAC address"},
 		{map[string]string{"VxlanId": "1", "vxlanName": "a-name-too-long-x"}, "option vxlanName=a-name-too-long-x: not a valid interface name; accepted: an interface name: 1 to 15 bytes"},
 		{map[string]string{"VxlanId": "1", "bridgeName": "br/0"}, "option bridgeName=br/0: not a valid interface name"},
+		{map[string]string{"VxlanId": "1", "vxlanName": "vx%d"}, "option vxlanName=vx%d: not a valid interface name; accepted: an interface name: 1 to 15 bytes of printable ASCII, no '/', ':', '%' or spaces"},
+		{map[string]string{"VxlanId": "1", "bridgeName": "br\x1b[31m"}, `option bridgeName=br\u001b[31m: not a valid interface name`},
+		{map[string]string{"VxlanId": "1", "VtepDev": "eth0, eth%d"}, "option VtepDev=eth0, eth%d: \\\"eth%d\\\" is not a valid interface name"},
+		{map[string]string{"parent": "eth\u00e9"}, "is not a valid interface name"},
 		{map[string]string{"VxlanId": "1", "PortLow": "6000", "PortHigh": "5000"}, "option PortLow=6000: above PortHigh=5000"},
 		{map[string]string{"VxlanId": "1", "PortLow": "6000"}, "option PortHigh: missing: PortLow and PortHigh go together"},
 		{map[string]string{"VxlanId": "1", "Port": "0"}, "option Port=0: out of range; accepted: 1..65535"},
@@ -313,6 +322,17 @@ func TestHostileRequests(t *testing.T) {
 		{"NetworkDriver.AllocateNetwork", `{"NetworkID":"sw1","Options":{"VxlanId":"80"}}`, 200, "AllocateNetwork is a swarm manager's call for a global-scope driver, and this plugin reports scope local"},
 		{"NetworkDriver.FreeNetwork", `{"NetworkID":"sw1"}`, 200, "FreeNetwork is a swarm manager's call"},
 		{"NetworkDriver.DiscoverNew", `{"DiscoveryType":1,"DiscoveryData":"not an object"}`, 200, "node discovery data"},
+		// IDs become link names and state keys: only what dockerd makes.
+		{"NetworkDriver.CreateNetwork", `{"NetworkID":"../../x","Options":{"com.docker.network.generic":{"VxlanId":"5"}}}`, 400, "NetworkID: not an ID dockerd makes; accepted: 1 to 64 lowercase letters and digits"},
+		{"NetworkDriver.CreateNetwork", `{"NetworkID":"` + strings.Repeat("a", 65) + `","Options":{"com.docker.network.generic":{"VxlanId":"5"}}}`, 400, "NetworkID: not an ID dockerd makes"},
+		{"NetworkDriver.CreateNetwork", `{"networkid":"A%d","Options":{"com.docker.network.generic":{"VxlanId":"5"}}}`, 400, "NetworkID: not an ID dockerd makes"},
+		{"NetworkDriver.CreateEndpoint", `{"NetworkID":"nope","EndpointID":"e1 x","Interface":{"Address":"198.19.1.2/24"}}`, 400, "EndpointID: not an ID dockerd makes"},
+		{"NetworkDriver.DeleteEndpoint", `{"NetworkID":"nope","EndpointID":"e1\n"}`, 400, "EndpointID: not an ID dockerd makes"},
+		{"NetworkDriver.EndpointOperInfo", `{"NetworkID":"nope","EndpointID":"../e1"}`, 200, `{"Value":{}}`},
+		// Nesting is bounded before anything is decoded.
+		{"NetworkDriver.CreateNetwork", `{"NetworkID":"x","Options":{"a":` + strings.Repeat("[", MaxRequestDepth) + strings.Repeat("]", MaxRequestDepth) + `}}`, 400, "nested more than 32 deep"},
+		{"NetworkDriver.Join", strings.Repeat("[", 10000), 400, "nested more than 32 deep"},
+		{"NetworkDriver.CreateNetwork", `{"NetworkID":"x","Options":{"com.docker.network.generic":{"VxlanId":"` + strings.Repeat("[", 100) + `"}}}`, 200, "option VxlanId=[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[: not a number"},
 	}
 	for _, tc := range cases {
 		status, got := post(t, srv, tc.call, tc.body)
@@ -381,4 +401,234 @@ func TestConcurrentRequests(t *testing.T) {
 			t.Fatalf("state keeps %d endpoints", len(n.endpoints))
 		}
 	}
+}
+
+// slowHost is a fakeHost whose operation op waits until release is closed,
+// ignoring its context when deaf is set (a host call that hangs).
+type slowHost struct {
+	*fakeHost
+	op      string
+	release chan struct{}
+	deaf    bool
+}
+
+func (s *slowHost) wait(ctx context.Context, op string) error {
+	if op != s.op {
+		return nil
+	}
+	if s.deaf {
+		<-s.release
+		return nil
+	}
+	select {
+	case <-s.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *slowHost) CreateNetwork(ctx context.Context, spec *NetworkSpec) error {
+	if err := s.wait(ctx, "CreateNetwork"); err != nil {
+		return err
+	}
+	return s.fakeHost.CreateNetwork(ctx, spec)
+}
+
+func (s *slowHost) LinkMTU(ctx context.Context, name string) (int, error) {
+	if err := s.wait(ctx, "LinkMTU"); err != nil {
+		return 0, err
+	}
+	return s.fakeHost.LinkMTU(ctx, name)
+}
+
+func (s *slowHost) CreateEndpoint(ctx context.Context, spec *NetworkSpec, ep *Endpoint) error {
+	if err := s.wait(ctx, "CreateEndpoint"); err != nil {
+		return err
+	}
+	return s.fakeHost.CreateEndpoint(ctx, spec, ep)
+}
+
+// postWithin posts and fails the test if no answer came within 5 s.
+func postWithin(t *testing.T, srv *httptest.Server, call, body string) string {
+	t.Helper()
+	got := make(chan string, 1)
+	go func() {
+		resp, err := srv.Client().Post(srv.URL+"/"+call, "", strings.NewReader(body))
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got <- strings.TrimSpace(string(b))
+	}()
+	select {
+	case s := <-got:
+		return s
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s: no answer after 5 s", call)
+		return ""
+	}
+}
+
+// eventually waits up to 5 s for cond.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5 s: %s", what)
+		}
+	}
+}
+
+const testNet = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// A call that runs over its deadline is answered with an error saying so,
+// at the deadline: a host call that honours its context is cancelled, and
+// one that hangs and then succeeds is undone, so the plugin keeps nothing
+// dockerd was told failed.
+func TestCallDeadline(t *testing.T) {
+	createNet := `{"NetworkID":"` + testNet + `","Options":{"com.docker.network.generic":{"VxlanId":"5"}},"IPv4Data":[{"Gateway":"198.19.5.1/24"}]}`
+	createEp := `{"NetworkID":"` + testNet + `","EndpointID":"` + strings.Repeat("e", 64) + `","Interface":{"Address":"198.19.5.2/24"}}`
+	for _, tc := range []struct {
+		op   string
+		deaf bool
+	}{{"CreateNetwork", false}, {"CreateNetwork", true}, {"CreateEndpoint", false}, {"CreateEndpoint", true}} {
+		t.Run(fmt.Sprintf("%s deaf=%v", tc.op, tc.deaf), func(t *testing.T) {
+			host := &slowHost{fakeHost: newFakeHost(), op: tc.op, release: make(chan struct{}), deaf: tc.deaf}
+			released := false
+			t.Cleanup(func() {
+				if !released {
+					close(host.release)
+				}
+			})
+			d, err := NewDriver(Config{Scope: ScopeLocal, Host: host})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(NewHandler(d, WithCallTimeout(100*time.Millisecond)))
+			t.Cleanup(srv.Close)
+			body := createNet
+			if tc.op == "CreateEndpoint" {
+				if got := postWithin(t, srv, "NetworkDriver.CreateNetwork", createNet); got != "{}" {
+					t.Fatal(got)
+				}
+				body = createEp
+			}
+			got := postWithin(t, srv, "NetworkDriver."+tc.op, body)
+			if want := `{"Err":"vxlan: NetworkDriver.` + tc.op + ` did not finish within 100ms (context deadline exceeded); it was cancelled`; !strings.HasPrefix(got, want) {
+				t.Fatalf("got %s, want %s...", got, want)
+			}
+			close(host.release)
+			released = true
+			// Whether the host call gave up or finished late, nothing of
+			// it is left, on the host or in the driver.
+			eventually(t, "the late call is undone", func() bool {
+				host.mu.Lock()
+				defer host.mu.Unlock()
+				if tc.op == "CreateNetwork" {
+					return len(host.networks) == 0
+				}
+				return len(host.endpoints) == 0
+			})
+			eventually(t, "the driver forgets it", func() bool {
+				if tc.op == "CreateNetwork" {
+					_, err := d.lockNetwork(testNet)
+					if err == nil {
+						d.networks[testNet].mu.Unlock()
+					}
+					return err != nil
+				}
+				n, err := d.lockNetwork(testNet)
+				if err != nil {
+					return false
+				}
+				defer n.mu.Unlock()
+				return len(n.endpoints) == 0
+			})
+			// dockerd's retry succeeds.
+			host.op = ""
+			if got := postWithin(t, srv, "NetworkDriver."+tc.op, body); strings.Contains(got, "Err") {
+				t.Fatalf("retry: %s", got)
+			}
+		})
+	}
+}
+
+// panicHost panics in CreateNetwork.
+type panicHost struct{ *fakeHost }
+
+func (panicHost) CreateNetwork(context.Context, *NetworkSpec) error { panic("boom") }
+
+// A call that panics is answered with an error, and the plugin goes on
+// serving.
+func TestCallPanics(t *testing.T) {
+	d, err := NewDriver(Config{Scope: ScopeLocal, Host: panicHost{newFakeHost()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newServerFor(t, d)
+	if got := postWithin(t, srv, "NetworkDriver.CreateNetwork", `{"NetworkID":"n1","Options":{"com.docker.network.generic":{"VxlanId":"5"}}}`); got != `{"Err":"vxlan: NetworkDriver.CreateNetwork failed: internal error (the plugin's log has the details)"}` {
+		t.Fatal(got)
+	}
+	if got := postWithin(t, srv, "Plugin.Activate", ``); got != `{"Implements":["NetworkDriver"]}` {
+		t.Fatal(got)
+	}
+}
+
+// A repeated CreateNetwork of a network that exists, running over its
+// deadline, is answered with the error, and the network stays: only what
+// the late call itself made is undone.
+func TestCallDeadlineRepeatKeepsNetwork(t *testing.T) {
+	host := &slowHost{fakeHost: newFakeHost(), release: make(chan struct{}), deaf: true}
+	var log logRecorder
+	d, err := NewDriver(Config{Scope: ScopeLocal, Host: host, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(NewHandler(d, WithCallTimeout(100*time.Millisecond)))
+	t.Cleanup(srv.Close)
+	create := `{"NetworkID":"` + testNet + `","Options":{"com.docker.network.generic":{"VxlanId":"5","VtepDev":"eth0"}}}`
+	if got := postWithin(t, srv, "NetworkDriver.CreateNetwork", create); got != "{}" {
+		t.Fatal(got)
+	}
+	host.op = "LinkMTU" // the repeat's look at the VTEP device hangs
+	if got := postWithin(t, srv, "NetworkDriver.CreateNetwork", create); !strings.Contains(got, "did not finish within 100ms") {
+		t.Fatal(got)
+	}
+	close(host.release)
+	eventually(t, "the late call finishes", func() bool { return strings.Contains(log.String(), "call finished after its deadline") })
+	if !strings.Contains(log.String(), "undone=false") {
+		t.Fatalf("the repeat was undone:\n%s", log.String())
+	}
+	n, err := d.lockNetwork(testNet)
+	if err != nil {
+		t.Fatalf("the network went with the repeat: %v", err)
+	}
+	n.mu.Unlock()
+	host.mu.Lock()
+	defer host.mu.Unlock()
+	if len(host.networks) != 1 {
+		t.Fatalf("host networks: %v", host.networks)
+	}
+}
+
+// logRecorder keeps what a logger writes, for tests that read the log while
+// the handler's goroutines write it.
+type logRecorder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logRecorder) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logRecorder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

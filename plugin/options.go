@@ -53,7 +53,7 @@ var (
 
 const (
 	acceptedBool   = "true or false"
-	acceptedIfName = "an interface name: 1 to 15 bytes, no '/', ':' or spaces"
+	acceptedIfName = "an interface name: 1 to 15 bytes of printable ASCII, no '/', ':', '%' or spaces"
 	acceptedMAC    = "a unicast MAC address"
 	acceptedU32    = "0..4294967295"
 )
@@ -197,13 +197,10 @@ var optionTable = []Option{
 		Meaning: "a macvlan network on a host interface instead of a vxlan (give no VxlanId): the first name that exists on this host wins; name.id is an 802.1Q sub-interface, made when missing if its master exists", Default: "none: an isolated network on this host (local scope only)", Accepted: "interface names, comma-separated, spaces allowed",
 		apply: nameListValue(func(s *NetworkSpec, names []string) { s.Parent.Candidates = names })},
 	{Name: "parent-file", Kinds: parentKinds,
-		Meaning: "a TOML file on each host whose [macvlan] table names the parent: parent = \"eth1\" or a list; read on each host, so hosts may differ", Default: "none", Accepted: "an absolute path",
+		Meaning: "a TOML file in the daemon's -parent-dir whose [macvlan] table names the parent: parent = \"eth1\" or a list (or a file whose first line is the name); read on each host, so hosts may differ", Default: "none", Accepted: parentFileRules,
 		apply: func(p *parsedOptions, v string) error {
-			if !strings.HasPrefix(v, "/") {
-				return fmt.Errorf("not an absolute path")
-			}
 			p.spec.Parent.File = v
-			return nil
+			return checkParentFileName(v)
 		}},
 	{Name: "macvlan_mode", Kinds: macvlanLinkKind,
 		Meaning: "macvlan mode of the containers' links (macvlan mode and parent networks)", Default: "bridge", Accepted: macvlanModesText(),

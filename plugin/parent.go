@@ -22,9 +22,9 @@ func (d *Driver) resolveParent(ctx context.Context, spec *NetworkSpec) error {
 	opt := "parent"
 	if p.File != "" {
 		opt = "parent-file"
-		names, err := readParentFile(p.File)
+		names, err := readParentFile(d.cfg.ParentDir, d.cfg.parentOwner, p.File)
 		if err != nil {
-			return &OptionError{Option: opt, Value: p.File, Problem: err.Error(), Err: err}
+			return err
 		}
 		p.Candidates = names
 	}
@@ -57,6 +57,11 @@ func (d *Driver) resolveParent(ctx context.Context, spec *NetworkSpec) error {
 		if !errors.Is(err, vxlan.ErrNotFound) {
 			return err
 		}
+	}
+	if p.File != "" {
+		// The names came from a file: the log lists them, the answer does not.
+		d.log.Warn("no parent-file interface exists on this host", "file", p.File, "names", p.Candidates)
+		return &OptionError{Option: opt, Value: p.File, Problem: fmt.Sprintf("none of the %d interface names in the file exists on this host (for name.id, its master); the plugin's log lists them", len(p.Candidates)), Err: vxlan.ErrNotFound}
 	}
 	return &OptionError{Option: opt, Value: strings.Join(p.Candidates, ","), Problem: fmt.Sprintf("none of %s exists on this host (for name.id, its master)", strings.Join(p.Candidates, ", ")), Err: vxlan.ErrNotFound}
 }

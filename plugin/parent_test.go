@@ -1,8 +1,6 @@
 package plugin
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -66,53 +64,6 @@ func TestNoParent(t *testing.T) {
 	_, got := post(t, srv, "NetworkDriver.CreateNetwork", `{"NetworkID":"n1","Options":{"com.docker.network.generic":{"macvlan_mode":"bridge"}}}`)
 	if got != `{"Err":"vxlan: no parent interface was passed, use for example '-o parent=\"eth0,eth1,eth3\"'"}` {
 		t.Fatal(got)
-	}
-}
-
-func TestParentFile(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	cases := []struct {
-		content string
-		want    string // candidates joined by ",", or the error's text
-	}{
-		{"[macvlan]\nversion = \"0.1\"\nparent = \"eth1\"\n", "eth1"},
-		{"[macvlan]\nparent = \"bond0, eth1,\"\n", "bond0,eth1"},
-		{"[macvlan]\nparent = [\"bond0\", \"eth0.30\"]\n", "bond0,eth0.30"},
-		{"eth0.30\n", "eth0.30"},
-		{"\n# comment\n  eth2 \n", "eth2"},
-		{"[macvlan]\nversion = \"0.1\"\n", "key macvlan.parent is missing"},
-		{"[other]\nparent = \"eth1\"\n", "has no [macvlan] table"},
-		{"[macvlan]\nparent = 5\n", "key macvlan.parent: want a string or a list of strings"},
-		{"[macvlan]\nparent = [\"eth1\", 5]\n", "key macvlan.parent: 5 is not a string"},
-		{"[macvlan]\nparent = \"bad/name\"\n", `key macvlan.parent: "bad/name" is not a valid interface name`},
-		{"[macvlan\nparent = \"eth1\"\n", "is not TOML"},
-	}
-	for i, tc := range cases {
-		p := write("p"+string(rune('a'+i))+".toml", tc.content)
-		names, err := readParentFile(p)
-		got := strings.Join(names, ",")
-		if err != nil {
-			got = err.Error()
-			if !strings.Contains(got, p) {
-				t.Errorf("%q: error %q does not name the file", tc.content, got)
-			}
-		}
-		if !strings.Contains(got, tc.want) {
-			t.Errorf("%q: got %q, want %q", tc.content, got, tc.want)
-		}
-	}
-	// Through the driver: the file is read on this host.
-	_, d, _ := newTestServer(t, ScopeLocal, "")
-	spec, err := d.specFor(t.Context(), "n", map[string]string{"parent-file": write("net1.toml", "[macvlan]\nparent = \"nope, eth0\"\n")}, nil, nil, false)
-	if err != nil || spec.Parent.Name != "eth0" {
-		t.Fatalf("%+v %v", spec, err)
 	}
 }
 

@@ -85,7 +85,10 @@ func parseMAC(v string) (net.HardwareAddr, error) {
 }
 
 func checkIfName(v string) error {
-	if err := vxlan.ValidateName(v); err != nil {
+	// Less than the kernel takes: '%' (the kernel would pick a name of its
+	// own) and bytes that are not printable ASCII (they garble logs and ip's
+	// output) are refused too.
+	if err := vxlan.ValidateName(v); err != nil || strings.IndexFunc(v, func(r rune) bool { return r <= ' ' || r > '~' || r == '%' }) >= 0 {
 		return fmt.Errorf("not a valid interface name")
 	}
 	return nil

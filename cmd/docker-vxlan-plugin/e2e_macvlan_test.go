@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/dockerhost"
@@ -59,11 +60,19 @@ func TestIntegrationDockerMacvlanOnVXLAN(t *testing.T) {
 // other host's underlay address; a list with no existing name is refused
 // naming every candidate.
 func TestIntegrationDockerParentNetworks(t *testing.T) {
-	a, b, ula, ulb, _ := twoDockerHosts(t)
+	a, b, ula, ulb, bin := twoDockerHosts(t)
 
 	// The same parent-file path, its own content on each host: bind-mounted
-	// over a placeholder in each dockerd's mount namespace.
+	// over a placeholder in each dockerd's mount namespace, in the directory
+	// the plugins read parent-files from.
 	dir := t.TempDir()
+	for _, h := range []struct {
+		host *dockerhost.Host
+		dev  string
+	}{{a, ula}, {b, ulb}} {
+		_ = h.host.StopPlugin(syscall.SIGTERM)
+		h.host.StartPlugin(bin, "-d", "-vtepdev", h.dev, "-state-dir", h.host.StateDir(), "-parent-dir", dir)
+	}
 	path := filepath.Join(dir, "parent.toml")
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
 		t.Fatal(err)

@@ -48,6 +48,8 @@ func run() error {
 	socket := fs.String("socket", "", "socket path (default /run/docker/plugins/NAME.sock)")
 	stateDir := fs.String("state-dir", "/var/lib/docker-vxlan-plugin", "directory of the state store (state.db) that keeps networks and endpoints across restarts")
 	cleanOrphans := fs.Bool("clean-orphans", false, "at start, delete links this plugin made for networks its state does not know (default: only report them)")
+	parentDir := fs.String("parent-dir", plugin.DefaultParentDir, "directory that -o parent-file names are read from; the only place the plugin reads files named by a network's options")
+	callTimeout := fs.Duration("call-timeout", plugin.DefaultCallTimeout, "how long one call from dockerd may take before it is cancelled and answered with an error")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -62,6 +64,9 @@ func run() error {
 	if *socket == "" {
 		*socket = filepath.Join("/run/docker/plugins", *name+".sock")
 	}
+	if *callTimeout <= 0 {
+		return fmt.Errorf("-call-timeout %s: accepted: a positive duration such as 25s", *callTimeout)
+	}
 
 	conn, err := rtlink.Dial()
 	if err != nil {
@@ -73,7 +78,10 @@ func run() error {
 		return err
 	}
 	defer store.Close()
-	driver, err := plugin.NewDriver(plugin.Config{Name: *name, Scope: *scope, VTEPDevice: *vtepdev, Host: plugin.NewLinuxHost(conn), Logger: log, Store: store, CleanOrphans: *cleanOrphans})
+	if err := ownDir(*stateDir, log); err != nil {
+		return err
+	}
+	driver, err := plugin.NewDriver(plugin.Config{Name: *name, Scope: *scope, VTEPDevice: *vtepdev, Host: plugin.NewLinuxHost(conn), Logger: log, Store: store, CleanOrphans: *cleanOrphans, ParentDir: *parentDir})
 	if err != nil {
 		return err
 	}
@@ -87,8 +95,7 @@ func run() error {
 	if err := os.MkdirAll(filepath.Dir(*socket), 0o755); err != nil {
 		return err
 	}
-	// A socket left by a plugin that was killed would make the listen fail.
-	if err := os.Remove(*socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := removeStaleSocket(*socket); err != nil {
 		return err
 	}
 	// Owned by root:root, mode 0660: only root reaches the plugin.
@@ -96,13 +103,23 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: plugin.NewHandler(driver), ReadHeaderTimeout: 10 * time.Second}
+	// Every request is bounded: its headers, its body (NewHandler reads at
+	// most plugin.MaxRequestBytes), the time to read it, and the time the
+	// call may take; the answer may take the call's time and a little more.
+	srv := &http.Server{
+		Handler:           plugin.NewHandler(driver, plugin.WithCallTimeout(*callTimeout)),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      *callTimeout + 10*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
-	log.Info("listening", "socket", *socket, "scope", *scope, "vtepdev", *vtepdev)
+	log.Info("listening", "socket", *socket, "scope", *scope, "vtepdev", *vtepdev, "parent-dir", *parentDir, "call-timeout", *callTimeout)
 	select {
 	case err := <-errc:
 		return err
@@ -117,4 +134,44 @@ func run() error {
 		err = errors.Join(err, rerr)
 	}
 	return err
+}
+
+// ownDir makes the state directory the plugin's alone: owned by the user it
+// runs as, mode 0700 (an existing directory with a looser mode is
+// tightened, and the log says so).
+func ownDir(dir string, log *slog.Logger) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("state directory %s: owned by uid %d, not by the plugin's uid %d; give it to the plugin's user or name another with -state-dir", dir, st.Uid, os.Geteuid())
+	}
+	if fi.Mode().Perm() != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("state directory: %w", err)
+		}
+		log.Warn("state directory mode tightened to 0700", "dir", dir, "was", fmt.Sprintf("%#o", fi.Mode().Perm()))
+	}
+	return nil
+}
+
+// removeStaleSocket removes a socket left at path by a plugin that was
+// killed, which would make the listen fail; anything else at path is left
+// alone and is an error.
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("-socket %s: %w", path, err)
+	}
+	if fi.Mode().Type() != os.ModeSocket {
+		return fmt.Errorf("-socket %s: exists and is not a socket; refusing to remove it", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
