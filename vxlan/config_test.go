@@ -197,3 +197,27 @@ func TestConfigJSONRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// Whatever JSON decodes into a Config encodes and decodes back to the same
+// Config.
+func FuzzConfigJSON(f *testing.F) {
+	f.Add([]byte(`{"name":"vx0","vni":42,"group":"239.1.1.1","device":"ul0","src_ports":"5000-6000","df":"set","ageing_seconds":300,"hardware_addr":"02:00:00:00:00:01","learning":false}`))
+	f.Add([]byte(`{"name":"vx6","local":"fd00::1","label":5,"reserved_bits":{"flags":1,"vni":2},"link_netnsid":3,"device_index":4}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var c Config
+		if json.Unmarshal(b, &c) != nil {
+			return
+		}
+		out, err := json.Marshal(c)
+		if err != nil {
+			return // a value JSON cannot show (DF out of range)
+		}
+		var back Config
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatalf("%s does not decode: %v", out, err)
+		}
+		if !reflect.DeepEqual(c, back) {
+			t.Fatalf("round trip changed the Config:\n%+v\n%s\n%+v", c, out, back)
+		}
+	})
+}

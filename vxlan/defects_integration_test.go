@@ -230,6 +230,17 @@ func TestIntegrationUnderlayInOtherNamespace(t *testing.T) {
 	if _, err := c.Ensure(ctx, mine); err != nil {
 		t.Fatalf("second Ensure: %v", err)
 	}
+	// An MTU the far underlay cannot carry: the kernel lowers it, Create
+	// removes the link and names the largest allowed.
+	big := mine
+	big.Name, big.VNI, big.MTU = "vx-big", 11, 1400
+	var ce *vxlan.ConfigError
+	if err := c.Create(ctx, big); !errors.As(err, &ce) || ce.Field != "MTU" || !strings.Contains(err.Error(), "1350") {
+		t.Fatalf("Create with MTU 1400 over a 1400-byte underlay: %v", err)
+	}
+	if _, err := b.TryIP("link", "show", "vx-big"); err == nil {
+		t.Fatal("vx-big was left behind")
+	}
 }
 
 // farNS is what `ip -j netns list-id` reports for one namespace.

@@ -151,7 +151,7 @@ func (c *Client) fdbNeigh(ctx context.Context, name string, mac net.HardwareAddr
 	if err != nil {
 		return nil, err
 	}
-	if err := rtlink.CheckKind("vxlan fdb", l, "vxlan"); err != nil {
+	if err := checkKind("fdb", l); err != nil {
 		return nil, err
 	}
 	n := &rtlink.Neigh{
@@ -276,7 +276,7 @@ func (c *Client) FDB(ctx context.Context, name string) ([]FDBEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := rtlink.CheckKind("vxlan fdb", l, "vxlan"); err != nil {
+	if err := checkKind("fdb", l); err != nil {
 		return nil, err
 	}
 	neighs, err := c.conn.Neighs(ctx, rtlink.FamilyBridge, l.Index)

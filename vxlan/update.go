@@ -65,7 +65,7 @@ func (c *Client) Update(ctx context.Context, cfg Config) ([]Diff, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := rtlink.CheckKind("vxlan update", l, "vxlan"); err != nil {
+	if err := checkKind("update", l); err != nil {
 		return nil, err
 	}
 	have, err := c.fromLink(ctx, l, nil)

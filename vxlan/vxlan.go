@@ -58,8 +58,10 @@ func (c *Client) Conn() *rtlink.Conn { return c.conn }
 // the name is taken, whatever the existing link is, and with a
 // *VNIConflictError (also matching ErrExists) when another vxlan link
 // already holds the VNI and port; see Ensure for the idempotent form. An MTU
-// above what Device can carry is refused with a *ConfigError naming the
-// largest allowed, rather than lowered by the kernel.
+// above what the underlay can carry is refused with a *ConfigError naming
+// the largest allowed, rather than lowered by the kernel: up front when
+// Device is in this namespace, and otherwise by removing the link the kernel
+// made with a lower MTU.
 func (c *Client) Create(ctx context.Context, cfg Config) error {
 	_, err := c.create(ctx, &cfg)
 	return err
@@ -78,7 +80,18 @@ func (c *Client) create(ctx context.Context, cfg *Config) (*rtlink.Link, error) 
 	if errors.Is(err, rtlink.ErrExists) {
 		return nil, c.explainExists(ctx, cfg, err)
 	}
-	return made, err
+	if err != nil {
+		return nil, err
+	}
+	// An underlay toLink could not look at (one in another namespace) can
+	// still make the kernel lower the MTU: remove the link and say so.
+	if cfg.MTU != 0 && made.MTU != cfg.MTU {
+		if derr := c.conn.DeleteLink(context.WithoutCancel(ctx), cfg.Name); derr != nil {
+			return nil, derr
+		}
+		return nil, &ConfigError{Field: "MTU", Value: cfg.MTU, Accepted: fmt.Sprintf("at most %d, what the kernel lowered it to for the underlay (the link was removed again)", made.MTU)}
+	}
+	return made, nil
 }
 
 // VNIConflictError reports that the kernel refused a vxlan link because
@@ -144,7 +157,7 @@ func (c *Client) Get(ctx context.Context, name string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	if err := rtlink.CheckKind("vxlan get", l, "vxlan"); err != nil {
+	if err := checkKind("get", l); err != nil {
 		return Config{}, err
 	}
 	return c.fromLink(ctx, l, nil)
@@ -216,7 +229,7 @@ func (c *Client) Ensure(ctx context.Context, cfg Config) (created bool, err erro
 	if err != nil {
 		return false, err
 	}
-	if err := rtlink.CheckKind("vxlan ensure", l, "vxlan"); err != nil {
+	if err := checkKind("ensure", l); err != nil {
 		return false, err
 	}
 	have, err := c.fromLink(ctx, l, nil)
@@ -243,7 +256,7 @@ func (c *Client) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := rtlink.CheckKind("vxlan delete", l, "vxlan"); err != nil {
+	if err := checkKind("delete", l); err != nil {
 		return err
 	}
 	err = c.conn.DeleteLink(ctx, name)
@@ -251,6 +264,12 @@ func (c *Client) Delete(ctx context.Context, name string) error {
 		return nil
 	}
 	return err
+}
+
+// checkKind returns an error matching ErrWrongKind unless l is a vxlan
+// link, worded by rtlink.CheckKind; op names the operation ("ensure").
+func checkKind(op string, l *rtlink.Link) error {
+	return rtlink.CheckKind("vxlan "+op, l, "vxlan")
 }
 
 // MismatchError reports that a link exists with settings other than asked.
