@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -220,4 +221,32 @@ func FuzzConfigJSON(f *testing.F) {
 			t.Fatalf("round trip changed the Config:\n%+v\n%s\n%+v", c, out, back)
 		}
 	})
+}
+
+// testdata/config-go-default.json is what json.Marshal wrote for a Config
+// before Config had JSON methods (made by this package at 2d4ea80): state
+// files hold it, and it still decodes to the same Config.
+func TestConfigJSONReadsGoDefaultEncoding(t *testing.T) {
+	b, err := os.ReadFile("testdata/config-go-default.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Config
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Name: "vx0", VNI: 42, Group: netip.MustParseAddr("239.1.1.1"), Local: netip.MustParseAddr("198.18.1.1"),
+		Device: "ul0", Port: 4789, SrcPorts: PortRange{Low: 5000, High: 6000},
+		TTL: 64, TOS: 1, DF: DFInherit, Learning: Ptr(false), Ageing: Ptr(300 * time.Second), Limit: 10,
+		Proxy: true, L2Miss: true, UDPChecksum: Ptr(true), GBP: true, LocalBypass: Ptr(true),
+		ReservedBits: &HeaderBits{Flags: 0x08000000, VNI: 0xff}, MTU: 1450, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0xab, 1},
+		TxQueueLen: 500, Alias: "a", Up: true,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("decoded\n%+v\nwant\n%+v", got, want)
+	}
+	if err := json.Unmarshal([]byte(`{"Name":"vx0","DF":"set"}`), &got); err == nil {
+		t.Error("a legacy DF that is not a number decoded")
+	}
 }
