@@ -30,14 +30,12 @@ func TestValidateRejects(t *testing.T) {
 		{"bad device", func(c *Config) { c.Device = "eth0:1" }, "Device", "1 to 15 bytes"},
 		{"multicast without device", func(c *Config) { c.Group = netip.MustParseAddr("239.1.1.1") }, "Device", "multicast Group needs one"},
 		{"unspecified group", func(c *Config) { c.Group = netip.IPv4Unspecified() }, "Group", "unicast"},
-		{"mapped group", func(c *Config) { c.Group = netip.MustParseAddr("::ffff:198.18.0.1") }, "Group", "IPv4 or IPv6"},
 		{"multicast local", func(c *Config) { c.Local = netip.MustParseAddr("239.1.1.1") }, "Local", "unicast"},
 		{"family mix", func(c *Config) {
 			c.Group, c.Local = netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("fd00::1")
 		}, "Local", "same family"},
 		{"port range reversed", func(c *Config) { c.SrcPorts = PortRange{Low: 6000, High: 5000} }, "SrcPorts", "Low <= High"},
 		{"port range reversed", func(c *Config) { c.SrcPorts = PortRange{Low: 6000, High: 5000} }, "SrcPorts", "Low <= High"},
-		{"ttl with inherit", func(c *Config) { c.TTL, c.TTLInherit = 3, true }, "TTL", "TTLInherit"},
 		{"bad DF", func(c *Config) { c.DF = 3 }, "DF", "DFInherit"},
 		{"label too large", func(c *Config) {
 			c.Group, c.Label = netip.MustParseAddr("fd00::2"), 1<<20
@@ -86,6 +84,9 @@ func TestValidateAccepts(t *testing.T) {
 		{Name: "vx0", VNI: 1, SrcPorts: PortRange{High: 100}, Ageing: Ptr(math.MaxUint32 * time.Second)},
 		{Name: "vx0", VNI: 1, Group: netip.MustParseAddr("239.1.1.1"), DeviceIndex: 3, LinkNetNSID: Ptr(int32(0))},
 		{Name: "vx0", VNI: 1, Ageing: Ptr(MaxAgeing), TTLInherit: true, DF: DFInherit, MTU: 68},
+		{Name: "vx0", VNI: 1, TTL: 64, TTLInherit: true}, // the kernel takes both and keeps the TTL unused
+		// IPv4-mapped addresses are IPv6 ones to the kernel, never multicast.
+		{Name: "vx0", VNI: 1, Group: netip.MustParseAddr("::ffff:239.1.1.1"), Local: netip.MustParseAddr("::ffff:198.18.0.1")},
 		{Name: "123456789012345", VNI: 1, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, 1}, Alias: strings.Repeat("a", 255)},
 	} {
 		if err := c.Validate(); err != nil {

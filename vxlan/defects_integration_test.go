@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
+	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 	"strings"
 	"testing"
 
@@ -83,7 +84,15 @@ func TestIntegrationEnsureOfGet(t *testing.T) {
 	ns.IP("link", "add", "vx-age", "type", "vxlan", "id", "5", "dstport", "4789", "ageing", "4294967295")
 	ns.IP("link", "add", "vx-sp", "type", "vxlan", "id", "6", "dstport", "4789", "srcport", "0", "100")
 	ns.IP("link", "add", "vx-mc", "type", "vxlan", "id", "7", "dstport", "4789", "group", "239.1.1.1", "dev", "ul0", "ttl", "inherit")
-	for _, name := range []string{"vx-age", "vx-sp", "vx-mc"} {
+	// iproute2 will not send both a TTL and TTL_INHERIT; the kernel takes them.
+	if _, err := c.Conn().CreateLink(ctx, &rtlink.Link{Name: "vx-ttl", Data: &rtlink.VXLAN{ID: vxlan.Ptr(uint32(8)), Port: vxlan.Ptr(uint16(4789)), TTL: vxlan.Ptr(uint8(64)), TTLInherit: true}}); err != nil {
+		t.Fatal(err)
+	}
+	ns.IP("link", "add", "vx-gpe", "type", "vxlan", "gpe", "external")
+	ns.IP("link", "add", "vx-ext", "type", "vxlan", "external", "vnifilter", "dstport", "4789")
+	ns.IP("link", "add", "vx-l6", "type", "vxlan", "id", "9", "dstport", "4789", "remote", "fd00:1::2", "flowlabel", "0x12345", "udp6zerocsumtx", "udp6zerocsumrx")
+	ns.IP("link", "add", "vx-map", "type", "vxlan", "id", "10", "dstport", "4789", "remote", "::ffff:198.18.1.2", "local", "::ffff:198.18.1.1")
+	for _, name := range []string{"vx-age", "vx-sp", "vx-mc", "vx-ttl", "vx-gpe", "vx-ext", "vx-l6", "vx-map"} {
 		got, err := c.Get(ctx, name)
 		if err != nil {
 			t.Fatal(err)
