@@ -155,12 +155,12 @@ func TestIntegrationFDBEntryKinds(t *testing.T) {
 	if e := byMAC["02:00:00:00:00:05"]; e.VNI != 77 || e.Port != 1234 || !e.Permanent {
 		t.Errorf("via entry: %+v", e)
 	}
-	for mac, want := range map[string]string{
-		"02:00:00:00:00:01": vxlan.KindStatic,
-		"02:00:00:00:00:02": vxlan.KindPermanent,
-		"02:00:00:00:00:03": vxlan.KindLearnt,
-		"02:00:00:00:00:04": vxlan.KindExternLearned,
-		"02:00:00:00:00:05": vxlan.KindPermanent,
+	for mac, want := range map[string]vxlan.FDBKind{
+		"02:00:00:00:00:01": vxlan.FDBStatic,
+		"02:00:00:00:00:02": vxlan.FDBPermanent,
+		"02:00:00:00:00:03": vxlan.FDBLearnt,
+		"02:00:00:00:00:04": vxlan.FDBExternLearned,
+		"02:00:00:00:00:05": vxlan.FDBPermanent,
 	} {
 		if got := byMAC[mac].Kind(); got != want {
 			t.Errorf("%s: kind %s, want %s (%+v)", mac, got, want, byMAC[mac])
