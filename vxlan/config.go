@@ -40,8 +40,8 @@ const (
 	MaxLabel    = 1<<20 - 1 // IPv6 flow labels are 20 bits.
 	MaxNameLen  = 15        // IFNAMSIZ - 1.
 	maxAliasLen = 255       // IFALIASZ - 1.
-	minMTU      = 68
-	maxMTU      = 65535
+	MinMTU      = 68        // the smallest MTU of an interface carrying IPv4
+	MaxMTU      = 65535     // the largest MTU of an interface
 	// MaxAgeing is the longest FDB ageing this package recommends: about
 	// 49.7 days, the largest whose age_interval*HZ fits 32 bits for HZ up
 	// to 1000. Validate accepts longer ones up to 4294967295s, the largest
@@ -233,10 +233,18 @@ type ConfigError struct {
 	Value any
 	// Accepted says what would be accepted, e.g. "0..16777215".
 	Accepted string
+	// Problem, when set, says in words what is wrong with the value, for
+	// a rule that ties it to another field ("not of the family of
+	// Group=198.18.0.9").
+	Problem string
 }
 
-// Error returns "vxlan: invalid FIELD VALUE: accepted ACCEPTED".
+// Error returns "vxlan: invalid FIELD VALUE: accepted ACCEPTED", with the
+// problem after the value when there is one.
 func (e *ConfigError) Error() string {
+	if e.Problem != "" {
+		return fmt.Sprintf("vxlan: invalid %s %v: %s; accepted %s", e.Field, e.Value, e.Problem, e.Accepted)
+	}
 	return fmt.Sprintf("vxlan: invalid %s %v: accepted %s", e.Field, e.Value, e.Accepted)
 }
 
@@ -275,15 +283,15 @@ func (c *Config) Validate() error {
 			return bad("Group", c.Group, "a multicast group or unicast address, IPv4 or IPv6")
 		}
 		if isMulticast(c.Group) && c.Device == "" && c.DeviceIndex == 0 {
-			return bad("Device", `""`, "an underlay interface name: a multicast Group needs one")
+			return &ConfigError{Field: "Group", Value: c.Group, Problem: "a multicast group needs a VTEP device", Accepted: "a Device (the underlay interface) set, or a unicast Group"}
 		}
 	}
 	if c.Local.IsValid() {
 		if isMulticast(c.Local) || c.Local.IsUnspecified() {
-			return bad("Local", c.Local, "a unicast IPv4 or IPv6 address")
+			return &ConfigError{Field: "Local", Value: c.Local, Problem: "not a unicast address", Accepted: "a unicast IPv4 or IPv6 address"}
 		}
 		if c.Group.IsValid() && c.Group.Is4() != c.Local.Is4() {
-			return bad("Local", c.Local, fmt.Sprintf("an address of the same family as Group %s", c.Group))
+			return &ConfigError{Field: "Local", Value: c.Local, Problem: fmt.Sprintf("not of the family of Group=%s", c.Group), Accepted: "an address of the same family as Group"}
 		}
 	}
 	if c.DeviceIndex < 0 || c.DeviceIndex > math.MaxInt32 {
@@ -322,8 +330,8 @@ func (c *Config) Validate() error {
 	if err := c.validateGPE(); err != nil {
 		return err
 	}
-	if c.MTU != 0 && (c.MTU < minMTU || c.MTU > maxMTU) {
-		return bad("MTU", c.MTU, fmt.Sprintf("0 (derive) or %d..%d", minMTU, maxMTU))
+	if c.MTU != 0 && (c.MTU < MinMTU || c.MTU > MaxMTU) {
+		return bad("MTU", c.MTU, fmt.Sprintf("0 (derive) or %d..%d", MinMTU, MaxMTU))
 	}
 	if len(c.HardwareAddr) > 0 && !ValidMAC(c.HardwareAddr) {
 		return bad("HardwareAddr", c.HardwareAddr, "a 6-byte unicast MAC address other than 00:00:00:00:00:00")

@@ -28,12 +28,12 @@ func TestValidateRejects(t *testing.T) {
 		{"dot name", func(c *Config) { c.Name = ".." }, "Name", `".."`},
 		{"VNI too large", func(c *Config) { c.VNI = 1 << 24 }, "VNI", "0..16777215"},
 		{"bad device", func(c *Config) { c.Device = "eth0:1" }, "Device", "1 to 15 bytes"},
-		{"multicast without device", func(c *Config) { c.Group = netip.MustParseAddr("239.1.1.1") }, "Device", "multicast Group needs one"},
+		{"multicast without device", func(c *Config) { c.Group = netip.MustParseAddr("239.1.1.1") }, "Group", "a multicast group needs a VTEP device"},
 		{"unspecified group", func(c *Config) { c.Group = netip.IPv4Unspecified() }, "Group", "unicast"},
 		{"multicast local", func(c *Config) { c.Local = netip.MustParseAddr("239.1.1.1") }, "Local", "unicast"},
 		{"family mix", func(c *Config) {
 			c.Group, c.Local = netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("fd00::1")
-		}, "Local", "same family"},
+		}, "Local", "not of the family of Group"},
 		{"port range reversed", func(c *Config) { c.SrcPorts = PortRange{Low: 6000, High: 5000} }, "SrcPorts", "Low <= High"},
 		{"port range reversed", func(c *Config) { c.SrcPorts = PortRange{Low: 6000, High: 5000} }, "SrcPorts", "Low <= High"},
 		{"bad DF", func(c *Config) { c.DF = 3 }, "DF", "DFInherit"},

@@ -329,7 +329,7 @@ func (c *Client) toLink(ctx context.Context, cfg *Config) (*rtlink.Link, error) 
 			return nil, &ConfigError{Field: "DeviceIndex", Value: cfg.DeviceIndex, Accepted: fmt.Sprintf("0 or %d, the index of Device %s", dev.Index, cfg.Device)}
 		}
 		d.Link = Ptr(uint32(dev.Index))
-		mtuLimit = max(dev.MTU-cfg.overhead(), minMTU)
+		mtuLimit = max(dev.MTU-cfg.overhead(), MinMTU)
 	case cfg.DeviceIndex != 0:
 		d.Link = Ptr(uint32(cfg.DeviceIndex))
 		if cfg.LinkNetNSID == nil {
@@ -337,7 +337,7 @@ func (c *Client) toLink(ctx context.Context, cfg *Config) (*rtlink.Link, error) 
 			if err != nil {
 				return nil, fmt.Errorf("vxlan: underlay DeviceIndex %d of %s: %w", cfg.DeviceIndex, cfg.Name, err)
 			}
-			mtuLimit = max(dev.MTU-cfg.overhead(), minMTU)
+			mtuLimit = max(dev.MTU-cfg.overhead(), MinMTU)
 		}
 	}
 	if cfg.MTU != 0 && mtuLimit != 0 && cfg.MTU > mtuLimit {
