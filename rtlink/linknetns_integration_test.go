@@ -37,3 +37,17 @@ func TestIntegrationLinkInOtherNamespace(t *testing.T) {
 		t.Fatalf("after ChangeLink: %+v", ip.Linkinfo.InfoData)
 	}
 }
+
+// IFLA_VXLAN_AGEING 0 is no "never expire": the kernel stores its default,
+// 300 seconds, as VXLAN.Ageing documents.
+func TestIntegrationAgeingZeroIsDefault(t *testing.T) {
+	ns := testns.New(t)
+	c := ns.Dial()
+	got := mustLink(t, c, &rtlink.Link{Name: "vx0", Data: &rtlink.VXLAN{ID: rtlink.Ptr(uint32(1)), Ageing: rtlink.Ptr(uint32(0))}})
+	if a := got.Data.(*rtlink.VXLAN).Ageing; a == nil || *a != 300 {
+		t.Fatalf("Ageing 0 reads back as %v", a)
+	}
+	if ip := ns.LinkJSON("vx0"); ip.Linkinfo.InfoData["ageing"] != float64(300) {
+		t.Fatalf("ip reports ageing %v", ip.Linkinfo.InfoData["ageing"])
+	}
+}
