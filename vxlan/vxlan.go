@@ -379,7 +379,7 @@ func (c *Client) toLink(ctx context.Context, cfg *Config) (*rtlink.Link, error) 
 		d.Limit = Ptr(cfg.Limit)
 	}
 	if cfg.Ageing != nil {
-		d.Ageing = Ptr(ageingSeconds(*cfg.Ageing))
+		d.Ageing = Ptr(uint32(*cfg.Ageing / time.Second))
 	}
 	if !cfg.SrcPorts.IsZero() {
 		d.Ports = Ptr(cfg.SrcPorts)
@@ -428,34 +428,17 @@ func (c *Client) fromLink(ctx context.Context, l *rtlink.Link, names map[int]str
 		Index:                   l.Index,
 		LinkNetNSID:             l.LinkNetNSID,
 	}
-	val := func(p *uint32) uint32 {
-		if p == nil {
-			return 0
-		}
-		return *p
-	}
-	is := func(p *bool) bool { return p != nil && *p }
-	cfg.VNI = val(d.ID)
-	cfg.Label = val(d.Label)
-	cfg.Limit = val(d.Limit)
-	cfg.LabelInherit = val(d.LabelPolicy) == 1
+	is := func(p *bool) bool { return derefOr(p, false) }
+	cfg.VNI = derefOr(d.ID, 0)
+	cfg.Label = derefOr(d.Label, 0)
+	cfg.Limit = derefOr(d.Limit, 0)
+	cfg.LabelInherit = derefOr(d.LabelPolicy, 0) == 1
+	cfg.Port, cfg.TTL, cfg.TOS, cfg.DF = derefOr(d.Port, 0), derefOr(d.TTL, 0), derefOr(d.TOS, 0), DF(derefOr(d.DF, 0))
 	cfg.Proxy, cfg.RSC, cfg.L2Miss, cfg.L3Miss = is(d.Proxy), is(d.RSC), is(d.L2Miss), is(d.L3Miss)
 	cfg.CollectMetadata, cfg.VNIFilter = is(d.CollectMetadata), is(d.VNIFilter)
 	cfg.UDPZeroChecksum6TX, cfg.UDPZeroChecksum6RX = is(d.UDPZeroCSum6TX), is(d.UDPZeroCSum6RX)
 	cfg.RemoteChecksumTX, cfg.RemoteChecksumRX = is(d.RemCSumTX), is(d.RemCSumRX)
 	cfg.MulticastRoute = is(d.MCRoute)
-	if d.Port != nil {
-		cfg.Port = *d.Port
-	}
-	if d.TTL != nil {
-		cfg.TTL = *d.TTL
-	}
-	if d.TOS != nil {
-		cfg.TOS = *d.TOS
-	}
-	if d.DF != nil {
-		cfg.DF = DF(*d.DF)
-	}
 	if d.Ageing != nil {
 		cfg.Ageing = Ptr(time.Duration(*d.Ageing) * time.Second)
 	}
@@ -465,16 +448,14 @@ func (c *Client) fromLink(ctx context.Context, l *rtlink.Link, names map[int]str
 	if d.ReservedBits != nil {
 		cfg.ReservedBits = &HeaderBits{Flags: binary.BigEndian.Uint32(d.ReservedBits[:4]), VNI: binary.BigEndian.Uint32(d.ReservedBits[4:])}
 	}
-	if d.Link != nil && *d.Link != 0 {
-		cfg.DeviceIndex = int(*d.Link)
-	}
+	cfg.DeviceIndex = int(derefOr(d.Link, 0))
 	// An underlay in another namespace has no name here: the same index
 	// names another device, or none.
 	if cfg.DeviceIndex != 0 && l.LinkNetNSID == nil {
-		if name, ok := names[int(*d.Link)]; ok {
+		if name, ok := names[cfg.DeviceIndex]; ok {
 			cfg.Device = name
 		} else if names == nil {
-			dev, err := c.conn.LinkByIndex(ctx, int(*d.Link))
+			dev, err := c.conn.LinkByIndex(ctx, cfg.DeviceIndex)
 			if err != nil && !errors.Is(err, rtlink.ErrNotFound) {
 				return Config{}, err
 			}
