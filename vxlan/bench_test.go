@@ -146,12 +146,7 @@ func BenchmarkGet(b *testing.B) {
 // BenchmarkUpdateTTL: a live link's TTL changed in place (read, compare,
 // one changelink request).
 func BenchmarkUpdateTTL(b *testing.B) {
-	_, c := benchHost(b)
-	cfg := vxlan.Config{Name: "vx0", VNI: 1}
-	if err := c.Create(ctx, cfg); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
+	c, cfg := benchOneLink(b)
 	for i := 0; b.Loop(); i++ {
 		cfg.TTL = uint8(i%254 + 1)
 		if _, err := c.Update(ctx, cfg); err != nil {
@@ -163,12 +158,7 @@ func BenchmarkUpdateTTL(b *testing.B) {
 // BenchmarkRecreateTTL: the same change made the other way, by deleting and
 // creating the link again.
 func BenchmarkRecreateTTL(b *testing.B) {
-	_, c := benchHost(b)
-	cfg := vxlan.Config{Name: "vx0", VNI: 1}
-	if err := c.Create(ctx, cfg); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
+	c, cfg := benchOneLink(b)
 	for i := 0; b.Loop(); i++ {
 		cfg.TTL = uint8(i%254 + 1)
 		if err := c.Delete(ctx, cfg.Name); err != nil {
@@ -178,4 +168,16 @@ func BenchmarkRecreateTTL(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchOneLink makes the vxlan link vx0 in a namespace of its own.
+func benchOneLink(b *testing.B) (*vxlan.Client, vxlan.Config) {
+	b.Helper()
+	_, c := benchHost(b)
+	cfg := vxlan.Config{Name: "vx0", VNI: 1}
+	if err := c.Create(ctx, cfg); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	return c, cfg
 }
