@@ -41,7 +41,7 @@ func TestIntegrationEnsureReportsVNIConflict(t *testing.T) {
 	}
 	// A taken name is told apart: Create says so without a VNIConflictError.
 	err = c.Create(ctx, vxlan.Config{Name: "vx-a", VNI: 99})
-	if !errors.Is(err, vxlan.ErrExists) || errors.As(err, &conflict) {
+	if !errors.Is(err, vxlan.ErrExists) || errors.As(err, &conflict) || !strings.Contains(err.Error(), "name is taken by a vxlan") {
 		t.Fatalf("Create over a taken name: %v", err)
 	}
 }

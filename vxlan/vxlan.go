@@ -132,8 +132,10 @@ func (e *VNIConflictError) Is(target error) bool { return target == ErrExists }
 // taken (err is returned as it is), or another vxlan holds the VNI and port
 // (a *VNIConflictError naming it).
 func (c *Client) explainExists(ctx context.Context, cfg *Config, err error) error {
-	if _, lerr := c.conn.LinkByName(ctx, cfg.Name); !errors.Is(lerr, rtlink.ErrNotFound) {
-		return err // the name is taken (or cannot be checked): as the kernel said
+	if other, lerr := c.conn.LinkByName(ctx, cfg.Name); lerr == nil {
+		return fmt.Errorf("vxlan: create %s: the name is taken by a %s: %w", cfg.Name, rtlink.KindName(other.Kind), err)
+	} else if !errors.Is(lerr, rtlink.ErrNotFound) {
+		return err // cannot tell: as the kernel said
 	}
 	conflict := &VNIConflictError{Name: cfg.Name, VNI: cfg.VNI, Port: cfg.port(), Err: err}
 	others, lerr := c.List(ctx)
