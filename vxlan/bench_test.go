@@ -142,3 +142,42 @@ func BenchmarkGet(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkUpdateTTL: a live link's TTL changed in place (read, compare,
+// one changelink request).
+func BenchmarkUpdateTTL(b *testing.B) {
+	c, cfg := benchOneLink(b)
+	for i := 0; b.Loop(); i++ {
+		cfg.TTL = uint8(i%254 + 1)
+		if _, err := c.Update(ctx, cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRecreateTTL: the same change made the other way, by deleting and
+// creating the link again.
+func BenchmarkRecreateTTL(b *testing.B) {
+	c, cfg := benchOneLink(b)
+	for i := 0; b.Loop(); i++ {
+		cfg.TTL = uint8(i%254 + 1)
+		if err := c.Delete(ctx, cfg.Name); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Create(ctx, cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchOneLink makes the vxlan link vx0 in a namespace of its own.
+func benchOneLink(b *testing.B) (*vxlan.Client, vxlan.Config) {
+	b.Helper()
+	_, c := benchHost(b)
+	cfg := vxlan.Config{Name: "vx0", VNI: 1}
+	if err := c.Create(ctx, cfg); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	return c, cfg
+}

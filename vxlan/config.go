@@ -125,7 +125,8 @@ type Config struct {
 
 	// TTL of outgoing packets; 0 lets the route decide (kernel default).
 	TTL uint8 `json:"ttl,omitempty"`
-	// TTLInherit copies the TTL from the inner packet; excludes TTL.
+	// TTLInherit copies the TTL from the inner packet. The kernel keeps a
+	// TTL given with it but does not use it.
 	TTLInherit bool `json:"ttl_inherit,omitempty"`
 	// TOS of outgoing packets; 1 inherits it from the inner packet.
 	TOS uint8 `json:"tos,omitempty"`
@@ -278,15 +279,15 @@ func (c *Config) Validate() error {
 		return bad("Device", fmt.Sprintf("%q", c.Device), "an interface name of 1 to 15 bytes")
 	}
 	if c.Group.IsValid() {
-		if c.Group.Is4In6() || c.Group.IsUnspecified() {
+		if c.Group.IsUnspecified() {
 			return bad("Group", c.Group, "a multicast group or unicast address, IPv4 or IPv6")
 		}
-		if c.Group.IsMulticast() && c.Device == "" && c.DeviceIndex == 0 {
+		if isMulticast(c.Group) && c.Device == "" && c.DeviceIndex == 0 {
 			return &ConfigError{Field: "Group", Value: c.Group, Problem: "a multicast group needs a VTEP device", Accepted: "a Device (the underlay interface) set, or a unicast Group"}
 		}
 	}
 	if c.Local.IsValid() {
-		if c.Local.Is4In6() || c.Local.IsMulticast() || c.Local.IsUnspecified() {
+		if isMulticast(c.Local) || c.Local.IsUnspecified() {
 			return &ConfigError{Field: "Local", Value: c.Local, Problem: "not a unicast address", Accepted: "a unicast IPv4 or IPv6 address"}
 		}
 		if c.Group.IsValid() && c.Group.Is4() != c.Local.Is4() {
@@ -307,9 +308,6 @@ func (c *Config) Validate() error {
 	ipv6 := c.ipv6()
 	if c.SrcPorts.Low > c.SrcPorts.High {
 		return bad("SrcPorts", c.SrcPorts, "Low <= High")
-	}
-	if c.TTLInherit && c.TTL != 0 {
-		return bad("TTL", c.TTL, "0 when TTLInherit is set")
 	}
 	if c.DF > DFInherit {
 		return bad("DF", uint8(c.DF), "DFUnset, DFSet or DFInherit (0..2)")
@@ -387,6 +385,11 @@ func fmtOptional[T any](p *T, unset string) string {
 	}
 	return fmt.Sprint(*p)
 }
+
+// isMulticast reports whether the kernel takes a as a multicast address.
+// An IPv4-mapped IPv6 address (::ffff:239.1.1.1) is an IPv6 address to the
+// kernel, and not a multicast one, whatever netip says of it.
+func isMulticast(a netip.Addr) bool { return a.IsMulticast() && !a.Is4In6() }
 
 // ValidMAC reports whether mac can be an interface's address: 6 bytes,
 // unicast, not all zero.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
+	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 	"strings"
 	"testing"
 
@@ -40,7 +41,7 @@ func TestIntegrationEnsureReportsVNIConflict(t *testing.T) {
 	}
 	// A taken name is told apart: Create says so without a VNIConflictError.
 	err = c.Create(ctx, vxlan.Config{Name: "vx-a", VNI: 99})
-	if !errors.Is(err, vxlan.ErrExists) || errors.As(err, &conflict) {
+	if !errors.Is(err, vxlan.ErrExists) || errors.As(err, &conflict) || !strings.Contains(err.Error(), "name is taken by a vxlan") {
 		t.Fatalf("Create over a taken name: %v", err)
 	}
 }
@@ -83,7 +84,15 @@ func TestIntegrationEnsureOfGet(t *testing.T) {
 	ns.IP("link", "add", "vx-age", "type", "vxlan", "id", "5", "dstport", "4789", "ageing", "4294967295")
 	ns.IP("link", "add", "vx-sp", "type", "vxlan", "id", "6", "dstport", "4789", "srcport", "0", "100")
 	ns.IP("link", "add", "vx-mc", "type", "vxlan", "id", "7", "dstport", "4789", "group", "239.1.1.1", "dev", "ul0", "ttl", "inherit")
-	for _, name := range []string{"vx-age", "vx-sp", "vx-mc"} {
+	// iproute2 will not send both a TTL and TTL_INHERIT; the kernel takes them.
+	if _, err := c.Conn().CreateLink(ctx, &rtlink.Link{Name: "vx-ttl", Data: &rtlink.VXLAN{ID: vxlan.Ptr(uint32(8)), Port: vxlan.Ptr(uint16(4789)), TTL: vxlan.Ptr(uint8(64)), TTLInherit: true}}); err != nil {
+		t.Fatal(err)
+	}
+	ns.IP("link", "add", "vx-gpe", "type", "vxlan", "gpe", "external")
+	ns.IP("link", "add", "vx-ext", "type", "vxlan", "external", "vnifilter", "dstport", "4789")
+	ns.IP("link", "add", "vx-l6", "type", "vxlan", "id", "9", "dstport", "4789", "remote", "fd00:1::2", "flowlabel", "0x12345", "udp6zerocsumtx", "udp6zerocsumrx")
+	ns.IP("link", "add", "vx-map", "type", "vxlan", "id", "10", "dstport", "4789", "remote", "::ffff:198.18.1.2", "local", "::ffff:198.18.1.1")
+	for _, name := range []string{"vx-age", "vx-sp", "vx-mc", "vx-ttl", "vx-gpe", "vx-ext", "vx-l6", "vx-map"} {
 		got, err := c.Get(ctx, name)
 		if err != nil {
 			t.Fatal(err)
@@ -146,12 +155,12 @@ func TestIntegrationFDBEntryKinds(t *testing.T) {
 	if e := byMAC["02:00:00:00:00:05"]; e.VNI != 77 || e.Port != 1234 || !e.Permanent {
 		t.Errorf("via entry: %+v", e)
 	}
-	for mac, want := range map[string]string{
-		"02:00:00:00:00:01": vxlan.KindStatic,
-		"02:00:00:00:00:02": vxlan.KindPermanent,
-		"02:00:00:00:00:03": vxlan.KindLearnt,
-		"02:00:00:00:00:04": vxlan.KindExternLearned,
-		"02:00:00:00:00:05": vxlan.KindPermanent,
+	for mac, want := range map[string]vxlan.FDBKind{
+		"02:00:00:00:00:01": vxlan.FDBStatic,
+		"02:00:00:00:00:02": vxlan.FDBPermanent,
+		"02:00:00:00:00:03": vxlan.FDBLearnt,
+		"02:00:00:00:00:04": vxlan.FDBExternLearned,
+		"02:00:00:00:00:05": vxlan.FDBPermanent,
 	} {
 		if got := byMAC[mac].Kind(); got != want {
 			t.Errorf("%s: kind %s, want %s (%+v)", mac, got, want, byMAC[mac])
@@ -229,6 +238,17 @@ func TestIntegrationUnderlayInOtherNamespace(t *testing.T) {
 	}
 	if _, err := c.Ensure(ctx, mine); err != nil {
 		t.Fatalf("second Ensure: %v", err)
+	}
+	// An MTU the far underlay cannot carry: the kernel lowers it, Create
+	// removes the link and names the largest allowed.
+	big := mine
+	big.Name, big.VNI, big.MTU = "vx-big", 11, 1400
+	var ce *vxlan.ConfigError
+	if err := c.Create(ctx, big); !errors.As(err, &ce) || ce.Field != "MTU" || !strings.Contains(err.Error(), "1350") {
+		t.Fatalf("Create with MTU 1400 over a 1400-byte underlay: %v", err)
+	}
+	if _, err := b.TryIP("link", "show", "vx-big"); err == nil {
+		t.Fatal("vx-big was left behind")
 	}
 }
 

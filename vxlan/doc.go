@@ -17,5 +17,15 @@
 // whose zero value means something to the kernel (Learning, Ageing, UDP
 // checksums, local bypass) are pointers, nil meaning "not set". One
 // exception is deliberate: the UDP destination port defaults to [DefaultPort],
-// 4789 as assigned by IANA, not to the kernel's historical 8472.
+// 4789 as assigned by IANA, not to the kernel's historical 8472 (see
+// [EffectivePort]).
+//
+// [Client.Ensure] makes a link idempotently; [Client.Update] changes a live
+// one in place where the kernel allows it; [Client.Get] reads any vxlan link
+// back, including ones made by iproute2 and ones whose underlay is in
+// another namespace ([Config.LinkNetNSID]), into a Config that Validate and
+// Ensure accept. Errors say what happened in the kernel's words and match
+// errors.Is with [ErrExists] (also for a [*VNIConflictError]), [ErrNotFound],
+// [ErrWrongKind], [ErrNotSupported] (also for an [*UpdateError]),
+// [ErrInvalid] (also for a [*ConfigError]) and [ErrPermission].
 package vxlan

@@ -2,6 +2,7 @@ package vxlan_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -150,4 +151,78 @@ func ExampleConfig_Validate() {
 	// Output:
 	// vxlan: invalid VNI 16777216: accepted 0..16777215
 	// vxlan: invalid Ageing 0s: accepted whole seconds from 1s to 4294967295s; the kernel turns 0 into 300s
+}
+
+// A peer reached with its own VNI and port, out of a given underlay device:
+// what a control plane installs for a VTEP that differs from the link's
+// defaults.
+func ExampleWithVNI() {
+	ctx := context.Background()
+	c, err := vxlan.Dial()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	err = c.AddPeer(ctx, "vx42", netip.MustParseAddr("198.18.0.5"),
+		vxlan.WithVNI(4242), vxlan.WithPort(8472), vxlan.WithVia("eth1"))
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+// Ensure tells a VNI already taken by another link from a taken name.
+func ExampleVNIConflictError() {
+	ctx := context.Background()
+	c, err := vxlan.Dial()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Ensure(ctx, vxlan.Config{Name: "vx42b", VNI: 42})
+	var conflict *vxlan.VNIConflictError
+	if errors.As(err, &conflict) {
+		fmt.Printf("VNI %d is %s's; choose another VNI or port\n", conflict.VNI, conflict.Other)
+	}
+}
+
+// Update changes a live link in place where the kernel allows it, and says
+// which settings it cannot change.
+func ExampleClient_Update() {
+	ctx := context.Background()
+	c, err := vxlan.Dial()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	cfg, err := c.Get(ctx, "vx42")
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg.TTL, cfg.Ageing = 32, vxlan.Ptr(10*time.Minute)
+	changed, err := c.Update(ctx, cfg)
+	var fixed *vxlan.UpdateError
+	switch {
+	case errors.As(err, &fixed):
+		fmt.Println("needs delete and create:", fixed.Diffs)
+	case err != nil:
+		log.Fatal(err)
+	}
+	fmt.Println("changed:", changed)
+}
+
+// A Config as JSON reads as a person would write it.
+func ExampleConfig_MarshalJSON() {
+	cfg := vxlan.Config{
+		Name: "vx42", VNI: 42, Device: "eth0", Local: netip.MustParseAddr("198.18.0.1"),
+		SrcPorts: vxlan.PortRange{Low: 5000, High: 6000}, DF: vxlan.DFInherit,
+		Learning: vxlan.Ptr(false), Ageing: vxlan.Ptr(5 * time.Minute),
+		HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, 42},
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(b))
+	// Output:
+	// {"name":"vx42","vni":42,"local":"198.18.0.1","device":"eth0","src_ports":"5000-6000","df":"inherit","learning":false,"ageing_seconds":300,"hardware_addr":"02:00:00:00:00:2a"}
 }

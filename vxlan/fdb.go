@@ -61,7 +61,7 @@ func (e FDBEntry) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		MAC      string     `json:"mac"`
 		Remote   netip.Addr `json:"remote,omitzero"`
-		Kind     string     `json:"kind"`
+		Kind     FDBKind    `json:"kind"`
 		VNI      uint32     `json:"vni,omitempty"`
 		Port     uint16     `json:"port,omitempty"`
 		Via      string     `json:"via,omitempty"`
@@ -72,32 +72,36 @@ func (e FDBEntry) MarshalJSON() ([]byte, error) {
 	}{e.MAC.String(), e.Remote, e.Kind(), e.VNI, e.Port, e.Via, e.ViaIndex, e.ExternLearned, e.State, e.Flags})
 }
 
+// FDBKind is what kind of FDB entry an FDBEntry is, named as iproute2's
+// bridge command prints it.
+type FDBKind string
+
 // FDB entry kinds, as returned by FDBEntry.Kind.
 const (
-	KindPeer          = "peer"         // all-zero MAC: head-end replication
-	KindExternLearned = "extern_learn" // installed by a control plane
-	KindPermanent     = "permanent"
-	KindStatic        = "static"
-	KindLearnt        = "learnt"
-	KindOther         = "other" // a state this package does not name (incomplete, failed, ...)
+	FDBPeer          FDBKind = "peer"         // all-zero MAC: head-end replication
+	FDBExternLearned FDBKind = "extern_learn" // installed by a control plane
+	FDBPermanent     FDBKind = "permanent"    // added by hand, never ages
+	FDBStatic        FDBKind = "static"       // NUD_NOARP: iproute2's "static"
+	FDBLearnt        FDBKind = "learnt"       // learnt from traffic (or "dynamic"), ages out
+	FDBOther         FDBKind = "other"        // a state this package does not name (incomplete, failed, ...)
 )
 
-// Kind names the entry's kind, in this order of precedence: KindPeer,
-// KindExternLearned, KindPermanent, KindStatic, KindLearnt, KindOther.
-func (e FDBEntry) Kind() string {
+// Kind names the entry's kind, in this order of precedence: FDBPeer,
+// FDBExternLearned, FDBPermanent, FDBStatic, FDBLearnt, FDBOther.
+func (e FDBEntry) Kind() FDBKind {
 	switch {
 	case e.IsPeer():
-		return KindPeer
+		return FDBPeer
 	case e.ExternLearned:
-		return KindExternLearned
+		return FDBExternLearned
 	case e.Permanent:
-		return KindPermanent
+		return FDBPermanent
 	case e.Static:
-		return KindStatic
+		return FDBStatic
 	case e.Learnt:
-		return KindLearnt
+		return FDBLearnt
 	}
-	return KindOther
+	return FDBOther
 }
 
 // fdbEntry decodes a neighbour entry of a vxlan FDB; names maps indexes to
@@ -151,7 +155,7 @@ func (c *Client) fdbNeigh(ctx context.Context, name string, mac net.HardwareAddr
 	if err != nil {
 		return nil, err
 	}
-	if err := rtlink.CheckKind("vxlan fdb", l, "vxlan"); err != nil {
+	if err := checkKind("fdb", l); err != nil {
 		return nil, err
 	}
 	n := &rtlink.Neigh{
@@ -276,7 +280,7 @@ func (c *Client) FDB(ctx context.Context, name string) ([]FDBEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := rtlink.CheckKind("vxlan fdb", l, "vxlan"); err != nil {
+	if err := checkKind("fdb", l); err != nil {
 		return nil, err
 	}
 	neighs, err := c.conn.Neighs(ctx, rtlink.FamilyBridge, l.Index)
@@ -327,5 +331,5 @@ func (e FDBEntry) String() string {
 	case e.ViaIndex != 0:
 		s += fmt.Sprintf(" via index %d", e.ViaIndex)
 	}
-	return s + " " + e.Kind()
+	return s + " " + string(e.Kind())
 }

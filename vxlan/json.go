@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"reflect"
 	"time"
 )
 
@@ -35,9 +36,19 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	return json.Marshal(j)
 }
 
-// UnmarshalJSON decodes what MarshalJSON writes. It does not validate:
-// call Validate.
+// UnmarshalJSON decodes what MarshalJSON writes. It also reads the
+// encoding Go gives a Config without these methods (field names as keys,
+// Ageing in nanoseconds, the MAC in base64, DF as a number), which earlier
+// versions of this package wrote and state files may still hold. It does
+// not validate: call Validate.
 func (c *Config) UnmarshalJSON(b []byte) error {
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(b, &keys); err != nil {
+		return fmt.Errorf("vxlan: decode Config: %w", err)
+	}
+	if _, legacy := keys["Name"]; legacy {
+		return c.unmarshalLegacy(keys)
+	}
 	var j jsonConfig
 	if err := json.Unmarshal(b, &j); err != nil {
 		return fmt.Errorf("vxlan: decode Config: %w", err)
@@ -76,4 +87,32 @@ func (d *DF) UnmarshalText(b []byte) error {
 		}
 	}
 	return &ConfigError{Field: "DF", Value: fmt.Sprintf("%q", b), Accepted: `"unset", "set" or "inherit"`}
+}
+
+// unmarshalLegacy decodes Go's default encoding of a Config: each field
+// under its own name. DF and SrcPorts, which now read as text, are read
+// as the number and the {"Low","High"} object Go wrote for them.
+func (c *Config) unmarshalLegacy(keys map[string]json.RawMessage) error {
+	*c = Config{}
+	v := reflect.ValueOf(c).Elem()
+	for i := range v.NumField() {
+		name := v.Type().Field(i).Name
+		raw, ok := keys[name]
+		if !ok {
+			continue
+		}
+		var target any = v.Field(i).Addr().Interface()
+		switch name {
+		case "DF":
+			target = (*uint8)(&c.DF)
+		case "SrcPorts":
+			target = (*struct{ Low, High uint16 })(&c.SrcPorts)
+		case "HardwareAddr":
+			target = (*[]byte)(&c.HardwareAddr)
+		}
+		if err := json.Unmarshal(raw, target); err != nil {
+			return fmt.Errorf("vxlan: decode Config field %s: %w", name, err)
+		}
+	}
+	return nil
 }

@@ -47,7 +47,7 @@ func TestIntegrationAddPeerOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if e.Remote == peer && e.IsPeer() && (e.VNI != 77 || e.Port != 1234 || e.Via != "ul0" || e.Kind() != vxlan.KindPeer) {
+		if e.Remote == peer && e.IsPeer() && (e.VNI != 77 || e.Port != 1234 || e.Via != "ul0" || e.Kind() != vxlan.FDBPeer) {
 			t.Errorf("FDB decodes the peer as %+v", e)
 		}
 	}

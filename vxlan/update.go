@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 )
@@ -56,7 +55,9 @@ func (e *UpdateError) Is(target error) bool { return target == ErrNotSupported }
 // TxQueueLen and Alias with one request each; when any other setting
 // differs, Update changes nothing and returns an *UpdateError listing them.
 // A cfg.Up link is brought up. A missing link gives ErrNotFound, a link of
-// another kind ErrWrongKind.
+// another kind ErrWrongKind. The requests are not one transaction: when a
+// later one fails, the changes of the earlier ones stay, and Update can be
+// called again.
 func (c *Client) Update(ctx context.Context, cfg Config) ([]Diff, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -65,7 +66,7 @@ func (c *Client) Update(ctx context.Context, cfg Config) ([]Diff, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := rtlink.CheckKind("vxlan update", l, "vxlan"); err != nil {
+	if err := checkKind("update", l); err != nil {
 		return nil, err
 	}
 	have, err := c.fromLink(ctx, l, nil)
@@ -151,13 +152,11 @@ func (c *Client) apply(ctx context.Context, l *rtlink.Link, want *rtlink.Link, d
 	return nil
 }
 
-// derefOr returns *p, or def when p is nil.
+// derefOr returns *p, or def when p is nil: the value of an optional
+// attribute, or its zero.
 func derefOr[T any](p *T, def T) T {
 	if p == nil {
 		return def
 	}
 	return *p
 }
-
-// ageingSeconds converts an Ageing to the kernel's seconds.
-func ageingSeconds(d time.Duration) uint32 { return uint32(d / time.Second) }

@@ -58,8 +58,10 @@ func (c *Client) Conn() *rtlink.Conn { return c.conn }
 // the name is taken, whatever the existing link is, and with a
 // *VNIConflictError (also matching ErrExists) when another vxlan link
 // already holds the VNI and port; see Ensure for the idempotent form. An MTU
-// above what Device can carry is refused with a *ConfigError naming the
-// largest allowed, rather than lowered by the kernel.
+// above what the underlay can carry is refused with a *ConfigError naming
+// the largest allowed, rather than lowered by the kernel: up front when
+// Device is in this namespace, and otherwise by removing the link the kernel
+// made with a lower MTU.
 func (c *Client) Create(ctx context.Context, cfg Config) error {
 	_, err := c.create(ctx, &cfg)
 	return err
@@ -78,7 +80,18 @@ func (c *Client) create(ctx context.Context, cfg *Config) (*rtlink.Link, error) 
 	if errors.Is(err, rtlink.ErrExists) {
 		return nil, c.explainExists(ctx, cfg, err)
 	}
-	return made, err
+	if err != nil {
+		return nil, err
+	}
+	// An underlay toLink could not look at (one in another namespace) can
+	// still make the kernel lower the MTU: remove the link and say so.
+	if cfg.MTU != 0 && made.MTU != cfg.MTU {
+		if derr := c.conn.DeleteLink(context.WithoutCancel(ctx), cfg.Name); derr != nil {
+			return nil, derr
+		}
+		return nil, &ConfigError{Field: "MTU", Value: cfg.MTU, Accepted: fmt.Sprintf("at most %d, what the kernel lowered it to for the underlay (the link was removed again)", made.MTU)}
+	}
+	return made, nil
 }
 
 // VNIConflictError reports that the kernel refused a vxlan link because
@@ -119,8 +132,10 @@ func (e *VNIConflictError) Is(target error) bool { return target == ErrExists }
 // taken (err is returned as it is), or another vxlan holds the VNI and port
 // (a *VNIConflictError naming it).
 func (c *Client) explainExists(ctx context.Context, cfg *Config, err error) error {
-	if _, lerr := c.conn.LinkByName(ctx, cfg.Name); !errors.Is(lerr, rtlink.ErrNotFound) {
-		return err // the name is taken (or cannot be checked): as the kernel said
+	if other, lerr := c.conn.LinkByName(ctx, cfg.Name); lerr == nil {
+		return fmt.Errorf("vxlan: create %s: the name is taken by a %s: %w", cfg.Name, rtlink.KindName(other.Kind), err)
+	} else if !errors.Is(lerr, rtlink.ErrNotFound) {
+		return err // cannot tell: as the kernel said
 	}
 	conflict := &VNIConflictError{Name: cfg.Name, VNI: cfg.VNI, Port: cfg.port(), Err: err}
 	others, lerr := c.List(ctx)
@@ -144,7 +159,7 @@ func (c *Client) Get(ctx context.Context, name string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	if err := rtlink.CheckKind("vxlan get", l, "vxlan"); err != nil {
+	if err := checkKind("get", l); err != nil {
 		return Config{}, err
 	}
 	return c.fromLink(ctx, l, nil)
@@ -216,7 +231,7 @@ func (c *Client) Ensure(ctx context.Context, cfg Config) (created bool, err erro
 	if err != nil {
 		return false, err
 	}
-	if err := rtlink.CheckKind("vxlan ensure", l, "vxlan"); err != nil {
+	if err := checkKind("ensure", l); err != nil {
 		return false, err
 	}
 	have, err := c.fromLink(ctx, l, nil)
@@ -243,7 +258,7 @@ func (c *Client) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := rtlink.CheckKind("vxlan delete", l, "vxlan"); err != nil {
+	if err := checkKind("delete", l); err != nil {
 		return err
 	}
 	err = c.conn.DeleteLink(ctx, name)
@@ -251,6 +266,12 @@ func (c *Client) Delete(ctx context.Context, name string) error {
 		return nil
 	}
 	return err
+}
+
+// checkKind returns an error matching ErrWrongKind unless l is a vxlan
+// link, worded by rtlink.CheckKind; op names the operation ("ensure").
+func checkKind(op string, l *rtlink.Link) error {
+	return rtlink.CheckKind("vxlan "+op, l, "vxlan")
 }
 
 // MismatchError reports that a link exists with settings other than asked.
@@ -360,7 +381,7 @@ func (c *Client) toLink(ctx context.Context, cfg *Config) (*rtlink.Link, error) 
 		d.Limit = Ptr(cfg.Limit)
 	}
 	if cfg.Ageing != nil {
-		d.Ageing = Ptr(ageingSeconds(*cfg.Ageing))
+		d.Ageing = Ptr(uint32(*cfg.Ageing / time.Second))
 	}
 	if !cfg.SrcPorts.IsZero() {
 		d.Ports = Ptr(cfg.SrcPorts)
@@ -409,34 +430,17 @@ func (c *Client) fromLink(ctx context.Context, l *rtlink.Link, names map[int]str
 		Index:                   l.Index,
 		LinkNetNSID:             l.LinkNetNSID,
 	}
-	val := func(p *uint32) uint32 {
-		if p == nil {
-			return 0
-		}
-		return *p
-	}
-	is := func(p *bool) bool { return p != nil && *p }
-	cfg.VNI = val(d.ID)
-	cfg.Label = val(d.Label)
-	cfg.Limit = val(d.Limit)
-	cfg.LabelInherit = val(d.LabelPolicy) == 1
+	is := func(p *bool) bool { return derefOr(p, false) }
+	cfg.VNI = derefOr(d.ID, 0)
+	cfg.Label = derefOr(d.Label, 0)
+	cfg.Limit = derefOr(d.Limit, 0)
+	cfg.LabelInherit = derefOr(d.LabelPolicy, 0) == 1
+	cfg.Port, cfg.TTL, cfg.TOS, cfg.DF = derefOr(d.Port, 0), derefOr(d.TTL, 0), derefOr(d.TOS, 0), DF(derefOr(d.DF, 0))
 	cfg.Proxy, cfg.RSC, cfg.L2Miss, cfg.L3Miss = is(d.Proxy), is(d.RSC), is(d.L2Miss), is(d.L3Miss)
 	cfg.CollectMetadata, cfg.VNIFilter = is(d.CollectMetadata), is(d.VNIFilter)
 	cfg.UDPZeroChecksum6TX, cfg.UDPZeroChecksum6RX = is(d.UDPZeroCSum6TX), is(d.UDPZeroCSum6RX)
 	cfg.RemoteChecksumTX, cfg.RemoteChecksumRX = is(d.RemCSumTX), is(d.RemCSumRX)
 	cfg.MulticastRoute = is(d.MCRoute)
-	if d.Port != nil {
-		cfg.Port = *d.Port
-	}
-	if d.TTL != nil {
-		cfg.TTL = *d.TTL
-	}
-	if d.TOS != nil {
-		cfg.TOS = *d.TOS
-	}
-	if d.DF != nil {
-		cfg.DF = DF(*d.DF)
-	}
 	if d.Ageing != nil {
 		cfg.Ageing = Ptr(time.Duration(*d.Ageing) * time.Second)
 	}
@@ -446,16 +450,14 @@ func (c *Client) fromLink(ctx context.Context, l *rtlink.Link, names map[int]str
 	if d.ReservedBits != nil {
 		cfg.ReservedBits = &HeaderBits{Flags: binary.BigEndian.Uint32(d.ReservedBits[:4]), VNI: binary.BigEndian.Uint32(d.ReservedBits[4:])}
 	}
-	if d.Link != nil && *d.Link != 0 {
-		cfg.DeviceIndex = int(*d.Link)
-	}
+	cfg.DeviceIndex = int(derefOr(d.Link, 0))
 	// An underlay in another namespace has no name here: the same index
 	// names another device, or none.
 	if cfg.DeviceIndex != 0 && l.LinkNetNSID == nil {
-		if name, ok := names[int(*d.Link)]; ok {
+		if name, ok := names[cfg.DeviceIndex]; ok {
 			cfg.Device = name
 		} else if names == nil {
-			dev, err := c.conn.LinkByIndex(ctx, int(*d.Link))
+			dev, err := c.conn.LinkByIndex(ctx, cfg.DeviceIndex)
 			if err != nil && !errors.Is(err, rtlink.ErrNotFound) {
 				return Config{}, err
 			}

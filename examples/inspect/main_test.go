@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -21,6 +22,11 @@ func TestIntegrationInspect(t *testing.T) {
 		"ttl", "64", "tos", "inherit", "proxy", "nolearning", "ageing", "77", "srcport", "5000", "6000", "gbp")
 	ns.IP("link", "add", "vx-ip6", "type", "vxlan", "id", "6", "remote", "fd00:1::2", "local", "fd00:1::1", "flowlabel", "0x12345", "dstport", "8472")
 	ns.IP("link", "set", "vx-ip6", "up")
+	// A vxlan whose underlay stays in another namespace.
+	far := testns.New(t)
+	far.IP("link", "add", "ulf", "type", "veth", "peer", "name", "ulg")
+	far.IP("link", "add", "vx-far", "netns", ns.Name, "type", "vxlan", "id", "8", "dstport", "4789", "dev", "ulf")
+	farIndex := far.LinkJSON("ulf").Ifindex
 	c := vxlan.New(ns.Dial())
 	lib := vxlan.Config{Name: "vx-lib", VNI: 7, Device: "ul0", Local: netip.MustParseAddr("198.18.1.1"), Learning: vxlan.Ptr(false),
 		Ageing: vxlan.Ptr(90 * time.Second), L2Miss: true, Alias: "made by the library", Up: true}
@@ -53,7 +59,7 @@ func TestIntegrationInspect(t *testing.T) {
 	for _, l := range links {
 		byName[l.Config.Name] = l
 	}
-	if len(links) != 3 {
+	if len(links) != 4 {
 		t.Fatalf("%d links: %s", len(links), out.String())
 	}
 	ip := byName["vx-ip"].Config
@@ -97,6 +103,7 @@ func TestIntegrationInspect(t *testing.T) {
 	table := strings.Join(strings.Fields(out.String()), " ") // column widths aside
 	for _, want := range []string{"vx-ip vni 4242 port 4790 state down", "group 239.1.1.1", "device ul0", "tos inherit", "flags proxy gbp",
 		"vx-ip6 vni 6 port 8472 state up", "remote fd00:1::2", "local fd00:1::1", "flowlabel 0x12345",
+		fmt.Sprintf("vx-far vni 8 port 4789 state down device index %d in namespace id", farIndex),
 		"vx-lib vni 7 port 4789 state up", "learning false", "ageing 1m30s", "flags l2miss", "alias made by the library",
 		"fdb peer 00:00:00:00:00:00 → 198.18.1.2", "fdb permanent 02:00:00:00:00:05 → 198.18.1.5 vni 99 port 4800",
 		"fdb static 02:00:00:00:00:06 → 198.18.1.6", "fdb learnt 02:00:00:00:00:07 → 198.18.1.7 via ul0",
