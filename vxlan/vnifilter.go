@@ -92,7 +92,7 @@ func (c *Client) vxlanLink(ctx context.Context, op, name string) (*rtlink.Link, 
 	if err != nil {
 		return nil, err
 	}
-	if err := rtlink.CheckKind("vxlan "+op, l, "vxlan"); err != nil {
+	if err := checkKind(op, l); err != nil {
 		return nil, err
 	}
 	return l, nil
