@@ -28,9 +28,11 @@ const ReapGroup = 0x64767072 // "dvpr"
 // reapRetry is how long the reaper waits after a failed deletion.
 const reapRetry = time.Second
 
-// reaper deletes the links put into ReapGroup, in batches.
+// reaper deletes the links put into ReapGroup, in batches. It deletes
+// through a connection of its own (a clone of the host's, open while it has
+// work), so that the host's requests do not wait for a deletion's answer.
 type reaper struct {
-	conn *rtlink.Conn
+	conn *rtlink.Conn // the host's: marks links
 	log  *slog.Logger
 
 	mu      sync.Mutex
@@ -71,7 +73,13 @@ func (r *reaper) release(ctx context.Context, name string, p pendingLink) error 
 	r.pending[name] = p
 	if !r.running {
 		r.running = true
-		go r.run()
+		// Cloned here, while the host's connection is surely open.
+		conn, err := r.conn.Clone()
+		if err != nil {
+			r.log.Warn("deleting released links on the host's connection", "error", err)
+			conn = nil
+		}
+		go r.run(conn)
 	}
 	r.mu.Unlock()
 	return nil
@@ -79,7 +87,12 @@ func (r *reaper) release(ctx context.Context, name string, p pendingLink) error 
 
 // run deletes the group until nothing is pending. Links released while a
 // deletion runs go with the next one.
-func (r *reaper) run() {
+func (r *reaper) run(conn *rtlink.Conn) {
+	if conn == nil {
+		conn = r.conn
+	} else {
+		defer conn.Close()
+	}
 	for {
 		r.mu.Lock()
 		if len(r.pending) == 0 {
@@ -89,23 +102,23 @@ func (r *reaper) run() {
 			return
 		}
 		r.mu.Unlock()
-		if err := r.deleteGroup(context.Background()); err != nil {
+		if err := r.deleteGroup(context.Background(), conn); err != nil {
 			r.log.Error("deleting released links; trying again", "group", ReapGroup, "error", err)
 			time.Sleep(reapRetry)
 		}
 	}
 }
 
-// deleteGroup deletes ReapGroup in one request, and forgets the links
-// released before it started.
-func (r *reaper) deleteGroup(ctx context.Context) error {
+// deleteGroup deletes ReapGroup in one request through conn, and forgets
+// the links released before it started.
+func (r *reaper) deleteGroup(ctx context.Context, conn *rtlink.Conn) error {
 	r.deleteMu.Lock()
 	defer r.deleteMu.Unlock()
 	r.mu.Lock()
 	round := r.round
 	r.round++
 	r.mu.Unlock()
-	err := r.conn.DeleteLinkGroup(ctx, ReapGroup)
+	err := conn.DeleteLinkGroup(ctx, ReapGroup)
 	if err != nil && !errors.Is(err, rtlink.ErrNotFound) {
 		return err // ENODEV: the group was empty
 	}
@@ -137,7 +150,7 @@ func (r *reaper) waitFor(ctx context.Context, names []string, vni uint32, port u
 	if !conflict {
 		return nil
 	}
-	return r.deleteGroup(ctx)
+	return r.deleteGroup(ctx, r.conn)
 }
 
 func contains(names []string, name string) bool {
@@ -193,7 +206,7 @@ func (r *reaper) reapLeftovers(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	if !foreign {
-		return len(ours), r.deleteGroup(ctx)
+		return len(ours), r.deleteGroup(ctx, r.conn)
 	}
 	for _, name := range ours {
 		if err := r.conn.DeleteLink(ctx, name); err != nil && !errors.Is(err, rtlink.ErrNotFound) {

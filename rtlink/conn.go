@@ -192,3 +192,16 @@ func changes(typ netlink.HeaderType) bool {
 	}
 	return true
 }
+
+// Clone dials a second connection into the connection's namespace, with
+// its interceptor. Requests on the two do not wait for each other: a
+// request waits for the kernel's answer to the one before it on the same
+// connection, and some answers (a link deletion's) take an RCU grace
+// period.
+func (c *Conn) Clone() (*Conn, error) {
+	opts := []DialOption{WithInterceptor(c.intercept)}
+	if c.ns != nil {
+		opts = append(opts, WithNetNS(c.ns))
+	}
+	return Dial(opts...)
+}
