@@ -107,6 +107,14 @@ func (f *fakeHost) OwnedLinks(context.Context) ([]OwnedLink, error) {
 
 func (f *fakeHost) ReapReleased(context.Context) (int, error) { return 0, nil }
 
+func (f *fakeHost) RestoreNetworks(ctx context.Context, specs []*NetworkSpec) []error {
+	errs := make([]error, len(specs))
+	for i, s := range specs {
+		errs[i] = f.CreateNetwork(ctx, s)
+	}
+	return errs
+}
+
 func (f *fakeHost) DeleteOwnedLink(_ context.Context, l OwnedLink) error {
 	if err := f.record("DeleteOwnedLink " + l.Name); err != nil {
 		return err

@@ -11,6 +11,12 @@ type Host interface {
 	// CreateNetwork makes the network's links, or finds them made by an
 	// earlier call for the same network. On error nothing it made remains.
 	CreateNetwork(ctx context.Context, spec *NetworkSpec) error
+	// RestoreNetworks makes sure the links of networks known from the
+	// state exist, as at a start: a network whose links are there is
+	// adopted as it is, one with a link missing is made again as
+	// CreateNetwork does. It returns an error per network, nil for those
+	// that are there.
+	RestoreNetworks(ctx context.Context, specs []*NetworkSpec) []error
 	// DeleteNetwork removes what CreateNetwork made; links it did not make
 	// (a reused bridge) are left in place. parentInUse tells that another
 	// network still uses the network's parent interface.

@@ -50,13 +50,18 @@ func (d *Driver) Restore(ctx context.Context) (*RestoreReport, error) {
 		d.nodes[node.Address] = node
 	}
 	d.mu.Unlock()
-	for _, ns := range st.Networks {
-		if err := d.cfg.Host.CreateNetwork(ctx, ns.Spec); err != nil {
+	specs := make([]*NetworkSpec, len(st.Networks))
+	for i, ns := range st.Networks {
+		specs[i] = ns.Spec
+	}
+	for i, err := range d.cfg.Host.RestoreNetworks(ctx, specs) {
+		ns := st.Networks[i]
+		if err != nil {
 			rep.Failed = append(rep.Failed, fmt.Sprintf("%s: %v", shortID(ns.Spec.ID), err))
 			d.log.Error("network not restored", "network", shortID(ns.Spec.ID), "error", err)
 			continue
 		}
-		d.log.Info("network restored", "network", shortID(ns.Spec.ID), "kind", ns.Spec.Kind, "endpoints", len(ns.Endpoints))
+		d.log.Debug("network restored", "network", shortID(ns.Spec.ID), "kind", ns.Spec.Kind, "endpoints", len(ns.Endpoints))
 	}
 	owned, err := d.cfg.Host.OwnedLinks(ctx)
 	if err != nil {

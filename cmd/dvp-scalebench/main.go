@@ -39,6 +39,7 @@ func run() error {
 	settle := flag.Duration("settle", 5*time.Second, "wait after making the networks, before timing")
 	plugin := flag.String("plugin", "", "plugin binary (default: built from this module)")
 	verbose := flag.Bool("v", false, "print progress")
+	maxRatio := flag.Float64("max-ratio", 0, "if set, fail unless the container p50 and the mean CreateNetwork with the most networks are at most this many times those with the fewest, and no link is left (what CI checks)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		return errors.New("needs root: it makes a network namespace and links")
@@ -90,7 +91,51 @@ func run() error {
 		}
 		results = append(results, res)
 	}
-	return print(results)
+	if err := print(results); err != nil {
+		return err
+	}
+	if *maxRatio > 0 {
+		return checkFlat(results, *maxRatio)
+	}
+	return nil
+}
+
+// checkFlat compares the run with the most networks with the one with the
+// fewest (IPv6 on in both).
+func checkFlat(results []*scalebench.Result, maxRatio float64) error {
+	var lo, hi *scalebench.Result
+	for _, r := range results {
+		if r.LinksLeft != 0 {
+			return fmt.Errorf("%d networks: %d links left after the teardown", r.Networks, r.LinksLeft)
+		}
+		if !r.IPv6 {
+			continue
+		}
+		if lo == nil || r.Networks < lo.Networks {
+			lo = r
+		}
+		if hi == nil || r.Networks > hi.Networks {
+			hi = r
+		}
+	}
+	if lo == nil || lo == hi {
+		return errors.New("-max-ratio needs two counts of networks with IPv6 on")
+	}
+	var errs []error
+	for _, m := range []struct {
+		what   string
+		lo, hi time.Duration
+	}{
+		{"container start+stop p50", lo.ContainerP50, hi.ContainerP50},
+		{"CreateNetwork mean", lo.CreateNetwork, hi.CreateNetwork},
+	} {
+		ratio := float64(m.hi) / float64(m.lo)
+		fmt.Printf("%s: %.2f× with %d networks against %d (limit %.2f×)\n", m.what, ratio, hi.Networks, lo.Networks, maxRatio)
+		if ratio > maxRatio {
+			errs = append(errs, fmt.Errorf("%s grows %.2f× from %d to %d networks, more than %.2f×", m.what, ratio, lo.Networks, hi.Networks, maxRatio))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func print(results []*scalebench.Result) error {

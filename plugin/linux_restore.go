@@ -53,4 +53,50 @@ func (h *LinuxHost) DeleteOwnedLink(ctx context.Context, o OwnedLink) error {
 	return h.conn.DeleteLink(ctx, o.Name)
 }
 
+// RestoreNetworks adopts the networks whose links are all there, found in
+// one listing of the host's links, and makes the others again with
+// CreateNetwork. What it checks of an adopted network: its vxlan link (a
+// vxlan, with the network's mark, up) and its bridge (a bridge, up, with the
+// vxlan link as a port), or its parent; not the settings of the links nor
+// the peers' FDB entries, which a reboot, the usual reason links are
+// missing, removes together with the links.
+func (h *LinuxHost) RestoreNetworks(ctx context.Context, specs []*NetworkSpec) []error {
+	errs := make([]error, len(specs))
+	links, err := h.conn.Links(ctx, "")
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	byName := make(map[string]*rtlink.Link, len(links))
+	for _, l := range links {
+		byName[l.Name] = l
+	}
+	for i, spec := range specs {
+		if !present(spec, byName) {
+			errs[i] = h.CreateNetwork(ctx, spec)
+		}
+	}
+	return errs
+}
+
+// present reports whether a network's links are all in byName.
+func present(spec *NetworkSpec, byName map[string]*rtlink.Link) bool {
+	mark := ownerMark(spec.ID)
+	if spec.Kind == KindParent {
+		p := byName[spec.Parent.Name]
+		return p != nil && (!spec.Parent.Isolated || p.Alias == mark)
+	}
+	vx := byName[spec.VXLAN.Name]
+	if vx == nil || vx.Kind != linkKindVXLAN || vx.Alias != mark || !vx.Up || vx.Group == ReapGroup {
+		return false
+	}
+	if spec.Kind == KindMacvlan {
+		return true
+	}
+	br := byName[spec.Bridge.Name]
+	return br != nil && br.Kind == linkKindBridge && br.Up && vx.MasterIndex == br.Index && br.Group != ReapGroup
+}
+
 var _ Host = (*LinuxHost)(nil)
