@@ -7,10 +7,10 @@ import (
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 )
 
-// Seed 003's parent-list cases. Host 1 has eth0 and eth1; host 2 has eth0,
-// eth1 and foo (the seed's dummy). The first name that exists wins; a
+// The parent-list cases the macvlan driver's users rely on. Host 1 has
+// eth0 and eth1; host 2 has eth0, eth1 and foo (a dummy). The first name that exists wins; a
 // name.id wins when its master exists, and is then to be made.
-func TestParentListSeedCases(t *testing.T) {
+func TestParentListCases(t *testing.T) {
 	cases := []struct {
 		name, parent string
 		host1, host2 string // chosen parent; "+vlan" marks one to be made
@@ -52,8 +52,8 @@ func TestParentListSeedCases(t *testing.T) {
 	}
 }
 
-// Seed 003's test 8: no parent is an isolated network in local scope and
-// the seed's error in global scope.
+// No parent is an isolated network in local scope, and in global scope an
+// error that shows how to give one.
 func TestNoParent(t *testing.T) {
 	_, d, _ := newTestServer(t, ScopeLocal, "")
 	spec, err := d.specFor(t.Context(), "0123456789abcdef", map[string]string{}, nil, nil, false)

@@ -10,6 +10,7 @@ package dockerhost
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -45,10 +46,11 @@ const busybox = "/bin/busybox"
 
 // Host is one Docker engine in its own namespace.
 type Host struct {
-	NS   *testns.NS
-	dir  string
-	sock string
-	t    testing.TB
+	NS     *testns.NS
+	dir    string
+	sock   string
+	cgroup string // the cgroup dockerd and its children run in
+	t      testing.TB
 
 	mu         sync.Mutex
 	dockerd    *exec.Cmd
@@ -85,14 +87,74 @@ func Start(t testing.TB, ns *testns.NS) *Host {
 	}
 	h := &Host{NS: ns, dir: dir, sock: filepath.Join(dir, "docker.sock"), t: t}
 	t.Cleanup(h.stop)
+	if h.cgroup, err = newCgroup(filepath.Base(dir)); err != nil {
+		t.Fatal(err)
+	}
 	h.startDockerd()
 	return h
+}
+
+// cgroup2Root returns where the cgroup2 hierarchy is mounted: /sys/fs/cgroup
+// on a pure cgroup2 host, /sys/fs/cgroup/unified beside cgroup v1.
+func cgroup2Root() (string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		pre, post, ok := strings.Cut(l, " - ")
+		if f, g := strings.Fields(pre), strings.Fields(post); ok && len(f) > 4 && len(g) > 0 && g[0] == "cgroup2" {
+			return f[4], nil
+		}
+	}
+	return "", fmt.Errorf("no cgroup2 hierarchy is mounted")
+}
+
+// newCgroup makes a cgroup of the host's own, named name, directly under
+// the cgroup2 root. dockerd and everything it starts outside containers
+// (containerd, the shims) live in it, so that stop ends exactly those
+// processes, through cgroup.kill, and nothing else.
+func newCgroup(name string) (string, error) {
+	root, err := cgroup2Root()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(root, name)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// killCgroup ends every process in the host's cgroup and removes it.
+func (h *Host) killCgroup() {
+	if h.cgroup == "" {
+		return
+	}
+	if err := os.WriteFile(filepath.Join(h.cgroup, "cgroup.kill"), []byte("1"), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+		h.t.Logf("killing the processes of %s: %v", h.cgroup, err)
+	}
+	// The cgroup can be removed once its last process is gone.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := os.Remove(h.cgroup)
+		if err == nil || errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Logf("removing %s: %v", h.cgroup, err)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // startDockerd starts dockerd, with mounts of its own, and waits for it.
 func (h *Host) startDockerd() {
 	h.t.Helper()
-	script := fmt.Sprintf(`mount -t cgroup2 none /sys/fs/cgroup && mkdir -p /run/docker/plugins && mount -t tmpfs tmpfs /run/docker/plugins && exec dockerd --data-root %[1]s/data --exec-root %[1]s/exec -H unix://%[1]s/docker.sock --pidfile %[1]s/dockerd.pid --bridge=none --iptables=false --ip-masq=false >>%[1]s/dockerd.log 2>&1`, h.dir)
+	// The shell enters the host's cgroup (its path under the cgroup2 root,
+	// which it mounts at /sys/fs/cgroup) before it becomes dockerd.
+	script := fmt.Sprintf(`mount -t cgroup2 none /sys/fs/cgroup && echo $$ > /sys/fs/cgroup/%[2]s/cgroup.procs && mkdir -p /run/docker/plugins && mount -t tmpfs tmpfs /run/docker/plugins && exec dockerd --data-root %[1]s/data --exec-root %[1]s/exec -H unix://%[1]s/docker.sock --pidfile %[1]s/dockerd.pid --bridge=none --iptables=false --ip-masq=false >>%[1]s/dockerd.log 2>&1`, h.dir, filepath.Base(h.cgroup))
 	cmd := exec.Command("ip", "netns", "exec", h.NS.Name, "sh", "-c", script)
 	if err := cmd.Start(); err != nil {
 		h.t.Fatal(err)
@@ -294,10 +356,22 @@ func (h *Host) stop() {
 		_, _ = h.Docker(append([]string{"rm", "-f"}, strings.Fields(out)...)...)
 	}
 	h.stopDockerd()
-	// containerd and the shims of containers name the host's directory.
-	_ = exec.Command("pkill", "-KILL", "-f", h.dir).Run()
-	time.Sleep(100 * time.Millisecond)
+	// containerd and the shims of containers: the rest of the cgroup.
+	h.killCgroup()
+	if h.t.Failed() {
+		h.t.Logf("dockerd log of %s (end):\n%s", h.NS.Name, tail(h.readFile("dockerd.log"), 60))
+		h.t.Logf("plugin log of %s (end):\n%s", h.NS.Name, tail(h.PluginLog(), 60))
+	}
 	if err := os.RemoveAll(h.dir); err != nil {
 		h.t.Logf("removing %s: %v", h.dir, err)
 	}
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
