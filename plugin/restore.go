@@ -13,12 +13,12 @@ type RestoreReport struct {
 	Cleaned  bool        // whether the orphans were deleted
 }
 
-// Restore loads the state file and reconciles it with the host: every
-// known network's links are adopted where they are and made again where
-// they are missing (after a reboot, say), and links this plugin made for
-// networks it does not know are reported, or deleted with CleanOrphans. A
-// state file that cannot be trusted is an error; a network whose links
-// cannot be made is reported and kept.
+// Restore loads the state and reconciles it with the host: links a crash
+// left half deleted are deleted, every known network's links are adopted
+// where they are and made again where they are missing (after a reboot,
+// say), and links this plugin made for networks it does not know are
+// reported, or deleted with CleanOrphans. A state that cannot be trusted is
+// an error; a network whose links cannot be made is reported and kept.
 func (d *Driver) Restore(ctx context.Context) (*RestoreReport, error) {
 	rep := &RestoreReport{}
 	// First what a crash left half deleted, so that no link about to go
@@ -38,7 +38,18 @@ func (d *Driver) Restore(ctx context.Context) (*RestoreReport, error) {
 		return nil, err
 	}
 	rep.Networks = len(st.Networks)
+	d.adopt(st)
+	d.restoreNetworks(ctx, st.Networks, rep)
+	if err := d.handleOrphans(ctx, rep); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// adopt makes the state's networks, endpoints and nodes the driver's.
+func (d *Driver) adopt(st *State) {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	for _, ns := range st.Networks {
 		n := &network{spec: ns.Spec, endpoints: map[string]*Endpoint{}}
 		for _, ep := range ns.Endpoints {
@@ -49,13 +60,17 @@ func (d *Driver) Restore(ctx context.Context) (*RestoreReport, error) {
 	for _, node := range st.Nodes {
 		d.nodes[node.Address] = node
 	}
-	d.mu.Unlock()
-	specs := make([]*NetworkSpec, len(st.Networks))
-	for i, ns := range st.Networks {
+}
+
+// restoreNetworks has the host adopt or make again the networks' links,
+// and reports those it could not.
+func (d *Driver) restoreNetworks(ctx context.Context, networks []*NetworkState, rep *RestoreReport) {
+	specs := make([]*NetworkSpec, len(networks))
+	for i, ns := range networks {
 		specs[i] = ns.Spec
 	}
 	for i, err := range d.cfg.Host.RestoreNetworks(ctx, specs) {
-		ns := st.Networks[i]
+		ns := networks[i]
 		if err != nil {
 			rep.Failed = append(rep.Failed, fmt.Sprintf("%s: %v", shortID(ns.Spec.ID), err))
 			d.log.Error("network not restored", "network", shortID(ns.Spec.ID), "error", err)
@@ -63,9 +78,14 @@ func (d *Driver) Restore(ctx context.Context) (*RestoreReport, error) {
 		}
 		d.log.Debug("network restored", "network", shortID(ns.Spec.ID), "kind", ns.Spec.Kind, "endpoints", len(ns.Endpoints))
 	}
+}
+
+// handleOrphans reports the links this plugin made for networks it does
+// not know, and deletes them if CleanOrphans says so.
+func (d *Driver) handleOrphans(ctx context.Context, rep *RestoreReport) error {
 	owned, err := d.cfg.Host.OwnedLinks(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, l := range owned {
 		d.mu.Lock()
@@ -75,15 +95,15 @@ func (d *Driver) Restore(ctx context.Context) (*RestoreReport, error) {
 			continue
 		}
 		rep.Orphans = append(rep.Orphans, l)
-		if d.cfg.CleanOrphans {
-			if err := d.cfg.Host.DeleteOwnedLink(ctx, l); err != nil {
-				return nil, err
-			}
-			d.log.Warn("orphan link deleted", "link", l.Name, "network", shortID(l.NetworkID))
-		} else {
+		if !d.cfg.CleanOrphans {
 			d.log.Warn("orphan link: made by this plugin for a network it does not know; left in place (the driver's CleanOrphans setting deletes such links)", "link", l.Name, "network", shortID(l.NetworkID))
+			continue
 		}
+		if err := d.cfg.Host.DeleteOwnedLink(ctx, l); err != nil {
+			return err
+		}
+		d.log.Warn("orphan link deleted", "link", l.Name, "network", shortID(l.NetworkID))
 	}
 	rep.Cleaned = d.cfg.CleanOrphans && len(rep.Orphans) > 0
-	return rep, nil
+	return nil
 }
