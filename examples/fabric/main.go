@@ -73,97 +73,41 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	if err := requireRoot(); err != nil {
 		return err
 	}
-	if o.hosts < 2 || o.hosts > 250 {
-		return fmt.Errorf("-n %d: accepted 2 to 250", o.hosts)
+	f, res, err := newFabric(o)
+	if err != nil {
+		return err
 	}
-	f := &fabric{vni: o.vni}
-	if o.multicast {
-		g := o.group
-		if g == "" {
-			g = map[bool]string{false: "239.1.1.1", true: "ff05::101"}[o.ipv6]
-		}
-		if f.group, err = netip.ParseAddr(g); err != nil || !f.group.IsMulticast() || f.group.Is6() != o.ipv6 {
-			return fmt.Errorf("-group %q: accepted a multicast address of the underlay's family", g)
-		}
-	}
-	res := result{hosts: o.hosts, mode: "unicast", underlay: "IPv4"}
-	if o.multicast {
-		res.mode = "multicast " + f.group.String()
-	}
-	if o.ipv6 {
-		res.underlay = "IPv6"
-	}
-
 	start := time.Now()
 	l, err := newLab(ctx, o.prefix, o.ipv6)
 	if err != nil {
 		return err // newLab removed what it made
 	}
+	r := &runner{ctx: ctx, lab: l, fabric: f}
 	defer func() {
+		r.stopEchoes()
 		t := time.Now()
 		if cerr := l.close(); cerr != nil && err == nil {
 			err = cerr
 		}
 		res.teardown = time.Since(t)
 		if err == nil {
-			report(out, o, res)
+			report(out, o, *res)
 		}
 	}()
-	var echoes []func()
-	defer func() {
-		for _, stop := range echoes {
-			stop()
-		}
-	}()
-	addHost := func(i int) (*host, error) {
-		h, err := l.addHost(ctx, i)
-		if err != nil {
-			return nil, err
-		}
-		if err := f.join(ctx, h); err != nil {
-			return nil, err
-		}
-		stop, err := startEcho(h)
-		if err != nil {
-			return nil, err
-		}
-		echoes = append(echoes, stop)
-		return h, ctx.Err()
-	}
 	for i := 1; i <= o.hosts; i++ {
-		if _, err := addHost(i); err != nil {
+		if _, err := r.addHost(i); err != nil {
 			return err
 		}
 	}
 	res.setup = time.Since(start)
 	res.ok, res.total = reachable(f.hosts, nil)
 	if res.ok != res.total {
-		report(out, o, res)
+		report(out, o, *res)
 		return fmt.Errorf("only %d of %d host pairs reach each other", res.ok, res.total)
 	}
-
 	if o.add {
-		before, err := f.linkIndexes(ctx)
-		if err != nil {
+		if err := r.addOneMore(o.hosts+1, res); err != nil {
 			return err
-		}
-		t := time.Now()
-		h, err := addHost(o.hosts + 1)
-		if err != nil {
-			return err
-		}
-		res.addTook = time.Since(t)
-		after, err := f.linkIndexes(ctx)
-		if err != nil {
-			return err
-		}
-		res.othersUntouched = true
-		for name, idx := range before {
-			res.othersUntouched = res.othersUntouched && after[name] == idx
-		}
-		res.addOK, res.addTotal = reachable(f.hosts, map[*host]bool{h: true})
-		if res.addOK != res.addTotal || !res.othersUntouched {
-			return fmt.Errorf("after adding %s: %d of %d pairs reach each other, other links untouched: %v", h.Name, res.addOK, res.addTotal, res.othersUntouched)
 		}
 	}
 	if o.keep {
@@ -173,6 +117,90 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	}
 	if ctx.Err() != nil && !o.keep {
 		return errors.New("interrupted")
+	}
+	return nil
+}
+
+// newFabric checks the options and returns the fabric they describe, with
+// the result's description filled in.
+func newFabric(o options) (*fabric, *result, error) {
+	if o.hosts < 2 || o.hosts > 250 {
+		return nil, nil, fmt.Errorf("-n %d: accepted 2 to 250", o.hosts)
+	}
+	f := &fabric{vni: o.vni}
+	res := &result{hosts: o.hosts, mode: "unicast", underlay: "IPv4"}
+	if o.multicast {
+		g := o.group
+		if g == "" {
+			g = map[bool]string{false: "239.1.1.1", true: "ff05::101"}[o.ipv6]
+		}
+		var err error
+		if f.group, err = netip.ParseAddr(g); err != nil || !f.group.IsMulticast() || f.group.Is6() != o.ipv6 {
+			return nil, nil, fmt.Errorf("-group %q: accepted a multicast address of the underlay's family", g)
+		}
+		res.mode = "multicast " + f.group.String()
+	}
+	if o.ipv6 {
+		res.underlay = "IPv6"
+	}
+	return f, res, nil
+}
+
+// runner adds hosts to a lab and its fabric, each with an echo server.
+type runner struct {
+	ctx    context.Context
+	lab    *lab
+	fabric *fabric
+	echoes []func()
+}
+
+// addHost makes host i, joins it to the fabric and starts its echo server.
+func (r *runner) addHost(i int) (*host, error) {
+	h, err := r.lab.addHost(r.ctx, i)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.fabric.join(r.ctx, h); err != nil {
+		return nil, err
+	}
+	stop, err := startEcho(h)
+	if err != nil {
+		return nil, err
+	}
+	r.echoes = append(r.echoes, stop)
+	return h, r.ctx.Err()
+}
+
+func (r *runner) stopEchoes() {
+	for _, stop := range r.echoes {
+		stop()
+	}
+}
+
+// addOneMore adds host i to a running fabric and checks that it reaches
+// every other host and that no other host's links changed.
+func (r *runner) addOneMore(i int, res *result) error {
+	before, err := r.fabric.linkIndexes(r.ctx)
+	if err != nil {
+		return err
+	}
+	t := time.Now()
+	h, err := r.addHost(i)
+	if err != nil {
+		return err
+	}
+	res.addTook = time.Since(t)
+	after, err := r.fabric.linkIndexes(r.ctx)
+	if err != nil {
+		return err
+	}
+	res.othersUntouched = true
+	for name, idx := range before {
+		res.othersUntouched = res.othersUntouched && after[name] == idx
+	}
+	res.addOK, res.addTotal = reachable(r.fabric.hosts, map[*host]bool{h: true})
+	if res.addOK != res.addTotal || !res.othersUntouched {
+		return fmt.Errorf("after adding %s: %d of %d pairs reach each other, other links untouched: %v", h.Name, res.addOK, res.addTotal, res.othersUntouched)
 	}
 	return nil
 }
