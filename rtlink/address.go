@@ -76,30 +76,15 @@ func (c *Conn) Addresses(ctx context.Context, l *Link) ([]Address, error) {
 		what, index = l.Name, l.Index
 	}
 	b, _ := (&rtnetlink.AddressMessage{Index: uint32(index)}).MarshalBinary()
-	msgs, err := c.execute(ctx, op, what, unix.RTM_GETADDR, flagsDump, b)
-	if err != nil {
-		return nil, err
-	}
-	var out []Address
-	for _, m := range msgs {
-		if m.Header.Type != unix.RTM_NEWADDR {
-			continue
-		}
+	return dump(ctx, c, op, what, unix.RTM_GETADDR, b, func(b []byte) (Address, bool, error) {
 		var am rtnetlink.AddressMessage
-		if err := am.UnmarshalBinary(m.Data); err != nil {
-			return nil, opError(op, what, err)
+		if err := am.UnmarshalBinary(b); err != nil {
+			return Address{}, false, err
 		}
-		if index != 0 && int(am.Index) != index {
-			continue
-		}
-		if am.Attributes == nil {
-			continue
+		if (index != 0 && int(am.Index) != index) || am.Attributes == nil {
+			return Address{}, false, nil
 		}
 		ip, ok := netip.AddrFromSlice(am.Attributes.Address)
-		if !ok {
-			continue
-		}
-		out = append(out, Address{LinkIndex: int(am.Index), Prefix: netip.PrefixFrom(ip.Unmap(), int(am.PrefixLength))})
-	}
-	return out, nil
+		return Address{LinkIndex: int(am.Index), Prefix: netip.PrefixFrom(ip.Unmap(), int(am.PrefixLength))}, ok, nil
+	})
 }

@@ -263,24 +263,10 @@ func (c *Conn) BridgePorts(ctx context.Context) ([]*BridgePortLink, error) {
 	if err != nil {
 		return nil, opError(op, "", err)
 	}
-	msgs, err := c.execute(ctx, op, "", unix.RTM_GETLINK, flagsDump, append(bridgeLinkHeader(0), attrs...))
-	if err != nil {
-		return nil, err
-	}
-	var ports []*BridgePortLink
-	for _, m := range msgs {
-		if m.Header.Type != unix.RTM_NEWLINK {
-			continue
-		}
-		pl, err := decodeBridgePortLink(m.Data)
-		if err != nil {
-			return nil, opError(op, "", err)
-		}
-		if pl != nil {
-			ports = append(ports, pl)
-		}
-	}
-	return ports, nil
+	return dump(ctx, c, op, "", unix.RTM_GETLINK, append(bridgeLinkHeader(0), attrs...), func(b []byte) (*BridgePortLink, bool, error) {
+		pl, err := decodeBridgePortLink(b)
+		return pl, pl != nil, err
+	})
 }
 
 // decodeBridgePortLink parses one message of an AF_BRIDGE link dump; it

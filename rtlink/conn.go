@@ -205,3 +205,28 @@ func (c *Conn) Clone() (*Conn, error) {
 	}
 	return Dial(opts...)
 }
+
+// dump sends the dump request req of type typ (an RTM_GET* type) and
+// decodes each answer that carries an object (RTM_NEW*, which rtnetlink.h
+// numbers two below the RTM_GET* of its family) with decode. An object
+// decode does not keep is left out; a decoding error fails the dump.
+func dump[T any](ctx context.Context, c *Conn, op, what string, typ netlink.HeaderType, req []byte, decode func([]byte) (v T, keep bool, err error)) ([]T, error) {
+	msgs, err := c.execute(ctx, op, what, typ, flagsDump, req)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(msgs))
+	for _, m := range msgs {
+		if m.Header.Type != typ-2 {
+			continue
+		}
+		v, keep, err := decode(m.Data)
+		if err != nil {
+			return nil, opError(op, what, err)
+		}
+		if keep {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}

@@ -337,22 +337,10 @@ func (c *Conn) Links(ctx context.Context, kind string) ([]*Link, error) {
 	if err != nil {
 		return nil, opError(op, kind, err)
 	}
-	msgs, err := c.execute(ctx, op, kind, unix.RTM_GETLINK, flagsDump, append(linkHeader(0, 0, 0), attrs...))
-	if err != nil {
-		return nil, err
-	}
-	links := make([]*Link, 0, len(msgs))
-	for _, m := range msgs {
-		if m.Header.Type != unix.RTM_NEWLINK {
-			continue
-		}
-		l, err := decodeLink(m.Data)
-		if err != nil {
-			return nil, opError(op, kind, err)
-		}
-		links = append(links, l)
-	}
-	return links, nil
+	return dump(ctx, c, op, kind, unix.RTM_GETLINK, append(linkHeader(0, 0, 0), attrs...), func(b []byte) (*Link, bool, error) {
+		l, err := decodeLink(b)
+		return l, true, err
+	})
 }
 
 // DeleteLink deletes the link called name. Deleting a link that does not

@@ -211,25 +211,10 @@ func (c *Conn) Neighs(ctx context.Context, family uint8, linkIndex int) ([]*Neig
 	if family == FamilyBridge {
 		hdrIndex = linkIndex // strict FDB dumps filter on ndm_ifindex
 	}
-	msgs, err := c.execute(ctx, op, what, unix.RTM_GETNEIGH, flagsDump, neighHeader(family, hdrIndex, 0, 0))
-	if err != nil {
-		return nil, err
-	}
-	var out []*Neigh
-	for _, m := range msgs {
-		if m.Header.Type != unix.RTM_NEWNEIGH {
-			continue
-		}
-		n, err := decodeNeigh(m.Data)
-		if err != nil {
-			return nil, opError(op, what, err)
-		}
-		if linkIndex != 0 && n.LinkIndex != linkIndex {
-			continue
-		}
-		out = append(out, n)
-	}
-	return out, nil
+	return dump(ctx, c, op, what, unix.RTM_GETNEIGH, neighHeader(family, hdrIndex, 0, 0), func(b []byte) (*Neigh, bool, error) {
+		n, err := decodeNeigh(b)
+		return n, err == nil && (linkIndex == 0 || n.LinkIndex == linkIndex), err
+	})
 }
 
 // NeighEventType says what a [NeighEvent] reports.

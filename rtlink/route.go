@@ -100,25 +100,17 @@ func (c *Conn) Routes(ctx context.Context, sample netip.Addr) ([]Route, error) {
 	if err != nil {
 		return nil, opError(op, "", err)
 	}
-	msgs, err := c.execute(ctx, op, "", unix.RTM_GETROUTE, flagsDump, b)
-	if err != nil {
-		return nil, err
-	}
-	var out []Route
-	for _, m := range msgs {
-		if m.Header.Type != unix.RTM_NEWROUTE {
-			continue
-		}
+	return dump(ctx, c, op, "", unix.RTM_GETROUTE, b, func(b []byte) (Route, bool, error) {
 		var rm rtnetlink.RouteMessage
-		if err := rm.UnmarshalBinary(m.Data); err != nil {
-			return nil, opError(op, "", err)
+		if err := rm.UnmarshalBinary(b); err != nil {
+			return Route{}, false, err
 		}
 		table := uint32(rm.Table)
 		if rm.Attributes.Table != 0 {
 			table = rm.Attributes.Table
 		}
 		if table != unix.RT_TABLE_MAIN || rm.Type != unix.RTN_UNICAST {
-			continue
+			return Route{}, false, nil
 		}
 		r := Route{LinkIndex: int(rm.Attributes.OutIface), Priority: rm.Attributes.Priority}
 		if dst, ok := netip.AddrFromSlice(rm.Attributes.Dst); ok {
@@ -127,7 +119,6 @@ func (c *Conn) Routes(ctx context.Context, sample netip.Addr) ([]Route, error) {
 		if gw, ok := netip.AddrFromSlice(rm.Attributes.Gateway); ok {
 			r.Gateway = gw.Unmap()
 		}
-		out = append(out, r)
-	}
-	return out, nil
+		return r, true, nil
+	})
 }

@@ -243,22 +243,16 @@ func (c *Conn) VNIFilter(ctx context.Context, index int, stats bool) ([]VNIFilte
 	if stats {
 		flags = tunnelMsgFlagStats
 	}
-	msgs, err := c.execute(ctx, op, what, unix.RTM_GETTUNNEL, flagsDump, tunnelHeader(index, flags))
+	batches, err := dump(ctx, c, op, what, unix.RTM_GETTUNNEL, tunnelHeader(index, flags), func(b []byte) ([]VNIFilterEntry, bool, error) {
+		got, entries, err := decodeTunnel(b)
+		return entries, got == index, err
+	})
 	if err != nil {
 		return nil, err
 	}
 	var out []VNIFilterEntry
-	for _, m := range msgs {
-		if m.Header.Type != unix.RTM_NEWTUNNEL {
-			continue
-		}
-		got, entries, err := decodeTunnel(m.Data)
-		if err != nil {
-			return nil, opError(op, what, err)
-		}
-		if got == index {
-			out = append(out, entries...)
-		}
+	for _, entries := range batches {
+		out = append(out, entries...)
 	}
 	return out, nil
 }
