@@ -3,9 +3,13 @@ package plugin
 import (
 	"encoding/json"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/netip"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -131,5 +135,44 @@ func TestStoreKeepsControlPlane(t *testing.T) {
 	_ = json.Unmarshal([]byte(`{"id":"n3","kind":"bridge","control_plane":"ospf"}`), &r)
 	if _, err := r.spec(); err == nil || !strings.Contains(err.Error(), `unknown control plane "ospf"`) {
 		t.Fatalf("unknown control plane in a record: %v", err)
+	}
+}
+
+// The plugin writes no FDB or neighbour entry except the peers of a
+// flood-and-learn network (vxlan's AddPeer, which appends next to what is
+// there), so the entries a routing daemon installs on an EVPN network
+// (which takes no Peers) are never deleted or rewritten: every call of a
+// neighbour or FDB write in the package's source is listed here.
+func TestPluginWritesNoDaemonEntries(t *testing.T) {
+	writes := map[string]bool{
+		"AddNeigh": true, "AppendNeigh": true, "ReplaceNeigh": true, "DeleteNeigh": true,
+		"AddPeer": true, "RemovePeer": true, "AddStaticMAC": true, "RemoveStaticMAC": true,
+		"AddProxyEntry": true, "DeleteProxyEntry": true,
+	}
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if call, ok := n.(*ast.CallExpr); ok {
+				if sel, ok := call.Fun.(*ast.SelectorExpr); ok && writes[sel.Sel.Name] {
+					got = append(got, name+": "+sel.Sel.Name)
+				}
+			}
+			return true
+		})
+	}
+	if want := []string{"linux.go: AddPeer"}; !slices.Equal(got, want) {
+		t.Fatalf("FDB and neighbour writes in package plugin: %v, want %v", got, want)
 	}
 }

@@ -249,6 +249,9 @@ func TestIntegrationDockerEVPN(t *testing.T) {
 		}
 	}
 	t.Logf("every host lists the two others in show evpn vni %v after C's FRR was started", time.Since(joined).Round(time.Millisecond))
+	if out, err := a.r.Vtysh("show evpn vni"); err == nil {
+		t.Logf("host A: vtysh -c 'show evpn vni':\n%s", out)
+	}
 	c.ping(t, "c3", "198.19.30.11")
 	c.ping(t, "c3", "198.19.30.12")
 	a.ping(t, "c1", "198.19.30.13")
@@ -266,6 +269,10 @@ func TestIntegrationDockerEVPN(t *testing.T) {
 			}
 			return true, ""
 		})
+	}
+
+	if out, err := c.ns.Exec("bridge", "fdb", "show", "dev", c.vx); err == nil {
+		t.Logf("host C: bridge fdb show dev %s:\n%s", c.vx, out)
 	}
 
 	// A container removed on B leaves A's and C's FDB within 2 s.
