@@ -122,9 +122,29 @@ func holds(entries []vxlan.FDBEntry, mac string, remote netip.Addr) bool {
 	})
 }
 
-// hasMAC reports whether any entry of the vxlan link is for mac.
-func hasMAC(entries []vxlan.FDBEntry, mac string) bool {
-	return slices.ContainsFunc(entries, func(e vxlan.FDBEntry) bool { return e.MAC.String() == mac })
+// hasMAC reports whether any FDB entry on the vxlan link is for mac: the
+// link's own (self) ones, read by package vxlan, or the bridge's for the
+// port (master), read by iproute2.
+func (h *evpnDockerHost) hasMAC(t *testing.T, mac string) (bool, string) {
+	t.Helper()
+	own := h.fdb(t)
+	out, err := h.ns.Exec("bridge", "-j", "fdb", "show", "dev", h.vx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []struct {
+		MAC string `json:"mac"`
+	}
+	if err := json.Unmarshal([]byte(out), &all); err != nil {
+		t.Fatalf("bridge -j fdb show: %v: %s", err, out)
+	}
+	found := slices.ContainsFunc(own, func(e vxlan.FDBEntry) bool { return e.MAC.String() == mac }) ||
+		slices.ContainsFunc(all, func(e struct {
+			MAC string `json:"mac"`
+		}) bool {
+			return e.MAC == mac
+		})
+	return found, out
 }
 
 // within polls cond every 20 ms until it holds and returns how long that
@@ -154,8 +174,9 @@ func (h *evpnDockerHost) ping(t *testing.T, from, ip string) {
 
 // BGP EVPN through FRR: the same network (no Peers, no Group) on hosts A
 // and B, then a third host C. A runs the route-reflector form of the
-// configuration (its clients B and C peer with A only); B and C the plain
-// form with A as their one neighbour. A starts FRR before the network
+// configuration (its clients B and, added to its running configuration
+// through vtysh when C joins, C peer with A only); B and C the plain form
+// with A as their one neighbour. A starts FRR before the network
 // exists, B after it: both orders converge. Asserted on the kernel and in
 // FRR: the vxlan links' learning off and local address, their port flags,
 // `show evpn vni` listing the other VTEPs, each FDB holding the other
@@ -176,7 +197,7 @@ func TestIntegrationDockerEVPN(t *testing.T) {
 	cAddr := netip.MustParseAddr("198.18.30.3")
 
 	// A: FRR first, then the network. B: the network first, then FRR.
-	a.startFRR(t, frr.EVPNRouteReflectorConfig(a.addr, evpnAS, b.addr, cAddr))
+	a.startFRR(t, frr.EVPNRouteReflectorConfig(a.addr, evpnAS, b.addr))
 	a.createNetwork(t)
 	b.createNetwork(t)
 	bgpStart := time.Now()
@@ -234,8 +255,14 @@ func TestIntegrationDockerEVPN(t *testing.T) {
 
 	measureReach(t, a, b, "c1")
 
-	// Host C joins: it peers with A only, and A reflects the routes.
+	// Host C joins: it peers with A only, and A, told about C in its
+	// running configuration as the README says, reflects the routes.
 	c := newEVPNDockerHost(t, sw, "C", bin, cAddr.String())
+	n := "neighbor " + cAddr.String()
+	if out, err := testns.Run("vtysh", "--vty_socket", a.r.Dir, "-c", "configure terminal", "-c", fmt.Sprintf("router bgp %d", evpnAS),
+		"-c", n+fmt.Sprintf(" remote-as %d", evpnAS), "-c", "address-family l2vpn evpn", "-c", n+" activate", "-c", n+" route-reflector-client"); err != nil {
+		t.Fatalf("adding C to A's running configuration: %v\n%s", err, out)
+	}
 	c.createNetwork(t)
 	mac3 := c.run(t, "c3", "198.19.30.13")
 	joined := time.Now()
@@ -280,8 +307,9 @@ func TestIntegrationDockerEVPN(t *testing.T) {
 	b.d.MustDocker("rm", "-f", "c2")
 	removed := time.Now()
 	within(t, evpnRemoval, "hosts A and C FDB without "+mac2, func() (bool, string) {
-		ea, ec := a.fdb(t), c.fdb(t)
-		return !hasMAC(ea, mac2) && !hasMAC(ec, mac2), fmt.Sprint(ea, ec)
+		inA, sa := a.hasMAC(t, mac2)
+		inC, sc := c.hasMAC(t, mac2)
+		return !inA && !inC, sa + sc
 	})
 	t.Logf("c2's MAC left host A's and host C's FDB %v after docker rm -f returned (docker rm took %v)", time.Since(removed).Round(time.Millisecond), removed.Sub(removing).Round(time.Millisecond))
 
@@ -334,8 +362,12 @@ func measureReach(t *testing.T, a, b *evpnDockerHost, from string) {
 	t.Logf("container start on host B until host A's FDB holds its MAC as extern_learn: p50 %v, max %v", p50(fdb), slices.Max(fdb).Round(time.Millisecond))
 	b.d.MustDocker(append([]string{"rm", "-f"}, names...)...)
 	d := within(t, evpnRemoval, "host A FDB without the 20 MACs", func() (bool, string) {
-		entries := a.fdb(t)
-		return !slices.ContainsFunc(macs, func(m string) bool { return hasMAC(entries, m) }), fmt.Sprint(entries)
+		for _, m := range macs {
+			if in, state := a.hasMAC(t, m); in {
+				return false, state
+			}
+		}
+		return true, ""
 	})
 	t.Logf("the %d MACs left host A's FDB %v after docker rm -f of all of them returned", n, d.Round(time.Millisecond))
 }
