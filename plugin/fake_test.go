@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -21,6 +22,7 @@ import (
 type fakeHost struct {
 	mu        sync.Mutex
 	mtu       map[string]int // existing devices and their MTUs
+	addrs     map[string][]netip.Addr
 	networks  map[string]*NetworkSpec
 	endpoints map[string]*Endpoint
 	calls     []string
@@ -30,6 +32,7 @@ type fakeHost struct {
 func newFakeHost() *fakeHost {
 	return &fakeHost{
 		mtu:       map[string]int{"eth0": 1500, "vxu1": 1500, "jumbo": 9000},
+		addrs:     map[string][]netip.Addr{"eth0": {netip.MustParseAddr("fe80::1"), netip.MustParseAddr("fd00:1::1"), netip.MustParseAddr("198.18.1.1")}},
 		networks:  map[string]*NetworkSpec{},
 		endpoints: map[string]*Endpoint{},
 	}
@@ -53,6 +56,16 @@ func (f *fakeHost) LinkMTU(_ context.Context, name string) (int, error) {
 		return 0, fmt.Errorf("get link %s: %w", name, vxlan.ErrNotFound)
 	}
 	return m, nil
+}
+
+// LinkAddrs returns the addresses of addrs for an existing device.
+func (f *fakeHost) LinkAddrs(_ context.Context, name string) ([]netip.Addr, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.mtu[name]; !ok {
+		return nil, fmt.Errorf("get link %s: %w", name, vxlan.ErrNotFound)
+	}
+	return f.addrs[name], nil
 }
 
 func (f *fakeHost) CreateNetwork(_ context.Context, s *NetworkSpec) error {

@@ -1,6 +1,9 @@
 package plugin
 
-import "context"
+import (
+	"context"
+	"net/netip"
+)
 
 // Host is what the driver needs from the machine. LinuxHost implements it
 // with packages vxlan and rtlink; unit tests fake it.
@@ -8,6 +11,9 @@ type Host interface {
 	// LinkMTU returns the MTU of the named link, or an error matching
 	// vxlan.ErrNotFound.
 	LinkMTU(ctx context.Context, name string) (int, error)
+	// LinkAddrs returns the addresses on the named link, or an error
+	// matching vxlan.ErrNotFound.
+	LinkAddrs(ctx context.Context, name string) ([]netip.Addr, error)
 	// CreateNetwork makes the network's links, or finds them made by an
 	// earlier call for the same network. On error nothing it made remains.
 	CreateNetwork(ctx context.Context, spec *NetworkSpec) error

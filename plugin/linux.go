@@ -104,6 +104,9 @@ func (h *LinuxHost) CreateNetwork(ctx context.Context, spec *NetworkSpec) (err e
 	if err := h.enslave(ctx, vx, br); err != nil {
 		return err
 	}
+	if err := h.ensureEVPNPort(ctx, spec, vx); err != nil {
+		return err
+	}
 	if !br.Up {
 		if err := h.conn.SetUp(ctx, br.Name); err != nil {
 			return err

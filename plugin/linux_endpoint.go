@@ -108,7 +108,10 @@ func (h *LinuxHost) remakeVXLAN(ctx context.Context, spec *NetworkSpec) (err err
 	if err != nil {
 		return err
 	}
-	return h.enslave(ctx, vx, br)
+	if err := h.enslave(ctx, vx, br); err != nil {
+		return err
+	}
+	return h.ensureEVPNPort(ctx, spec, vx)
 }
 
 // DeleteEndpoint deletes the endpoint's interface (for a veth pair, through

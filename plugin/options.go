@@ -31,6 +31,9 @@ type Option struct {
 	ConfigField string
 
 	apply func(p *parsedOptions, v string) error
+	// whyKinds, when set, says why the kinds not in Kinds do not take the
+	// option; the refusal of such a network gives it.
+	whyKinds string
 }
 
 // parsedOptions is the spec being built from options, with what the
@@ -100,6 +103,9 @@ var optionTable = []Option{
 			p.spec.Peers = peers
 			return err
 		}},
+	{Name: "ControlPlane", Kinds: bridgeKinds, whyKinds: evpnNeedsBridge,
+		Meaning: "how VTEPs and remote MACs are found: flood and learn (Group or Peers), or BGP EVPN through a routing daemon on each host such as FRR (see EVPN below: learning off, the local address from SrcAddr or VtepDev, no Peers or Group)", Default: "none", Accepted: controlPlaneAccepted,
+		apply: controlPlaneValue},
 	{Name: "Port", Kinds: vxlanKinds, ConfigField: "Port",
 		Meaning: "UDP destination port", Default: "4789 (IANA)", Accepted: "1..65535",
 		apply: rangeValue(1, 65535, func(s *NetworkSpec, n uint64) { s.VXLAN.Port = uint16(n) })},
@@ -437,8 +443,12 @@ func (p *parsedOptions) decideKind(keys []string, opts map[string]string) error 
 		s.Kind = KindParent
 	}
 	for _, k := range keys {
-		if kinds := lookupOption(k).Kinds; !slices.Contains(kinds, s.Kind) {
-			return &OptionError{Option: k, Value: opts[k], Problem: "not for a network of kind " + kindNames[s.Kind], Accepted: "networks of kind " + KindsText(kinds)}
+		if o := lookupOption(k); !slices.Contains(o.Kinds, s.Kind) {
+			problem := "not for a network of kind " + kindNames[s.Kind]
+			if o.whyKinds != "" {
+				problem += ": " + o.whyKinds
+			}
+			return &OptionError{Option: k, Value: opts[k], Problem: problem, Accepted: "networks of kind " + KindsText(o.Kinds)}
 		}
 	}
 	if s.Kind != KindBridge && s.MacvlanMode == 0 {
@@ -451,6 +461,9 @@ func (p *parsedOptions) decideKind(keys []string, opts map[string]string) error 
 // fields that depend on several of them.
 func (p *parsedOptions) checkCombinations(opts map[string]string) error {
 	s := p.spec
+	if err := p.checkControlPlane(opts); err != nil {
+		return err
+	}
 	if s.Kind == KindParent && len(s.Parent.Candidates) > 0 && s.Parent.File != "" {
 		return &OptionError{Option: p.given("parent-file"), Value: s.Parent.File, Problem: "given with parent: give one of them"}
 	}

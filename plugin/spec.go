@@ -49,6 +49,9 @@ type NetworkSpec struct {
 	MacvlanMode rtlink.MacvlanMode
 	// Peers are remote VTEPs that get head-end replication FDB entries.
 	Peers []netip.Addr
+	// ControlPlane is how the VTEPs and remote MACs are found: flood and
+	// learn, or BGP EVPN through a routing daemon (see evpn.go).
+	ControlPlane ControlPlane
 	// HostGateway puts the gateway addresses on the bridge (bridge kind
 	// only). The HostGateway option decides it, or else the scope: on in
 	// local scope, off in global scope.
@@ -186,6 +189,9 @@ func (d *Driver) specFor(ctx context.Context, id string, opts map[string]string,
 	v.Up = true
 	underlayMTU, err := d.resolveVTEP(ctx, spec)
 	if err != nil {
+		return nil, err
+	}
+	if err := d.completeEVPN(ctx, spec); err != nil {
 		return nil, err
 	}
 	setMTUs(spec, underlayMTU)

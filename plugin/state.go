@@ -158,6 +158,7 @@ type networkRecord struct {
 	Parent         *parentRecord  `json:"parent,omitempty"`
 	MacvlanMode    string         `json:"macvlan_mode,omitempty"`
 	Peers          []netip.Addr   `json:"peers,omitempty"`
+	ControlPlane   string         `json:"control_plane,omitempty"` // "evpn", or omitted for none
 	HostGateway    bool           `json:"host_gateway,omitempty"`
 	Gateways       []netip.Prefix `json:"gateways,omitempty"`
 	ContainerMTU   int            `json:"container_mtu"`
@@ -213,6 +214,9 @@ func recordOf(s *NetworkSpec) *networkRecord {
 	if s.Kind != KindBridge {
 		r.MacvlanMode = s.MacvlanMode.String()
 	}
+	if s.ControlPlane != ControlPlaneNone {
+		r.ControlPlane = s.ControlPlane.String()
+	}
 	return r
 }
 
@@ -250,6 +254,11 @@ func (r *networkRecord) spec() (*NetworkSpec, error) {
 		}
 		s.MacvlanMode = m
 	}
+	cp, err := parseControlPlane(r.ControlPlane)
+	if err != nil {
+		return nil, fmt.Errorf("network %s: %w", shortID(r.ID), err)
+	}
+	s.ControlPlane = cp
 	return s, nil
 }
 

@@ -245,7 +245,9 @@ func (c *Client) Peers(ctx context.Context, name string) ([]netip.Addr, error) {
 
 // AddStaticMAC points mac at the VTEP remote with a permanent entry,
 // replacing any entry mac had, so a MAC that moved is re-pointed. Options
-// are those of AddPeer.
+// are those of AddPeer. An entry a control plane installed (ExternLearned,
+// from an EVPN daemon) is replaced too, and the daemon no longer sees it as
+// its own: leave the MACs of such a link to the daemon.
 func (c *Client) AddStaticMAC(ctx context.Context, name string, mac net.HardwareAddr, remote netip.Addr, opts ...FDBOption) error {
 	if !ValidMAC(mac) {
 		return &ConfigError{Field: "mac", Value: mac, Accepted: "a 6-byte unicast MAC address other than 00:00:00:00:00:00"}
@@ -260,8 +262,8 @@ func (c *Client) AddStaticMAC(ctx context.Context, name string, mac net.Hardware
 	return explainFamily(c.conn.ReplaceNeigh(ctx, n), name, remote)
 }
 
-// RemoveStaticMAC removes every entry of mac. A MAC without entries is not
-// an error.
+// RemoveStaticMAC removes every entry of mac, extern_learn ones included.
+// A MAC without entries is not an error.
 func (c *Client) RemoveStaticMAC(ctx context.Context, name string, mac net.HardwareAddr) error {
 	if len(mac) != 6 {
 		return &ConfigError{Field: "mac", Value: mac, Accepted: "a 6-byte MAC address"}

@@ -107,8 +107,9 @@ func (c *Client) proxyNeigh(ctx context.Context, name string, ip netip.Addr, mac
 // AddProxyEntry installs a permanent neighbour entry ip → mac on the vxlan
 // link called name, from which the link answers ARP (IPv4) or neighbour
 // solicitation (IPv6) requests for ip once it has Proxy set. An entry for
-// ip is replaced, so a moved address is re-pointed. The entry can be added
-// before Proxy is turned on; it is used from then on.
+// ip is replaced, so a moved address is re-pointed (an extern_learn entry
+// of an EVPN daemon too, so leave those addresses to it). The entry can be
+// added before Proxy is turned on; it is used from then on.
 func (c *Client) AddProxyEntry(ctx context.Context, name string, ip netip.Addr, mac net.HardwareAddr) error {
 	if err := checkProxyIP(ip); err != nil {
 		return err

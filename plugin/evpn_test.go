@@ -1,0 +1,178 @@
+package plugin
+
+import (
+	"encoding/json"
+	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"net/netip"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
+)
+
+// ControlPlane=evpn turns learning off and is refused with what takes its
+// place: Peers, Group, Learning=true, a macvlan-mode network.
+func TestControlPlaneOption(t *testing.T) {
+	s, err := ParseOptions(map[string]string{"VxlanId": "7", "controlplane": "EVPN"})
+	if err != nil || s.ControlPlane != ControlPlaneEVPN || s.VXLAN.Learning == nil || *s.VXLAN.Learning {
+		t.Fatalf("%+v %v", s, err)
+	}
+	for _, opts := range []map[string]string{{"VxlanId": "7"}, {"VxlanId": "7", "ControlPlane": "none", "Peers": "198.18.0.2"}} {
+		if s, err := ParseOptions(opts); err != nil || s.ControlPlane != ControlPlaneNone || s.VXLAN.Learning != nil {
+			t.Fatalf("%v: %+v %v", opts, s, err)
+		}
+	}
+	for _, tc := range []struct {
+		opts           map[string]string
+		option, says   string
+		acceptedSuffix string
+	}{
+		{map[string]string{"VxlanId": "7", "ControlPlane": "bgp"}, "ControlPlane", "option ControlPlane=bgp: unknown control plane", controlPlaneAccepted},
+		{map[string]string{"VxlanId": "7", "ControlPlane": ""}, "ControlPlane", "unknown control plane", controlPlaneAccepted},
+		{map[string]string{"VxlanId": "7", "ControlPlane": "evpn", "peers": "198.18.0.2"}, "peers", "option peers=198.18.0.2: not with ControlPlane=evpn: the routing daemon installs the remote VTEPs", "no Peers with ControlPlane=evpn"},
+		{map[string]string{"VxlanId": "7", "ControlPlane": "evpn", "Group": "239.1.1.1"}, "Group", "option Group=239.1.1.1: not with ControlPlane=evpn: broadcast goes by head-end replication", "no Group with ControlPlane=evpn"},
+		{map[string]string{"VxlanId": "7", "ControlPlane": "evpn", "Learning": "true"}, "Learning", "option Learning=true: contradicts ControlPlane=evpn", "false, or no Learning, with ControlPlane=evpn"},
+		{map[string]string{"VxlanId": "7", "ControlPlane": "evpn", "mode": "macvlan"}, "ControlPlane", "option ControlPlane=evpn: not for a network of kind vxlan, mode=macvlan: BGP EVPN needs the vxlan link to be a bridge port: FRR's zebra hands a VNI to bgpd only when its vxlan link has a bridge master", "networks of kind vxlan, bridge mode"},
+		{map[string]string{"ControlPlane": "evpn", "parent": "eth0"}, "ControlPlane", "not for a network of kind parent (no VxlanId)", "networks of kind vxlan, bridge mode"},
+	} {
+		_, err := ParseOptions(tc.opts)
+		var oe *OptionError
+		if !errors.As(err, &oe) || oe.Option != tc.option || !strings.Contains(err.Error(), tc.says) || !strings.HasSuffix(err.Error(), "; accepted: "+tc.acceptedSuffix) {
+			t.Errorf("%v: %v; want option %s saying %q", tc.opts, err, tc.option, tc.says)
+		}
+	}
+	if s, err := ParseOptions(map[string]string{"VxlanId": "7", "ControlPlane": "evpn", "Learning": "false"}); err != nil || *s.VXLAN.Learning {
+		t.Fatalf("Learning=false with evpn: %+v %v", s, err)
+	}
+}
+
+// The local address of an EVPN network's vxlan link: SrcAddr, else the
+// VTEP device's first global IPv4 address, else its first global IPv6
+// one, else an error naming SrcAddr and VtepDev. Either scope. The bridge
+// gets a MAC of its own unless bridgeHardwareAddr gives one.
+func TestEVPNLocalAddress(t *testing.T) {
+	for _, scope := range []string{ScopeLocal, ScopeGlobal} {
+		_, d, host := newTestServer(t, scope, "")
+		host.addrs["jumbo"] = []netip.Addr{netip.MustParseAddr("fe80::9"), netip.MustParseAddr("fd00:9::9")}
+		host.addrs["vxu1"] = []netip.Addr{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("fe80::2")}
+		for _, tc := range []struct {
+			opts map[string]string
+			want string
+		}{
+			{map[string]string{"VtepDev": "eth0"}, "198.18.1.1"},
+			{map[string]string{"VtepDev": "eth0", "SrcAddr": "198.18.1.77"}, "198.18.1.77"},
+			{map[string]string{"SrcAddr": "198.18.1.77"}, "198.18.1.77"},
+			{map[string]string{"VtepDev": "jumbo"}, "fd00:9::9"},
+		} {
+			tc.opts["VxlanId"], tc.opts["ControlPlane"] = "7", "evpn"
+			s, err := d.specFor(t.Context(), "id", tc.opts, nil, nil, false)
+			if err != nil || s.VXLAN.Local.String() != tc.want || *s.VXLAN.Learning {
+				t.Fatalf("%s %v: %+v %v; want local %s", scope, tc.opts, s, err, tc.want)
+			}
+			if m := s.Bridge.HardwareAddr; len(m) != 6 || m[0]&0x03 != 0x02 {
+				t.Errorf("%v: bridge MAC %v, want a locally administered unicast one", tc.opts, m)
+			}
+			if s.VXLAN.Local.Is6() && s.VXLAN.MTU != 9000-vxlan.OverheadIPv6 {
+				t.Errorf("%v: MTU %d from an IPv6 underlay", tc.opts, s.VXLAN.MTU)
+			}
+		}
+		for _, tc := range []struct {
+			opts map[string]string
+			says string
+		}{
+			{map[string]string{}, "give SrcAddr, or VtepDev (or the plugin's -vtepdev) naming a device with a global address"},
+			{map[string]string{"VtepDev": "vxu1"}, "the VTEP device vxu1 has no global address; give SrcAddr, or a VtepDev with one"},
+		} {
+			tc.opts["VxlanId"], tc.opts["ControlPlane"] = "7", "evpn"
+			_, err := d.specFor(t.Context(), "id", tc.opts, nil, nil, false)
+			var oe *OptionError
+			if !errors.As(err, &oe) || oe.Option != "SrcAddr" || !strings.Contains(err.Error(), "ControlPlane=evpn needs the vxlan link's local address") || !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("%v: %v; want an SrcAddr error saying %q", tc.opts, err, tc.says)
+			}
+		}
+	}
+	_, d, _ := newTestServer(t, ScopeLocal, "")
+	s, err := d.specFor(t.Context(), "id", map[string]string{"VxlanId": "7", "ControlPlane": "evpn", "VtepDev": "eth0", "bridgeHardwareAddr": "02:00:00:00:00:42"}, nil, nil, false)
+	if err != nil || s.Bridge.HardwareAddr.String() != "02:00:00:00:00:42" {
+		t.Fatalf("bridgeHardwareAddr with evpn: %+v %v", s, err)
+	}
+	// Without the option nothing is looked up: the kernel's routing picks
+	// the source address, as before.
+	if s, err := d.specFor(t.Context(), "id", map[string]string{"VxlanId": "7", "VtepDev": "eth0"}, nil, nil, false); err != nil || s.VXLAN.Local.IsValid() || s.Bridge.HardwareAddr != nil {
+		t.Fatalf("flood and learn: %+v %v", s, err)
+	}
+}
+
+// The control plane is kept in the network record as "control_plane".
+func TestStoreKeepsControlPlane(t *testing.T) {
+	st, err := NewStore(filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	spec := &NetworkSpec{ID: "n1", Kind: KindBridge, ControlPlane: ControlPlaneEVPN, VXLAN: vxlan.Config{Name: "vx_n1", VNI: 5, Local: netip.MustParseAddr("198.18.1.1"), Learning: vxlan.Ptr(false)}, Bridge: BridgeSpec{Name: "br_n1"}}
+	b, _ := json.Marshal(recordOf(spec))
+	if !strings.Contains(string(b), `"control_plane":"evpn"`) {
+		t.Fatalf("record %s", b)
+	}
+	if b, _ := json.Marshal(recordOf(&NetworkSpec{ID: "n2", Kind: KindBridge})); strings.Contains(string(b), "control_plane") {
+		t.Fatalf("a flood-and-learn record names a control plane: %s", b)
+	}
+	if err := st.putNetwork(spec); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Load()
+	if err != nil || len(got.Networks) != 1 || !reflect.DeepEqual(got.Networks[0].Spec, spec) {
+		t.Fatalf("%+v %v", got, err)
+	}
+	var r networkRecord
+	_ = json.Unmarshal([]byte(`{"id":"n3","kind":"bridge","control_plane":"ospf"}`), &r)
+	if _, err := r.spec(); err == nil || !strings.Contains(err.Error(), `unknown control plane "ospf"`) {
+		t.Fatalf("unknown control plane in a record: %v", err)
+	}
+}
+
+// The plugin writes no FDB or neighbour entry except the peers of a
+// flood-and-learn network (vxlan's AddPeer, which appends next to what is
+// there), so the entries a routing daemon installs on an EVPN network
+// (which takes no Peers) are never deleted or rewritten: every call of a
+// neighbour or FDB write in the package's source is listed here.
+func TestPluginWritesNoDaemonEntries(t *testing.T) {
+	writes := map[string]bool{
+		"AddNeigh": true, "AppendNeigh": true, "ReplaceNeigh": true, "DeleteNeigh": true,
+		"AddPeer": true, "RemovePeer": true, "AddStaticMAC": true, "RemoveStaticMAC": true,
+		"AddProxyEntry": true, "DeleteProxyEntry": true,
+	}
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if call, ok := n.(*ast.CallExpr); ok {
+				if sel, ok := call.Fun.(*ast.SelectorExpr); ok && writes[sel.Sel.Name] {
+					got = append(got, name+": "+sel.Sel.Name)
+				}
+			}
+			return true
+		})
+	}
+	if want := []string{"linux.go: AddPeer"}; !slices.Equal(got, want) {
+		t.Fatalf("FDB and neighbour writes in package plugin: %v, want %v", got, want)
+	}
+}
