@@ -98,24 +98,15 @@ func (p *parsedOptions) checkControlPlane(opts map[string]string) error {
 }
 
 // completeEVPN sets what an EVPN network needs of this host, run on each
-// host (so in global scope each host gets its own):
-//
-//   - The bridge's MAC address, unless bridgeHardwareAddr gives it: a
-//     random locally administered one, set when the bridge is made. A
-//     bridge without a MAC of its own takes the lowest MAC of its ports,
-//     and the kernel empties its neighbour table whenever that changes, so
-//     every container started would drop the extern_learn ARP and ND
-//     entries the routing daemon installed on it.
-//   - The vxlan link's local address, which FRR advertises as this host's
-//     VTEP (it ignores a vxlan link without one): SrcAddr when given, else
-//     the VTEP device's first global IPv4 address, else its first global
-//     IPv6 address.
+// host (so in global scope each host gets its own): the vxlan link's local
+// address, which FRR advertises as this host's VTEP (it ignores a vxlan
+// link without one): SrcAddr when given, else the VTEP device's first
+// global IPv4 address, else its first global IPv6 address. (The bridge's
+// MAC address of its own, which keeps the extern_learn neighbour entries
+// the routing daemon installs, every bridge gets: see nameLinks.)
 func (d *Driver) completeEVPN(ctx context.Context, spec *NetworkSpec) error {
 	if spec.ControlPlane != ControlPlaneEVPN {
 		return nil
-	}
-	if spec.Bridge.HardwareAddr == nil {
-		spec.Bridge.HardwareAddr = macFor(netip.Prefix{})
 	}
 	if spec.VXLAN.Local.IsValid() {
 		return nil

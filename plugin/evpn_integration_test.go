@@ -78,7 +78,7 @@ func checkDaemonEntries(t *testing.T, ns *testns.NS, vxName, brName, after strin
 	var kinds []string
 	for _, e := range entries {
 		if e.Remote.String() == "198.18.4.2" {
-			kinds = append(kinds, e.MAC.String()+" "+e.Kind())
+			kinds = append(kinds, e.MAC.String()+" "+string(e.Kind()))
 		}
 	}
 	slices.Sort(kinds)
@@ -203,6 +203,7 @@ func TestIntegrationEVPNNetwork(t *testing.T) {
 			if err := d.DeleteNetwork(ctx, id); err != nil {
 				t.Fatal(err)
 			}
+			drain(t, d)
 			if out := ns.IP("-br", "link"); strings.Contains(out, "e0e0") || strings.Contains(out, "vhep") {
 				t.Fatalf("left after DeleteNetwork:\n%s", out)
 			}

@@ -71,6 +71,10 @@ func TestIntegrationLinuxHostBridgeMode(t *testing.T) {
 	if err != nil || iface == nil || iface.MacAddress != "02:42:c6:13:04:07" {
 		t.Fatalf("%+v %v", iface, err)
 	}
+	// The bridge has a MAC of its own: a new port does not change it.
+	if after := ns.LinkJSON("br_0123456789ab").Address; after != br.Address || after == ns.LinkJSON("vx_0123456789ab").Address {
+		t.Fatalf("bridge MAC %s, then %s with a new port", br.Address, after)
+	}
 	hostEnd, ctrEnd := ns.LinkJSON("vhe0123456789a"), ns.LinkJSON("vce0123456789a")
 	if hostEnd.Master != "br_0123456789ab" || hostEnd.MTU != 1450 || ctrEnd.MTU != 1450 || ctrEnd.Address != "02:42:c6:13:04:07" {
 		t.Fatalf("veth: %+v / %+v", hostEnd, ctrEnd)

@@ -76,7 +76,10 @@ func (h *LinuxHost) RestoreNetworks(ctx context.Context, specs []*NetworkSpec) [
 	for i, spec := range specs {
 		if !present(spec, byName) {
 			errs[i] = h.CreateNetwork(ctx, spec)
+			continue
 		}
+		// An EVPN network's bridge port flags are not in the listing.
+		errs[i] = h.ensureEVPNPort(ctx, spec, byName[spec.VXLAN.Name])
 	}
 	return errs
 }

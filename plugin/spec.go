@@ -210,6 +210,13 @@ func (d *Driver) nameLinks(spec *NetworkSpec) error {
 	if spec.Bridge.Name == "" {
 		spec.Bridge.Name = bridgeLinkName(spec.ID)
 	}
+	// A bridge without a MAC of its own takes the lowest MAC of its ports,
+	// and the kernel empties its neighbour table whenever that changes: on
+	// container starts and stops. So the bridge gets a random locally
+	// administered one, kept in the state.
+	if spec.Bridge.HardwareAddr == nil {
+		spec.Bridge.HardwareAddr = macFor(netip.Prefix{})
+	}
 	if spec.VXLAN.Name == spec.Bridge.Name {
 		return &OptionError{Option: "bridgeName", Value: spec.Bridge.Name, Problem: "same name as the vxlan interface", Accepted: "a name other than vxlanName"}
 	}

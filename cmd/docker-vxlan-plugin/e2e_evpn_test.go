@@ -91,7 +91,7 @@ func (h *evpnDockerHost) fdb(t *testing.T) []vxlan.FDBEntry {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if k := e.Kind(); k != vxlan.KindPeer && k != vxlan.KindExternLearned {
+		if k := e.Kind(); k != vxlan.FDBPeer && k != vxlan.FDBExternLearned {
 			t.Fatalf("host %s: %s holds %s, of kind %s: the control plane installs only VTEPs and extern_learn MACs", h.name, h.vx, e, k)
 		}
 	}
@@ -118,7 +118,7 @@ func (h *evpnDockerHost) fdb(t *testing.T) []vxlan.FDBEntry {
 // holds reports whether the FDB has mac as extern_learn, to remote.
 func holds(entries []vxlan.FDBEntry, mac string, remote netip.Addr) bool {
 	return slices.ContainsFunc(entries, func(e vxlan.FDBEntry) bool {
-		return e.MAC.String() == mac && e.Remote == remote && e.Kind() == vxlan.KindExternLearned
+		return e.MAC.String() == mac && e.Remote == remote && e.Kind() == vxlan.FDBExternLearned
 	})
 }
 
@@ -249,7 +249,7 @@ func TestIntegrationDockerEVPN(t *testing.T) {
 		FDB []struct{ MAC, Remote, Kind string } `json:"fdb"`
 	}
 	if err != nil || json.NewDecoder(strings.NewReader(out)).Decode(&links) != nil || len(links) != 1 ||
-		!slices.Contains(links[0].FDB, struct{ MAC, Remote, Kind string }{mac2, b.addr.String(), vxlan.KindExternLearned}) {
+		!slices.Contains(links[0].FDB, struct{ MAC, Remote, Kind string }{mac2, b.addr.String(), string(vxlan.FDBExternLearned)}) {
 		t.Fatalf("inspect -netns %s -json: %v\n%s", a.ns.Name, err, out)
 	}
 
