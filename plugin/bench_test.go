@@ -115,3 +115,41 @@ func BenchmarkContainerStartStop(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRestore measures a start with many networks known to the
+// state and present on the host: loading the store, adopting every
+// network's links and looking for orphans.
+func BenchmarkRestore(b *testing.B) {
+	for _, networks := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("networks=%d", networks), func(b *testing.B) {
+			ns := testns.New(b)
+			dir := b.TempDir()
+			store, err := NewStore(dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			d, err := NewDriver(Config{Scope: ScopeLocal, Host: NewLinuxHost(ns.Dial()), Store: store})
+			if err != nil {
+				b.Fatal(err)
+			}
+			post := socketClient(b, d)
+			for i := 0; i < networks; i++ {
+				post("NetworkDriver.CreateNetwork", fmt.Sprintf(`{"NetworkID":"net%09d","Options":{"com.docker.network.generic":{"VxlanId":"%d"}},"IPv4Data":[{"Pool":"%[3]s.0/24","Gateway":"%[3]s.1/24"}]}`, i, i+1, subnet(i)))
+			}
+			store.Close()
+			b.ResetTimer()
+			for b.Loop() {
+				st, err := NewStore(dir)
+				if err != nil {
+					b.Fatal(err)
+				}
+				d, _ := NewDriver(Config{Scope: ScopeLocal, Host: NewLinuxHost(ns.Dial()), Store: st})
+				rep, err := d.Restore(b.Context())
+				if err != nil || rep.Networks != networks || len(rep.Failed) != 0 {
+					b.Fatalf("%+v %v", rep, err)
+				}
+				st.Close()
+			}
+		})
+	}
+}

@@ -108,24 +108,23 @@ func (f *fakeHost) DeleteEndpoint(_ context.Context, s *NetworkSpec, ep *Endpoin
 	return nil
 }
 
-func (f *fakeHost) OwnedLinks(context.Context) ([]OwnedLink, error) {
+// Reconcile makes every network of specs (CreateNetwork, recorded) and
+// reports the fake's other networks as orphans.
+func (f *fakeHost) Reconcile(ctx context.Context, specs []*NetworkSpec) (*Reconciliation, error) {
+	rec := &Reconciliation{Failed: make([]error, len(specs))}
+	known := map[string]bool{}
+	for i, s := range specs {
+		known[s.ID] = true
+		rec.Failed[i] = f.CreateNetwork(ctx, s)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []OwnedLink
 	for id, s := range f.networks {
-		out = append(out, OwnedLink{Name: s.VXLAN.Name, Kind: "vxlan", NetworkID: id})
+		if !known[id] {
+			rec.Orphans = append(rec.Orphans, OwnedLink{Name: s.VXLAN.Name, Kind: "vxlan", NetworkID: id})
+		}
 	}
-	return out, nil
-}
-
-func (f *fakeHost) ReapReleased(context.Context) (int, error) { return 0, nil }
-
-func (f *fakeHost) RestoreNetworks(ctx context.Context, specs []*NetworkSpec) []error {
-	errs := make([]error, len(specs))
-	for i, s := range specs {
-		errs[i] = f.CreateNetwork(ctx, s)
-	}
-	return errs
+	return rec, nil
 }
 
 func (f *fakeHost) DeleteOwnedLink(_ context.Context, l OwnedLink) error {

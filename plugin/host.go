@@ -17,12 +17,13 @@ type Host interface {
 	// CreateNetwork makes the network's links, or finds them made by an
 	// earlier call for the same network. On error nothing it made remains.
 	CreateNetwork(ctx context.Context, spec *NetworkSpec) error
-	// RestoreNetworks makes sure the links of networks known from the
-	// state exist, as at a start: a network whose links are there is
-	// adopted as it is, one with a link missing is made again as
-	// CreateNetwork does. It returns an error per network, nil for those
-	// that are there.
-	RestoreNetworks(ctx context.Context, specs []*NetworkSpec) []error
+	// Reconcile brings the host in line with the networks a start knows
+	// from its state, with one look at the host's links: it deletes the
+	// links an earlier run released but did not delete, adopts the
+	// networks whose links are there, makes the others again as
+	// CreateNetwork does, and lists the links this plugin made for
+	// networks not among specs.
+	Reconcile(ctx context.Context, specs []*NetworkSpec) (*Reconciliation, error)
 	// DeleteNetwork removes what CreateNetwork made; links it did not make
 	// (a reused bridge) are left in place. parentInUse tells that another
 	// network still uses the network's parent interface.
@@ -32,15 +33,19 @@ type Host interface {
 	CreateEndpoint(ctx context.Context, spec *NetworkSpec, ep *Endpoint) error
 	// DeleteEndpoint removes them; already gone is not an error.
 	DeleteEndpoint(ctx context.Context, spec *NetworkSpec, ep *Endpoint) error
-	// OwnedLinks lists the links this plugin made on the host, each with
-	// the ID of the network it was made for.
-	OwnedLinks(ctx context.Context) ([]OwnedLink, error)
-	// DeleteOwnedLink deletes a link OwnedLinks reported.
+	// DeleteOwnedLink deletes a link Reconcile reported as an orphan.
 	DeleteOwnedLink(ctx context.Context, l OwnedLink) error
-	// ReapReleased deletes the links an earlier run of the plugin released
-	// (deleted endpoints and networks) but did not delete before it
-	// stopped, and returns how many there were.
-	ReapReleased(ctx context.Context) (int, error)
+}
+
+// Reconciliation is what Reconcile did and found.
+type Reconciliation struct {
+	// Reaped counts the released links it deleted.
+	Reaped int
+	// Failed holds, for each network given, why its links could not be
+	// made again, or nil.
+	Failed []error
+	// Orphans are the links this plugin made for networks not given.
+	Orphans []OwnedLink
 }
 
 // OwnedLink is a link the plugin made, found on the host.

@@ -39,10 +39,6 @@ func (h *LinuxHost) SetLogger(log *slog.Logger) { h.reap.log = log }
 // DeleteNetwork is deleted, or when ctx is done.
 func (h *LinuxHost) Drain(ctx context.Context) error { return h.reap.drain(ctx) }
 
-// ReapReleased deletes the links a crash left released but not deleted,
-// and returns how many there were.
-func (h *LinuxHost) ReapReleased(ctx context.Context) (int, error) { return h.reap.reapLeftovers(ctx) }
-
 // LinkMTU returns the MTU of the named link.
 func (h *LinuxHost) LinkMTU(ctx context.Context, name string) (int, error) {
 	l, err := h.conn.LinkByName(ctx, name)

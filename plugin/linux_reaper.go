@@ -181,14 +181,11 @@ func (r *reaper) drain(ctx context.Context) error {
 	}
 }
 
-// reapLeftovers deletes the links a crash left in ReapGroup: released, but
-// not yet deleted. If the group holds a link this plugin did not make, it
-// is left alone, and the plugin's own are deleted one by one.
-func (r *reaper) reapLeftovers(ctx context.Context) (int, error) {
-	links, err := r.conn.Links(ctx, "")
-	if err != nil {
-		return 0, err
-	}
+// reapListed deletes the links of a listing of the host's links that a
+// crash left in ReapGroup: released, but not yet deleted. If the group
+// holds a link this plugin did not make, it is left alone, and the
+// plugin's own are deleted one by one.
+func (r *reaper) reapListed(ctx context.Context, links []*rtlink.Link) (int, error) {
 	var ours []string
 	foreign := false
 	for _, l := range links {

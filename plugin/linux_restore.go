@@ -9,13 +9,11 @@ import (
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 )
 
-// OwnedLinks lists the vxlan links, bridges and isolated parents carrying
+// ownedLinks picks from a listing of the host's links those this plugin
+// made, each with the ID of the network it was made for: the links carrying
 // an owner mark, and the container veths that are ports of those bridges.
-func (h *LinuxHost) OwnedLinks(ctx context.Context) ([]OwnedLink, error) {
-	links, err := h.conn.Links(ctx, "")
-	if err != nil {
-		return nil, err
-	}
+// Links released for deletion are left out.
+func ownedLinks(links []*rtlink.Link) []OwnedLink {
 	var out []OwnedLink
 	owners := map[int]string{} // bridge index -> network ID
 	for _, l := range links {
@@ -34,7 +32,7 @@ func (h *LinuxHost) OwnedLinks(ctx context.Context) ([]OwnedLink, error) {
 			out = append(out, OwnedLink{Name: l.Name, Kind: l.Kind, NetworkID: id})
 		}
 	}
-	return out, nil
+	return out
 }
 
 // DeleteOwnedLink deletes a link OwnedLinks reported, checking again that
@@ -53,35 +51,46 @@ func (h *LinuxHost) DeleteOwnedLink(ctx context.Context, o OwnedLink) error {
 	return h.conn.DeleteLink(ctx, o.Name)
 }
 
-// RestoreNetworks adopts the networks whose links are all there, found in
-// one listing of the host's links, and makes the others again with
-// CreateNetwork. What it checks of an adopted network: its vxlan link (a
-// vxlan, with the network's mark, up) and its bridge (a bridge, up, with the
-// vxlan link as a port), or its parent; not the settings of the links nor
-// the peers' FDB entries, which a reboot, the usual reason links are
-// missing, removes together with the links.
-func (h *LinuxHost) RestoreNetworks(ctx context.Context, specs []*NetworkSpec) []error {
-	errs := make([]error, len(specs))
+// Reconcile lists the host's links once, deletes those a crash left
+// released, adopts the networks whose links are all there and makes the
+// others again with CreateNetwork, and reports the links it made for
+// networks not among specs. What it checks of an adopted network: its
+// vxlan link (a vxlan, with the network's mark, up) and its bridge (a
+// bridge, up, with the vxlan link as a port), or its parent, and an EVPN
+// network's bridge port flags; not the other settings of the links nor the
+// peers' FDB entries, which a reboot, the usual reason links are missing,
+// removes together with the links.
+func (h *LinuxHost) Reconcile(ctx context.Context, specs []*NetworkSpec) (*Reconciliation, error) {
 	links, err := h.conn.Links(ctx, "")
 	if err != nil {
-		for i := range errs {
-			errs[i] = err
-		}
-		return errs
+		return nil, err
+	}
+	rec := &Reconciliation{Failed: make([]error, len(specs))}
+	if rec.Reaped, err = h.reap.reapListed(ctx, links); err != nil {
+		return nil, err
 	}
 	byName := make(map[string]*rtlink.Link, len(links))
 	for _, l := range links {
-		byName[l.Name] = l
+		if l.Group != ReapGroup {
+			byName[l.Name] = l
+		}
 	}
+	known := make(map[string]bool, len(specs))
 	for i, spec := range specs {
+		known[spec.ID] = true
 		if !present(spec, byName) {
-			errs[i] = h.CreateNetwork(ctx, spec)
+			rec.Failed[i] = h.CreateNetwork(ctx, spec)
 			continue
 		}
 		// An EVPN network's bridge port flags are not in the listing.
-		errs[i] = h.ensureEVPNPort(ctx, spec, byName[spec.VXLAN.Name])
+		rec.Failed[i] = h.ensureEVPNPort(ctx, spec, byName[spec.VXLAN.Name])
 	}
-	return errs
+	for _, o := range ownedLinks(links) {
+		if !known[o.NetworkID] {
+			rec.Orphans = append(rec.Orphans, o)
+		}
+	}
+	return rec, nil
 }
 
 // present reports whether a network's links are all in byName.

@@ -21,26 +21,41 @@ type RestoreReport struct {
 // an error; a network whose links cannot be made is reported and kept.
 func (d *Driver) Restore(ctx context.Context) (*RestoreReport, error) {
 	rep := &RestoreReport{}
-	// First what a crash left half deleted, so that no link about to go
-	// is adopted by a network restored below.
-	reaped, err := d.cfg.Host.ReapReleased(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if reaped > 0 {
-		d.log.Info("deleted links released before the last stop", "links", reaped)
-	}
-	if d.cfg.Store == nil {
-		return rep, nil
-	}
-	st, err := d.cfg.Store.Load()
-	if err != nil {
-		return nil, err
+	var st *State
+	if d.cfg.Store != nil {
+		var err error
+		if st, err = d.cfg.Store.Load(); err != nil {
+			return nil, err
+		}
+		d.adopt(st)
+	} else {
+		st = &State{}
 	}
 	rep.Networks = len(st.Networks)
-	d.adopt(st)
-	d.restoreNetworks(ctx, st.Networks, rep)
-	if err := d.handleOrphans(ctx, rep); err != nil {
+	specs := make([]*NetworkSpec, len(st.Networks))
+	for i, ns := range st.Networks {
+		specs[i] = ns.Spec
+	}
+	rec, err := d.cfg.Host.Reconcile(ctx, specs)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Reaped > 0 {
+		d.log.Info("deleted links released before the last stop", "links", rec.Reaped)
+	}
+	for i, err := range rec.Failed {
+		ns := st.Networks[i]
+		if err != nil {
+			rep.Failed = append(rep.Failed, fmt.Sprintf("%s: %v", shortID(ns.Spec.ID), err))
+			d.log.Error("network not restored", "network", shortID(ns.Spec.ID), "error", err)
+			continue
+		}
+		d.log.Debug("network restored", "network", shortID(ns.Spec.ID), "kind", ns.Spec.Kind, "endpoints", len(ns.Endpoints))
+	}
+	if d.cfg.Store == nil {
+		return rep, nil // knowing no network, it calls no link an orphan
+	}
+	if err := d.handleOrphans(ctx, rec.Orphans, rep); err != nil {
 		return nil, err
 	}
 	return rep, nil
@@ -62,38 +77,10 @@ func (d *Driver) adopt(st *State) {
 	}
 }
 
-// restoreNetworks has the host adopt or make again the networks' links,
-// and reports those it could not.
-func (d *Driver) restoreNetworks(ctx context.Context, networks []*NetworkState, rep *RestoreReport) {
-	specs := make([]*NetworkSpec, len(networks))
-	for i, ns := range networks {
-		specs[i] = ns.Spec
-	}
-	for i, err := range d.cfg.Host.RestoreNetworks(ctx, specs) {
-		ns := networks[i]
-		if err != nil {
-			rep.Failed = append(rep.Failed, fmt.Sprintf("%s: %v", shortID(ns.Spec.ID), err))
-			d.log.Error("network not restored", "network", shortID(ns.Spec.ID), "error", err)
-			continue
-		}
-		d.log.Debug("network restored", "network", shortID(ns.Spec.ID), "kind", ns.Spec.Kind, "endpoints", len(ns.Endpoints))
-	}
-}
-
 // handleOrphans reports the links this plugin made for networks it does
 // not know, and deletes them if CleanOrphans says so.
-func (d *Driver) handleOrphans(ctx context.Context, rep *RestoreReport) error {
-	owned, err := d.cfg.Host.OwnedLinks(ctx)
-	if err != nil {
-		return err
-	}
-	for _, l := range owned {
-		d.mu.Lock()
-		_, known := d.networks[l.NetworkID]
-		d.mu.Unlock()
-		if known {
-			continue
-		}
+func (d *Driver) handleOrphans(ctx context.Context, orphans []OwnedLink, rep *RestoreReport) error {
+	for _, l := range orphans {
 		rep.Orphans = append(rep.Orphans, l)
 		if !d.cfg.CleanOrphans {
 			d.log.Warn("orphan link: made by this plugin for a network it does not know; left in place (the driver's CleanOrphans setting deletes such links)", "link", l.Name, "network", shortID(l.NetworkID))

@@ -38,6 +38,7 @@ func run() error {
 	containers := flag.Int("containers", 200, "container start and stop cycles timed per count")
 	settle := flag.Duration("settle", 5*time.Second, "wait after making the networks, before timing")
 	plugin := flag.String("plugin", "", "plugin binary (default: built from this module)")
+	dualStack := flag.Bool("dualstack", false, "give every network an IPv6 pool too, so that every bridge holds an IPv6 gateway (the kernel's IPv6 cost then grows with the networks)")
 	verbose := flag.Bool("v", false, "print progress")
 	maxRatio := flag.Float64("max-ratio", 0, "if set, fail unless the container p50 and the mean CreateNetwork with the most networks are at most this many times those with the fewest, and no link is left (what CI checks)")
 	flag.Parse()
@@ -81,7 +82,7 @@ func run() error {
 	}
 	var results []*scalebench.Result
 	for _, r := range runs {
-		cfg := scalebench.Config{Plugin: *plugin, Networks: r.n, IPv6: r.ipv6, Containers: *containers, Settle: *settle}
+		cfg := scalebench.Config{Plugin: *plugin, Networks: r.n, IPv6: r.ipv6, DualStack: *dualStack && r.ipv6, Containers: *containers, Settle: *settle}
 		if *verbose {
 			cfg.Log = os.Stderr
 		}
@@ -143,8 +144,11 @@ func print(results []*scalebench.Result) error {
 	header := "networks on the host\t"
 	for _, r := range results {
 		header += strconv.Itoa(r.Networks)
-		if !r.IPv6 {
+		switch {
+		case !r.IPv6:
 			header += " (IPv6 off)"
+		case r.DualStack:
+			header += " (dual stack)"
 		}
 		header += "\t"
 	}

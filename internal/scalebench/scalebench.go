@@ -39,6 +39,13 @@ type Config struct {
 	// IPv6 leaves IPv6 on in the namespace (the default of a host);
 	// false disables it there, to tell the kernel's IPv6 share apart.
 	IPv6 bool
+	// DualStack gives every network an IPv6 pool too (docker network
+	// create --ipv6), so that every bridge holds an IPv6 gateway. The
+	// kernel walks its whole IPv6 routing table on link changes, and each
+	// such bridge adds routes to it, so the kernel's cost then grows with
+	// the number of networks whatever the plugin does. Without it the
+	// networks are IPv4, as `docker network create --subnet` makes them.
+	DualStack bool
 	// Containers is the number of container start and stop cycles timed.
 	Containers int
 	// Settle is how long to wait after making the networks, so that the
@@ -53,6 +60,7 @@ type Config struct {
 type Result struct {
 	Networks        int
 	IPv6            bool
+	DualStack       bool
 	ContainerP50    time.Duration // one container start and stop
 	ContainerP99    time.Duration
 	CreateNetwork   time.Duration // mean
@@ -208,8 +216,12 @@ func subnet4(i int) string { return fmt.Sprintf("198.%d.%d", 18+(i+1)/256, (i+1)
 func subnet6(i int) string { return fmt.Sprintf("fd00:%x:%x", i/0x10000+1, i%0x10000) }
 
 func (b *bench) createNetwork(i int) error {
-	_, err := b.call("NetworkDriver.CreateNetwork", fmt.Sprintf(`{"NetworkID":"%s","Options":{"com.docker.network.generic":{"VxlanId":"%d"},"com.docker.network.enable_ipv6":%v},"IPv4Data":[{"AddressSpace":"LocalDefault","Pool":"%[4]s.0/24","Gateway":"%[4]s.1/24"}],"IPv6Data":[{"AddressSpace":"LocalDefault","Pool":"%[5]s::/64","Gateway":"%[5]s::1/64"}]}`,
-		ID("net", i), i+1, b.cfg.IPv6, subnet4(i), subnet6(i)))
+	ipv6 := ""
+	if b.cfg.DualStack {
+		ipv6 = fmt.Sprintf(`,"IPv6Data":[{"AddressSpace":"LocalDefault","Pool":"%[1]s::/64","Gateway":"%[1]s::1/64"}]`, subnet6(i))
+	}
+	_, err := b.call("NetworkDriver.CreateNetwork", fmt.Sprintf(`{"NetworkID":"%s","Options":{"com.docker.network.generic":{"VxlanId":"%d"},"com.docker.network.enable_ipv6":%v},"IPv4Data":[{"AddressSpace":"LocalDefault","Pool":"%s.0/24","Gateway":"%[4]s.1/24"}]%s}`,
+		ID("net", i), i+1, b.cfg.DualStack, subnet4(i), ipv6))
 	return err
 }
 
@@ -230,7 +242,7 @@ func (b *bench) container(netIdx, i int) (time.Duration, error) {
 }
 
 func (b *bench) run(ctx context.Context) (*Result, error) {
-	res := &Result{Networks: b.cfg.Networks, IPv6: b.cfg.IPv6}
+	res := &Result{Networks: b.cfg.Networks, IPv6: b.cfg.IPv6, DualStack: b.cfg.DualStack}
 	if _, err := b.startPlugin(); err != nil {
 		return nil, err
 	}
