@@ -130,3 +130,19 @@ func TestIntegrationDockerParallelContainers(t *testing.T) {
 		t.Fatalf("left: %v", left)
 	}
 }
+
+// `docker network rm` followed at once by a create with the same VNI and
+// the same link names works: the new network waits for the old one's
+// links, which the plugin deletes in the background. Repeated, with a
+// container on each network.
+func TestIntegrationDockerRecreateSameVNI(t *testing.T) {
+	h, _ := oneDockerHost(t)
+	for i := 0; i < 3; i++ {
+		h.MustDocker("network", "create", "-d", "vxlan", "--subnet", "198.19.90.0/24", "-o", "VxlanId=90", "-o", "vxlanName=vxsame", "-o", "bridgeName=brsame", "same")
+		h.MustDocker("run", "--rm", "--net", "same", "bb", "true")
+		h.MustDocker("network", "rm", "same")
+	}
+	if left := ownedLinks(t, h); len(left) != 0 {
+		t.Fatalf("left: %v", left)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/dockerhost"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
+	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
 )
 
 // buildPlugin builds this command as a static binary for the test.
@@ -72,17 +74,16 @@ func oneDockerHost(t *testing.T) (*dockerhost.Host, string) {
 }
 
 // ownedLinks lists the links in the host's namespace that this plugin
-// makes: vx_*, br_* and container veths vh*/vc*.
-// ownedLinks lists the links of the host that the plugin makes, once its
-// background deletion of released links is done (it waits up to 2 s for
-// the list to be empty).
+// makes (vx_*, br_* and container veths vh*/vc*), once its background
+// deletion of released links is done: it waits up to 5 s for the plugin's
+// link group to be empty.
 func ownedLinks(t *testing.T, h *dockerhost.Host) []string {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for {
-		out := listOwnedLinks(t, h)
-		if len(out) == 0 || time.Now().After(deadline) {
-			return out
+		out, err := h.NS.TryIP("-o", "link", "show", "group", strconv.Itoa(plugin.ReapGroup))
+		if err == nil && strings.TrimSpace(out) == "" || time.Now().After(deadline) {
+			return listOwnedLinks(t, h)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
