@@ -28,6 +28,17 @@ const ReapGroup = 0x64767072 // "dvpr"
 // reapRetry is how long the reaper waits after a failed deletion.
 const reapRetry = time.Second
 
+// A deletion waits for more links to delete with it, up to reapBatch links
+// or reapDelay after the first: while the kernel deletes links it holds
+// its lock on the network configuration (RTNL), and with thousands of
+// networks a deletion holds it for long whatever the number of links in
+// it, so fewer deletions mean fewer calls that wait for one. Drain, and a
+// create that needs a released link's name or VNI, do not wait.
+const (
+	reapBatch = 128
+	reapDelay = 250 * time.Millisecond
+)
+
 // reaper deletes the links put into ReapGroup, in batches. It deletes
 // through a connection of its own (a clone of the host's, open while it has
 // work), so that the host's requests do not wait for a deletion's answer.
@@ -39,7 +50,9 @@ type reaper struct {
 	pending map[string]pendingLink // by name
 	round   int                    // counts deletions started
 	running bool                   // whether the background deletion runs
+	urgent  int                    // callers of drain waiting: delete at once
 	idle    *sync.Cond             // signalled when pending empties
+	kick    chan struct{}          // wakes the background deletion early
 
 	deleteMu sync.Mutex // serialises deletions of the group
 }
@@ -53,7 +66,7 @@ type pendingLink struct {
 }
 
 func newReaper(conn *rtlink.Conn) *reaper {
-	r := &reaper{conn: conn, log: slog.New(slog.DiscardHandler), pending: map[string]pendingLink{}}
+	r := &reaper{conn: conn, log: slog.New(slog.DiscardHandler), pending: map[string]pendingLink{}, kick: make(chan struct{}, 1)}
 	r.idle = sync.NewCond(&r.mu)
 	return r
 }
@@ -71,6 +84,9 @@ func (r *reaper) release(ctx context.Context, name string, p pendingLink) error 
 	r.mu.Lock()
 	p.round = r.round
 	r.pending[name] = p
+	if len(r.pending) >= reapBatch {
+		r.wake()
+	}
 	if !r.running {
 		r.running = true
 		// Cloned here, while the host's connection is surely open.
@@ -85,8 +101,16 @@ func (r *reaper) release(ctx context.Context, name string, p pendingLink) error 
 	return nil
 }
 
-// run deletes the group until nothing is pending. Links released while a
-// deletion runs go with the next one.
+// wake has the background deletion delete now. r.mu is held.
+func (r *reaper) wake() {
+	select {
+	case r.kick <- struct{}{}:
+	default: // already woken
+	}
+}
+
+// run deletes the group until nothing is pending, each deletion after the
+// batching wait. Links released while a deletion runs go with the next one.
 func (r *reaper) run(conn *rtlink.Conn) {
 	if conn == nil {
 		conn = r.conn
@@ -101,7 +125,14 @@ func (r *reaper) run(conn *rtlink.Conn) {
 			r.mu.Unlock()
 			return
 		}
+		now := r.urgent > 0 || len(r.pending) >= reapBatch
 		r.mu.Unlock()
+		if !now {
+			select {
+			case <-r.kick:
+			case <-time.After(reapDelay):
+			}
+		}
 		if err := r.deleteGroup(context.Background(), conn); err != nil {
 			r.log.Error("deleting released links; trying again", "group", ReapGroup, "error", err)
 			time.Sleep(reapRetry)
@@ -164,6 +195,15 @@ func contains(names []string, name string) bool {
 
 // drain returns once every released link is deleted, or ctx is done.
 func (r *reaper) drain(ctx context.Context) error {
+	r.mu.Lock()
+	r.urgent++
+	r.wake()
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.urgent--
+		r.mu.Unlock()
+	}()
 	done := make(chan struct{})
 	go func() {
 		r.mu.Lock()

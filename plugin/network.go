@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
 )
@@ -59,30 +58,42 @@ func (d *Driver) CreateNetwork(ctx context.Context, req *CreateNetworkRequest) e
 	return nil
 }
 
-// checkConflicts refuses a spec whose link names another network of this
-// driver uses. d.mu is held.
+// checkConflicts refuses a spec whose link names, or VNI and port, another
+// network of this driver uses; of several such networks it names the one
+// of the lowest ID. One pass over the networks, no sorting: it runs on
+// every CreateNetwork. d.mu is held.
 func (d *Driver) checkConflicts(spec *NetworkSpec) error {
-	ids := make([]string, 0, len(d.networks))
-	for id := range d.networks {
-		ids = append(ids, id)
+	if spec.Kind == KindParent {
+		return nil // parents are shared; isolated ones are named by network ID
 	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		o := d.networks[id].spec
-		if spec.Kind == KindParent || o.Kind == KindParent {
-			continue // parents are shared; isolated ones are named by network ID
+	var found error
+	foundID := ""
+	for id, n := range d.networks {
+		if found != nil && id > foundID {
+			continue
 		}
-		for _, c := range []struct{ opt, name, theirs string }{
-			{"vxlanName", spec.VXLAN.Name, o.VXLAN.Name},
-			{"bridgeName", spec.Bridge.Name, o.Bridge.Name},
-		} {
-			if c.name != "" && c.name == c.theirs {
-				return &OptionError{Option: c.opt, Value: c.name, Problem: "already used by network " + shortID(id)}
-			}
+		if err := conflict(spec, id, n.spec); err != nil {
+			found, foundID = err, id
 		}
-		if spec.VXLAN.VNI == o.VXLAN.VNI && effectivePort(spec) == effectivePort(o) {
-			return &OptionError{Option: "VxlanId", Value: fmt.Sprint(spec.VXLAN.VNI), Problem: fmt.Sprintf("already used by network %s (vxlan %s)", shortID(id), o.VXLAN.Name)}
+	}
+	return found
+}
+
+// conflict says what of spec network o, of ID id, already uses.
+func conflict(spec *NetworkSpec, id string, o *NetworkSpec) error {
+	if o.Kind == KindParent {
+		return nil
+	}
+	for _, c := range []struct{ opt, name, theirs string }{
+		{"vxlanName", spec.VXLAN.Name, o.VXLAN.Name},
+		{"bridgeName", spec.Bridge.Name, o.Bridge.Name},
+	} {
+		if c.name != "" && c.name == c.theirs {
+			return &OptionError{Option: c.opt, Value: c.name, Problem: "already used by network " + shortID(id)}
 		}
+	}
+	if spec.VXLAN.VNI == o.VXLAN.VNI && effectivePort(spec) == effectivePort(o) {
+		return &OptionError{Option: "VxlanId", Value: fmt.Sprint(spec.VXLAN.VNI), Problem: fmt.Sprintf("already used by network %s (vxlan %s)", shortID(id), o.VXLAN.Name)}
 	}
 	return nil
 }
