@@ -17,7 +17,7 @@ const errNoParent = `no parent interface was passed, use for example '-o parent=
 // resolveParent chooses the parent of a parent-kind network on this host:
 // the first candidate that exists, or whose master exists when it is an
 // 802.1Q name (master.id), which is then made.
-func (d *Driver) resolveParent(ctx context.Context, spec *NetworkSpec) error {
+func (r *resolver) resolveParent(ctx context.Context, spec *NetworkSpec) error {
 	p := &spec.Parent
 	opt := "parent"
 	if p.File != "" {
@@ -29,7 +29,7 @@ func (d *Driver) resolveParent(ctx context.Context, spec *NetworkSpec) error {
 		p.Candidates = names
 	}
 	if len(p.Candidates) == 0 {
-		if d.cfg.Scope == ScopeGlobal {
+		if r.rc.Scope == ScopeGlobal {
 			return errors.New(errNoParent)
 		}
 		p.Isolated, p.Name = true, isolatedParentName(spec.ID)
@@ -37,7 +37,7 @@ func (d *Driver) resolveParent(ctx context.Context, spec *NetworkSpec) error {
 		return nil
 	}
 	for _, c := range p.Candidates {
-		mtu, err := d.cfg.Host.LinkMTU(ctx, c)
+		mtu, err := r.host.LinkMTU(ctx, c)
 		if err == nil {
 			p.Name, spec.ContainerMTU = c, mtu
 			return nil
@@ -49,7 +49,7 @@ func (d *Driver) resolveParent(ctx context.Context, spec *NetworkSpec) error {
 		if !ok {
 			continue
 		}
-		mtu, err = d.cfg.Host.LinkMTU(ctx, master)
+		mtu, err = r.host.LinkMTU(ctx, master)
 		if err == nil {
 			p.Name, p.VLAN, spec.ContainerMTU = c, &VLANParent{Master: master, ID: id}, mtu
 			return nil

@@ -147,14 +147,10 @@ func ipamGateways(family string, data []IPAMData) ([]netip.Prefix, error) {
 }
 
 // specFor builds and checks the spec of a network from its options and
-// pools. It reads from the host only which interfaces exist and their MTUs.
+// pools (see Resolve).
 func (d *Driver) specFor(ctx context.Context, id string, opts map[string]string, ipv4, ipv6 []IPAMData, ipv6Enabled bool) (*NetworkSpec, error) {
-	spec, err := ParseOptions(opts)
+	gateways, err := ipamGateways("IPv4", ipv4)
 	if err != nil {
-		return nil, err
-	}
-	spec.ID = id
-	if spec.Gateways, err = ipamGateways("IPv4", ipv4); err != nil {
 		return nil, err
 	}
 	if ipv6Enabled {
@@ -162,39 +158,14 @@ func (d *Driver) specFor(ctx context.Context, id string, opts map[string]string,
 		if err != nil {
 			return nil, err
 		}
-		spec.Gateways = append(spec.Gateways, gw6...)
+		gateways = append(gateways, gw6...)
 	}
-	switch spec.Kind {
-	case KindParent:
-		// A macvlan link cannot reach its own lower device, so the gateway
-		// is never put on the host for parent and macvlan networks.
-		return spec, d.resolveParent(ctx, spec)
-	case KindBridge:
-		spec.HostGateway = d.cfg.Scope == ScopeLocal
-		if spec.hostGatewayOption != nil {
-			spec.HostGateway = *spec.hostGatewayOption
-		}
-	}
-	if err := d.nameLinks(spec); err != nil {
-		return nil, err
-	}
-	v := &spec.VXLAN
-	if v.Learning == nil {
-		v.Learning = vxlan.Ptr(true)
-	}
-	v.Alias = ownerMark(id)
-	v.Up = true
-	underlayMTU, err := d.resolveVTEP(ctx, spec)
-	if err != nil {
-		return nil, err
-	}
-	setMTUs(spec, underlayMTU)
-	return spec, optionErrorOf(v.Validate())
+	return Resolve(ctx, d.cfg.Host, opts, ResolveConfig{ID: id, Scope: d.cfg.Scope, DefaultVTEP: d.vtepDevices, Gateways: gateways})
 }
 
 // nameLinks gives the vxlan link and the bridge their names, unless the
 // options did.
-func (d *Driver) nameLinks(spec *NetworkSpec) error {
+func nameLinks(spec *NetworkSpec) error {
 	if spec.VXLAN.Name == "" {
 		spec.VXLAN.Name = vxlanLinkName(spec.ID)
 	}
@@ -216,15 +187,15 @@ const assumedUnderlayMTU = 1500
 // resolveVTEP sets the vxlan link's device: the first of the network's
 // VtepDev list, or else of the driver's default list, that exists on this
 // host. It returns the device's MTU.
-func (d *Driver) resolveVTEP(ctx context.Context, spec *NetworkSpec) (int, error) {
+func (r *resolver) resolveVTEP(ctx context.Context, spec *NetworkSpec) (int, error) {
 	candidates, isDefault := spec.VTEPCandidates, false
 	if len(candidates) == 0 {
-		candidates, isDefault = d.vtepDevices, true
+		candidates, isDefault = r.rc.DefaultVTEP, true
 	}
 	if len(candidates) == 0 {
 		return assumedUnderlayMTU, nil
 	}
-	dev, mtu, err := d.firstLink(ctx, candidates)
+	dev, mtu, err := r.firstLink(ctx, candidates)
 	switch {
 	case err != nil && isDefault:
 		return 0, fmt.Errorf("the plugin's default VTEP device %s: %w; give the network the VtepDev option", strings.Join(candidates, ","), err)
@@ -271,9 +242,9 @@ func optionErrorOf(err error) error {
 
 // firstLink returns the first of names that exists on the host, with its
 // MTU, or an error naming every candidate that matches vxlan.ErrNotFound.
-func (d *Driver) firstLink(ctx context.Context, names []string) (string, int, error) {
+func (r *resolver) firstLink(ctx context.Context, names []string) (string, int, error) {
 	for _, n := range names {
-		mtu, err := d.cfg.Host.LinkMTU(ctx, n)
+		mtu, err := r.host.LinkMTU(ctx, n)
 		if err == nil {
 			return n, mtu, nil
 		}
