@@ -1,0 +1,397 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
+	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
+	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
+	"github.com/containernetworking/plugins/pkg/ipam"
+)
+
+// session is one call of the plugin: its configuration, the network's
+// spec and the host's netlink connection.
+type session struct {
+	args *skel.CmdArgs
+	conf *netConf
+	conn *rtlink.Conn
+	host *plugin.LinuxHost
+}
+
+// open reads the configuration and dials netlink in the host's namespace.
+func open(args *skel.CmdArgs) (*session, error) {
+	conf, err := parseConfig(args.StdinData)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkKind(conf); err != nil {
+		return nil, err
+	}
+	conn, err := rtlink.Dial()
+	if err != nil {
+		return nil, err
+	}
+	return &session{args: args, conf: conf, conn: conn, host: plugin.NewLinuxHost(conn)}, nil
+}
+
+func (s *session) close() { s.conn.Close() }
+
+// checkKind refuses networks other than vxlan ones: the CNI plugin makes
+// no parent (host interface) networks; CNI's macvlan plugin does.
+func checkKind(conf *netConf) error {
+	spec, err := plugin.ParseOptions(conf.Options)
+	if err != nil {
+		return err
+	}
+	if spec.Kind != plugin.KindParent {
+		return nil
+	}
+	for k := range conf.Options {
+		return &plugin.OptionError{Option: k, Value: conf.Options[k], Problem: "the CNI plugin makes vxlan networks only (for a macvlan network on a host interface, use CNI's macvlan plugin)", Accepted: "networks with VxlanId"}
+	}
+	return &plugin.OptionError{Option: "VxlanId", Problem: "missing", Accepted: acceptedOf("VxlanId")}
+}
+
+// acceptedOf returns the accepted values of an option of the table.
+func acceptedOf(name string) string {
+	for _, o := range plugin.Options() {
+		if o.Name == name {
+			return o.Accepted
+		}
+	}
+	return ""
+}
+
+// spec resolves the network's spec on this host. Gateways are the IPAM
+// result's; forDelete resolves a network whose VTEP device is gone.
+func (s *session) spec(ctx context.Context, gateways []netip.Prefix, forDelete bool) (*plugin.NetworkSpec, error) {
+	return plugin.Resolve(ctx, s.host, s.conf.Options, plugin.ResolveConfig{
+		ID:            networkID(s.conf.Name),
+		Scope:         plugin.ScopeGlobal,
+		Gateways:      gateways,
+		MissingVTEPOK: forDelete,
+	})
+}
+
+// stateID is the name of the network's state directory: the 12 hex digits
+// of its ID.
+func (s *session) stateID() string { return networkID(s.conf.Name)[:12] }
+
+func (s *session) endpointID() string { return endpointID(s.args.ContainerID, s.args.IfName) }
+
+// cmdAdd attaches a container: the network's links (on the first ADD on
+// this host), an address from IPAM, and the container's interface.
+func cmdAdd(args *skel.CmdArgs) (err error) {
+	s, err := open(args)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if s.conf.IPAM.Type == "" {
+		return fmt.Errorf("ipam: no IPAM plugin named (the \"type\" of \"ipam\", such as host-local, static or dhcp)")
+	}
+	ctx := context.Background()
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+
+	st, err := lockNetwork(s.stateID())
+	if err != nil {
+		return err
+	}
+	defer st.unlock()
+	// The record comes first: whatever is made after it is removed by a
+	// DEL even if this process dies half way.
+	rec := record{ContainerID: args.ContainerID, IfName: args.IfName, Netns: args.Netns, EndpointID: s.endpointID()}
+	if err := st.put(rec); err != nil {
+		return err
+	}
+	undo = append(undo, func() { _ = st.remove(rec.EndpointID) })
+
+	r, err := ipam.ExecAdd(s.conf.IPAM.Type, args.StdinData)
+	if err != nil {
+		return fmt.Errorf("ipam %s: %w", s.conf.IPAM.Type, err)
+	}
+	undo = append(undo, func() { _ = ipam.ExecDel(s.conf.IPAM.Type, args.StdinData) })
+	result, err := current.NewResultFromResult(r)
+	if err != nil {
+		return fmt.Errorf("ipam %s result: %w", s.conf.IPAM.Type, err)
+	}
+	if len(result.IPs) == 0 {
+		return fmt.Errorf("ipam %s: no addresses", s.conf.IPAM.Type)
+	}
+
+	spec, err := s.spec(ctx, gatewaysOf(result), false)
+	if err != nil {
+		return err
+	}
+	if err := s.host.CreateNetwork(ctx, spec); err != nil {
+		return err
+	}
+	undo = append(undo, func() {
+		// Without this attachment's record, the network may be unused.
+		if st.remove(rec.EndpointID) == nil {
+			_ = s.deleteNetworkIfUnused(context.Background(), st, spec)
+		}
+	})
+
+	ep := plugin.NewEndpoint(rec.EndpointID, firstIPv4(result))
+	// A retried ADD finds the links of the failed one: remove them first.
+	if err := s.host.DeleteEndpoint(ctx, spec, ep); err != nil {
+		return err
+	}
+	if err := s.host.CreateEndpoint(ctx, spec, ep); err != nil {
+		return err
+	}
+	undo = append(undo, func() { _ = s.host.DeleteEndpoint(context.Background(), spec, ep) })
+	ctr, err := openContainer(args.Netns)
+	if err != nil {
+		return err
+	}
+	defer ctr.close()
+	if err := s.conn.SetNetNS(ctx, ep.ContainerIf, ctr.ns); err != nil {
+		return fmt.Errorf("move %s into %s: %w", ep.ContainerIf, args.Netns, err)
+	}
+	if err := ctr.configure(ctx, ep.ContainerIf, args.IfName, result); err != nil {
+		return err
+	}
+
+	result.Interfaces = interfacesOf(spec, ep, args)
+	for _, ip := range result.IPs {
+		ip.Interface = current.Int(len(result.Interfaces) - 1)
+	}
+	return types.PrintResult(result, s.conf.CNIVersion)
+}
+
+// gatewaysOf returns the IPAM result's gateways with their addresses'
+// prefix lengths (for the HostGateway option).
+func gatewaysOf(r *current.Result) []netip.Prefix {
+	var out []netip.Prefix
+	for _, ip := range r.IPs {
+		gw, ok := netip.AddrFromSlice(ip.Gateway)
+		if !ok {
+			continue
+		}
+		ones, _ := ip.Address.Mask.Size()
+		out = append(out, netip.PrefixFrom(gw.Unmap(), ones))
+	}
+	return out
+}
+
+// firstIPv4 returns the result's first IPv4 address, which the
+// container's MAC is made from.
+func firstIPv4(r *current.Result) netip.Prefix {
+	for _, ip := range r.IPs {
+		if p, ok := prefixOf(ip.Address); ok && p.Addr().Is4() {
+			return p
+		}
+	}
+	return netip.Prefix{}
+}
+
+func prefixOf(n net.IPNet) (netip.Prefix, bool) {
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, _ := n.Mask.Size()
+	return netip.PrefixFrom(a.Unmap(), ones), true
+}
+
+// interfacesOf lists the interfaces of an attachment for the result: the
+// network's bridge (bridge mode) or vxlan link (macvlan mode), the host
+// end of the veth (bridge mode), and the container's interface, last,
+// with the MTU the plugin gives containers.
+func interfacesOf(spec *plugin.NetworkSpec, ep *plugin.Endpoint, args *skel.CmdArgs) []*current.Interface {
+	var out []*current.Interface
+	if spec.Kind == plugin.KindBridge {
+		out = append(out, &current.Interface{Name: spec.Bridge.Name}, &current.Interface{Name: ep.HostIf})
+	} else {
+		out = append(out, &current.Interface{Name: spec.VXLAN.Name})
+	}
+	return append(out, &current.Interface{Name: args.IfName, Mac: ep.MAC.String(), Mtu: spec.ContainerMTU, Sandbox: args.Netns})
+}
+
+// deleteNetworkIfUnused deletes the network's links once no attachment on
+// this host has a record.
+func (s *session) deleteNetworkIfUnused(ctx context.Context, st *netState, spec *plugin.NetworkSpec) error {
+	recs, err := st.records()
+	if err != nil {
+		return err
+	}
+	if len(recs) > 0 {
+		return nil
+	}
+	return s.host.DeleteNetwork(ctx, spec, false)
+}
+
+// cmdDel detaches a container; what is already gone is not an error. The
+// network's links go with the last attachment on this host.
+func cmdDel(args *skel.CmdArgs) error {
+	s, err := open(args)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	ctx := context.Background()
+	if s.conf.IPAM.Type != "" {
+		if err := ipam.ExecDel(s.conf.IPAM.Type, args.StdinData); err != nil {
+			return fmt.Errorf("ipam %s: %w", s.conf.IPAM.Type, err)
+		}
+	}
+	spec, err := s.spec(ctx, nil, true)
+	if err != nil {
+		return err
+	}
+	st, err := lockNetwork(s.stateID())
+	if err != nil {
+		return err
+	}
+	defer st.unlock()
+	if err := s.deleteEndpoint(ctx, st, spec, record{ContainerID: args.ContainerID, IfName: args.IfName, Netns: args.Netns, EndpointID: s.endpointID()}); err != nil {
+		return err
+	}
+	return s.deleteNetworkIfUnused(ctx, st, spec)
+}
+
+// deleteEndpoint deletes an attachment's interface and its record. A
+// veth goes through its host end; a macvlan link is in the container's
+// namespace, if that still exists.
+func (s *session) deleteEndpoint(ctx context.Context, st *netState, spec *plugin.NetworkSpec, rec record) error {
+	ep := plugin.NewEndpoint(rec.EndpointID, netip.Prefix{})
+	if err := s.host.DeleteEndpoint(ctx, spec, ep); err != nil {
+		return err
+	}
+	if spec.Kind == plugin.KindMacvlan && rec.Netns != "" {
+		ctr, err := openContainer(rec.Netns)
+		if err == nil {
+			ctr.deleteLink(ctx, rec.IfName, "macvlan")
+			ctr.close()
+		} else if !errors.Is(err, errNoNetns) {
+			return err
+		}
+	}
+	return st.remove(rec.EndpointID)
+}
+
+// cmdCheck reports whether an attachment is as ADD made it: the network's
+// links, the host end, the container's interface with its MTU, addresses
+// and routes, and IPAM's own check.
+func cmdCheck(args *skel.CmdArgs) error {
+	s, err := open(args)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	ctx := context.Background()
+	if err := version.ParsePrevResult(&s.conf.PluginConf); err != nil {
+		return err
+	}
+	if s.conf.PrevResult == nil {
+		return fmt.Errorf("check: no prevResult")
+	}
+	prev, err := current.NewResultFromResult(s.conf.PrevResult)
+	if err != nil {
+		return fmt.Errorf("check: prevResult: %w", err)
+	}
+	if s.conf.IPAM.Type != "" {
+		if err := ipam.ExecCheck(s.conf.IPAM.Type, args.StdinData); err != nil {
+			return fmt.Errorf("ipam %s: %w", s.conf.IPAM.Type, err)
+		}
+	}
+	spec, err := s.spec(ctx, gatewaysOf(prev), false)
+	if err != nil {
+		return err
+	}
+	if err := s.host.CheckNetwork(ctx, spec); err != nil {
+		return err
+	}
+	if err := s.host.CheckEndpoint(ctx, spec, plugin.NewEndpoint(s.endpointID(), netip.Prefix{})); err != nil {
+		return err
+	}
+	ctr, err := openContainer(args.Netns)
+	if err != nil {
+		return err
+	}
+	defer ctr.close()
+	kind := "veth"
+	if spec.Kind == plugin.KindMacvlan {
+		kind = "macvlan"
+	}
+	return ctr.check(ctx, args.IfName, kind, spec.ContainerMTU, prev)
+}
+
+// cmdGC removes the attachments whose records are not among the valid
+// ones the runtime lists, and the network's links when none is left; then
+// IPAM collects its own.
+func cmdGC(args *skel.CmdArgs) error {
+	s, err := open(args)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	ctx := context.Background()
+	spec, err := s.spec(ctx, nil, true)
+	if err != nil {
+		return err
+	}
+	st, err := lockNetwork(s.stateID())
+	if err != nil {
+		return err
+	}
+	recs, err := st.records()
+	if err == nil {
+		for _, rec := range recs {
+			valid := slices.ContainsFunc(s.conf.ValidAttachments, func(a types.GCAttachment) bool {
+				return a.ContainerID == rec.ContainerID && a.IfName == rec.IfName
+			})
+			if !valid {
+				if err = s.deleteEndpoint(ctx, st, spec, rec); err != nil {
+					break
+				}
+			}
+		}
+	}
+	if err == nil {
+		err = s.deleteNetworkIfUnused(ctx, st, spec)
+	}
+	st.unlock()
+	if err != nil {
+		return err
+	}
+	if s.conf.IPAM.Type != "" {
+		return invoke.DelegateGC(ctx, s.conf.IPAM.Type, args.StdinData, nil)
+	}
+	return nil
+}
+
+// cmdStatus reports the plugin ready when it can reach the kernel's
+// netlink and the IPAM plugin says it is ready.
+func cmdStatus(args *skel.CmdArgs) error {
+	s, err := open(args)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if _, err := s.conn.Links(context.Background(), "vxlan"); err != nil {
+		return err
+	}
+	if s.conf.IPAM.Type != "" {
+		return ipam.ExecStatus(s.conf.IPAM.Type, args.StdinData)
+	}
+	return nil
+}
