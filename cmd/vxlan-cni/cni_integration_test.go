@@ -1,0 +1,266 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
+	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
+	"github.com/containernetworking/cni/libcni"
+	current "github.com/containernetworking/cni/pkg/types/100"
+)
+
+// cniNet is a host namespace with an underlay to a peer, and a vxlan
+// network configuration for it.
+type cniNet struct {
+	host *cniHost
+	ul   string
+	name string
+	vx   string // the vxlan link's name on the host
+	br   string // the bridge's name on the host
+}
+
+func newCNINet(t *testing.T) *cniNet {
+	t.Helper()
+	requireCNI(t)
+	hostNS, peerNS := testns.New(t), testns.New(t)
+	ul, _ := testns.Underlay(t, hostNS, peerNS, netip.MustParsePrefix("198.18.40.1/24"), netip.MustParsePrefix("198.18.40.2/24"))
+	n := &cniNet{host: newCNIHost(t, hostNS), ul: ul, name: "vx-" + hostNS.Name}
+	id := networkID(n.name)
+	n.vx, n.br = "vx_"+id[:12], "br_"+id[:12]
+	return n
+}
+
+// keys returns the plugin keys of the network: VNI, underlay and peer, and
+// extra ones.
+func (n *cniNet) keys(vni int, extra map[string]any) map[string]any {
+	k := map[string]any{"VxlanId": vni, "VtepDev": n.ul, "Peers": []string{"198.18.40.2"}}
+	for key, v := range extra {
+		k[key] = v
+	}
+	return k
+}
+
+func containerAddr(t *testing.T, r *current.Result) netip.Addr {
+	t.Helper()
+	if len(r.IPs) != 1 {
+		t.Fatalf("result has %d addresses, want 1: %+v", len(r.IPs), r)
+	}
+	a, _ := netip.AddrFromSlice(r.IPs[0].Address.IP)
+	return a.Unmap()
+}
+
+func TestIntegrationCNILifecycle(t *testing.T) {
+	n := newCNINet(t)
+	list := n.host.conflist(t, n.name, "vxlan", "198.19.42.0/24", n.keys(4242, nil))
+	ctx := t.Context()
+	c1, c2 := testns.New(t), testns.New(t)
+	rt1, rt2 := runtimeConf("c1", c1), runtimeConf("c2", c2)
+
+	var addrs []netip.Addr
+	for _, c := range []struct {
+		ns *testns.NS
+		rt *libcni.RuntimeConf
+	}{{c1, rt1}, {c2, rt2}} {
+		ns, rt := c.ns, c.rt
+		res, err := n.host.cni.AddNetworkList(ctx, list, rt)
+		if err != nil {
+			t.Fatalf("ADD %s: %v", rt.ContainerID, err)
+		}
+		r, err := current.NewResultFromResult(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, containerAddr(t, r))
+		// The result: bridge, host end, container interface with the MTU
+		// rule (underlay 1500 minus 50 for an IPv4 underlay).
+		if len(r.Interfaces) != 3 || r.Interfaces[0].Name != n.br || r.Interfaces[2].Name != "eth0" || r.Interfaces[2].Mtu != 1450 || r.Interfaces[2].Sandbox != ns.Path() {
+			b, _ := json.Marshal(r)
+			t.Fatalf("ADD %s result: %s", rt.ContainerID, b)
+		}
+		if *r.IPs[0].Interface != 2 {
+			t.Errorf("address on interface %d, want 2", *r.IPs[0].Interface)
+		}
+		// The kernel: the container's eth0 with its address and MTU.
+		l := ns.LinkJSON("eth0")
+		if l.MTU != 1450 || l.Linkinfo.InfoKind != "veth" || l.Address != r.Interfaces[2].Mac {
+			t.Errorf("container %s eth0: %+v", rt.ContainerID, l)
+		}
+		if out := ns.IP("-4", "-o", "addr", "show", "dev", "eth0"); !strings.Contains(out, r.IPs[0].Address.String()) {
+			t.Errorf("container %s: address %s missing: %s", rt.ContainerID, r.IPs[0].Address.String(), out)
+		}
+		if out := ns.IP("-4", "route", "show", "default"); !strings.Contains(out, "via 198.19.42.1 dev eth0") {
+			t.Errorf("container %s: default route: %q", rt.ContainerID, out)
+		}
+	}
+	vx := n.host.ns.LinkJSON(n.vx)
+	if vx.Linkinfo.InfoKind != "vxlan" || vx.Master != n.br || vx.Ifalias != "docker-vxlan-plugin net="+networkID(n.name) || fmt.Sprint(vx.Linkinfo.InfoData["id"]) != "4242" || vx.MTU != 1450 {
+		t.Errorf("vxlan link: %+v", vx)
+	}
+	if err := c1.Ping(addrs[1], 2); err != nil {
+		t.Errorf("c1 -> c2: %v", err)
+	}
+
+	if err := n.host.cni.CheckNetworkList(ctx, list, rt1); err != nil {
+		t.Errorf("CHECK c1: %v", err)
+	}
+	if err := n.host.cni.CheckNetworkList(ctx, list, rt2); err != nil {
+		t.Errorf("CHECK c2: %v", err)
+	}
+
+	// DEL of c1, twice: the network stays for c2.
+	for range 2 {
+		if err := n.host.cni.DelNetworkList(ctx, list, rt1); err != nil {
+			t.Fatalf("DEL c1: %v", err)
+		}
+	}
+	if _, err := c1.TryIP("link", "show", "eth0"); err == nil {
+		t.Error("c1 still has eth0 after DEL")
+	}
+	n.host.ns.LinkJSON(n.vx)
+	n.host.ns.LinkJSON(n.br)
+
+	// The vxlan link deleted behind the plugin's back: CHECK says so.
+	n.host.ns.IP("link", "del", n.vx)
+	err := n.host.cni.CheckNetworkList(ctx, list, rt2)
+	if err == nil || !strings.Contains(err.Error(), n.vx) {
+		t.Errorf("CHECK after the vxlan link was deleted: %v, want an error naming %s", err, n.vx)
+	}
+	t.Logf("CHECK with the vxlan link gone: %v", err)
+
+	// DEL of the last container removes the network, twice is fine.
+	for range 2 {
+		if err := n.host.cni.DelNetworkList(ctx, list, rt2); err != nil {
+			t.Fatalf("DEL c2: %v", err)
+		}
+	}
+	if out := n.host.ns.IP("-o", "link", "show"); strings.Contains(out, n.br) || strings.Contains(out, n.vx) || strings.Contains(out, "vh") {
+		t.Errorf("links left after the last DEL:\n%s", out)
+	}
+	if entries, _ := os.ReadDir(n.host.stateDir); len(entries) != 0 {
+		t.Errorf("state left after the last DEL: %v", entries)
+	}
+}
+
+// ipamLeft lists the addresses host-local still has allocated.
+func (h *cniHost) ipamLeft(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	dirs, _ := os.ReadDir(h.ipamDir)
+	for _, d := range dirs {
+		files, _ := os.ReadDir(h.ipamDir + "/" + d.Name())
+		for _, f := range files {
+			if name := f.Name(); name != "lock" && !strings.HasPrefix(name, "last_reserved_ip") {
+				out = append(out, d.Name()+"/"+name)
+			}
+		}
+	}
+	return out
+}
+
+func TestIntegrationCNIBadConfig(t *testing.T) {
+	n := newCNINet(t)
+	c := testns.New(t)
+	for _, tc := range []struct {
+		name string
+		keys map[string]any
+		want string
+	}{
+		{"bad VNI", n.keys(0, map[string]any{"VxlanId": "abc"}), "option VxlanId=abc: "},
+		{"VNI out of range", n.keys(16777216, nil), "option VxlanId=16777216: "},
+		{"unknown option", n.keys(7, map[string]any{"Colour": "blue"}), "option Colour: unknown option; accepted: VxlanId mode"},
+		{"not a bool", n.keys(7, map[string]any{"Learning": "maybe"}), "option Learning=maybe: "},
+		{"an object", n.keys(7, map[string]any{"Port": map[string]int{"x": 1}}), `option Port={"x":1}: not a string, number, boolean or list of strings`},
+		{"missing VTEP device", n.keys(7, map[string]any{"VtepDev": "nonesuch0"}), "option VtepDev=nonesuch0: no such interface on this host"},
+		{"no VNI", map[string]any{"Learning": true}, "option VxlanId: missing"},
+		{"bad mode", n.keys(7, map[string]any{"mode": "ipvlan"}), "option mode=ipvlan: unknown mode; accepted: bridge or macvlan"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			list := n.host.conflist(t, n.name, "vxlan", "198.19.43.0/24", tc.keys)
+			_, err := n.host.cni.AddNetworkList(t.Context(), list, runtimeConf("bad", c))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ADD: %v, want an error containing %q", err, tc.want)
+			}
+			if out := n.host.ns.IP("-o", "link", "show"); strings.Contains(out, n.vx) || strings.Contains(out, n.br) {
+				t.Errorf("links left by a refused ADD:\n%s", out)
+			}
+			if left := n.host.ipamLeft(t); len(left) > 0 {
+				t.Errorf("addresses left allocated by a refused ADD: %v", left)
+			}
+		})
+	}
+}
+
+// A Docker network of the plugin and a CNI network asked for the same VNI
+// on one host: the kernel has one vxlan link per VNI and port, so the CNI
+// ADD is refused with an error naming VxlanId and the Docker network's
+// link, and the Docker network is left as it was.
+func TestIntegrationCNISameVNIAsDocker(t *testing.T) {
+	n := newCNINet(t)
+	conn := n.host.ns.Dial()
+	host := plugin.NewLinuxHost(conn)
+	dockerID := "d0c0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0"
+	spec, err := plugin.Resolve(t.Context(), host, map[string]string{"VxlanId": "4343", "VtepDev": n.ul}, plugin.ResolveConfig{ID: dockerID, Scope: plugin.ScopeLocal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := host.CreateNetwork(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	list := n.host.conflist(t, n.name, "vxlan", "198.19.44.0/24", n.keys(4343, nil))
+	c := testns.New(t)
+	_, err = n.host.cni.AddNetworkList(t.Context(), list, runtimeConf("same-vni", c))
+	want := fmt.Sprintf(`option VxlanId=4343: VNI 4343 on UDP port 4789 is already used by vxlan %s (alias "docker-vxlan-plugin net=%s")`, spec.VXLAN.Name, dockerID)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("ADD with the Docker network's VNI: %v, want %q", err, want)
+	}
+	if vx := n.host.ns.LinkJSON(spec.VXLAN.Name); vx.Master != spec.Bridge.Name {
+		t.Errorf("the Docker network's vxlan link changed: %+v", vx)
+	}
+	if out := n.host.ns.IP("-o", "link", "show"); strings.Contains(out, n.vx) || strings.Contains(out, n.br) {
+		t.Errorf("links left by the refused ADD:\n%s", out)
+	}
+	if err := host.DeleteNetwork(t.Context(), spec, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestIntegrationCNIMacvlan(t *testing.T) {
+	n := newCNINet(t)
+	list := n.host.conflist(t, n.name, "vxlan", "198.19.45.0/24", n.keys(4545, map[string]any{"mode": "macvlan"}))
+	ctx := t.Context()
+	c1, c2 := testns.New(t), testns.New(t)
+	var addrs []netip.Addr
+	for _, c := range []*testns.NS{c1, c2} {
+		res, err := n.host.cni.AddNetworkList(ctx, list, runtimeConf(c.Name, c))
+		if err != nil {
+			t.Fatalf("ADD: %v", err)
+		}
+		r, _ := current.NewResultFromResult(res)
+		addrs = append(addrs, containerAddr(t, r))
+		if l := c.LinkJSON("eth0"); l.Linkinfo.InfoKind != "macvlan" || l.MTU != 1450 {
+			t.Errorf("container eth0: %+v", l)
+		}
+		if err := n.host.cni.CheckNetworkList(ctx, list, runtimeConf(c.Name, c)); err != nil {
+			t.Errorf("CHECK: %v", err)
+		}
+	}
+	if err := c1.Ping(addrs[1], 2); err != nil {
+		t.Errorf("c1 -> c2: %v", err)
+	}
+	for _, c := range []*testns.NS{c1, c2, c1} {
+		if err := n.host.cni.DelNetworkList(ctx, list, runtimeConf(c.Name, c)); err != nil {
+			t.Fatalf("DEL: %v", err)
+		}
+		if _, err := c.TryIP("link", "show", "eth0"); err == nil {
+			t.Errorf("%s still has eth0 after DEL", c.Name)
+		}
+	}
+	if out := n.host.ns.IP("-o", "link", "show"); strings.Contains(out, n.vx) {
+		t.Errorf("links left after the last DEL:\n%s", out)
+	}
+}
