@@ -154,19 +154,16 @@ func cmdAdd(args *skel.CmdArgs) (err error) {
 	if err := s.host.DeleteEndpoint(ctx, spec, ep); err != nil {
 		return err
 	}
-	if err := s.host.CreateEndpoint(ctx, spec, ep); err != nil {
-		return err
-	}
-	undo = append(undo, func() { _ = s.host.DeleteEndpoint(context.Background(), spec, ep) })
 	ctr, err := openContainer(args.Netns)
 	if err != nil {
 		return err
 	}
 	defer ctr.close()
-	if err := s.conn.SetNetNS(ctx, ep.ContainerIf, ctr.ns); err != nil {
-		return fmt.Errorf("move %s into %s: %w", ep.ContainerIf, args.Netns, err)
+	if err := s.host.CreateEndpointIn(ctx, spec, ep, ctr.ns, args.IfName); err != nil {
+		return fmt.Errorf("container interface %s in %s: %w", args.IfName, args.Netns, err)
 	}
-	if err := ctr.configure(ctx, ep.ContainerIf, args.IfName, result); err != nil {
+	undo = append(undo, func() { _ = s.host.DeleteEndpoint(context.Background(), spec, ep) })
+	if err := ctr.configure(ctx, args.IfName, result); err != nil {
 		return err
 	}
 

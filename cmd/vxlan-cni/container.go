@@ -56,23 +56,18 @@ func (c *container) close() {
 	c.ns.Close()
 }
 
-// configure renames the interface moved in to ifName, brings it up and
-// gives it the IPAM result's addresses and routes. On error it deletes the
-// interface.
-func (c *container) configure(ctx context.Context, moved, ifName string, r *current.Result) (err error) {
-	l, err := c.conn.LinkByName(ctx, moved)
+// configure brings the container's interface up and gives it the IPAM
+// result's addresses and routes. On error it deletes the interface.
+func (c *container) configure(ctx context.Context, ifName string, r *current.Result) (err error) {
+	l, err := c.conn.LinkByName(ctx, ifName)
 	if err != nil {
-		return fmt.Errorf("container interface %s: %w", moved, err)
+		return fmt.Errorf("container interface %s: %w", ifName, err)
 	}
 	defer func() {
 		if err != nil {
-			_ = c.conn.DeleteLink(context.WithoutCancel(ctx), l.Name)
+			_ = c.conn.DeleteLink(context.WithoutCancel(ctx), ifName)
 		}
 	}()
-	if err := c.conn.Rename(ctx, l.Index, ifName); err != nil {
-		return fmt.Errorf("container interface %s: rename to %s in %s: %w", moved, ifName, c.path, err)
-	}
-	l.Name = ifName
 	if err := c.conn.SetUp(ctx, ifName); err != nil {
 		return err
 	}
