@@ -13,6 +13,7 @@ package podmanhost
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -56,7 +57,13 @@ type Host struct {
 	holder *exec.Cmd
 	pid    int // the holder's pid: its namespaces are the host's
 	t      testing.TB
+	// madeCNIDir is set when this host made /var/lib/cni (its mount
+	// point), which cleanup then removes.
+	madeCNIDir bool
 }
+
+// cniStateDir is the CNI state directory, a private tmpfs on each host.
+const cniStateDir = "/var/lib/cni"
 
 // Start makes a Podman host in ns whose CNI plugins are looked up in
 // pluginDirs, then CNIDir; its CNI network configurations are the files
@@ -97,10 +104,16 @@ tmp_dir = %q
 	if err := os.WriteFile(filepath.Join(dir, "containers.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := os.Stat(cniStateDir); errors.Is(err, os.ErrNotExist) {
+		if err := os.Mkdir(cniStateDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		h.madeCNIDir = true
+	}
 	// The holder: mounts of its own (ip netns exec gives it a mount
 	// namespace), then it sleeps until killed.
 	pidFile := filepath.Join(dir, "holder.pid")
-	script := fmt.Sprintf(`mount -t cgroup2 none /sys/fs/cgroup && mkdir -p /var/lib/cni && mount -t tmpfs tmpfs /var/lib/cni && echo $$ > %s && exec sleep 1000000`, pidFile)
+	script := fmt.Sprintf(`mount -t cgroup2 none /sys/fs/cgroup && mount -t tmpfs tmpfs %s && echo $$ > %s && exec sleep 1000000`, cniStateDir, pidFile)
 	h.holder = exec.Command("ip", "netns", "exec", ns.Name, "sh", "-c", script)
 	var out bytes.Buffer
 	h.holder.Stdout, h.holder.Stderr = &out, &out
@@ -169,7 +182,7 @@ func (h *Host) AddNetwork(name string, conflist []byte) {
 // ReadCNIState returns the names under the host's private /var/lib/cni
 // directory dir (for example "vxlan"), or nil when it does not exist.
 func (h *Host) ReadCNIState(dir string) []string {
-	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/root/var/lib/cni/%s", h.pid, dir))
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/root%s/%s", h.pid, cniStateDir, dir))
 	if err != nil {
 		return nil
 	}
@@ -244,5 +257,8 @@ func (h *Host) stop() {
 	}
 	if err := os.RemoveAll(h.dir); err != nil {
 		h.t.Logf("removing %s: %v", h.dir, err)
+	}
+	if h.madeCNIDir {
+		_ = os.Remove(cniStateDir) // only if empty: not if someone else uses it now
 	}
 }
