@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
@@ -44,6 +45,18 @@ func open(args *skel.CmdArgs) (*session, error) {
 }
 
 func (s *session) close() { s.conn.Close() }
+
+// withSession makes a CNI command of cmd: it runs with the call's session.
+func withSession(cmd func(context.Context, *session) error) func(*skel.CmdArgs) error {
+	return func(args *skel.CmdArgs) error {
+		s, err := open(args)
+		if err != nil {
+			return err
+		}
+		defer s.close()
+		return cmd(context.Background(), s)
+	}
+}
 
 // checkKind refuses networks other than vxlan ones: the CNI plugin makes
 // no parent (host interface) networks; CNI's macvlan plugin does.
@@ -90,16 +103,11 @@ func (s *session) endpointID() string { return endpointID(s.args.ContainerID, s.
 
 // cmdAdd attaches a container: the network's links (on the first ADD on
 // this host), an address from IPAM, and the container's interface.
-func cmdAdd(args *skel.CmdArgs) (err error) {
-	s, err := open(args)
-	if err != nil {
-		return err
-	}
-	defer s.close()
+func cmdAdd(ctx context.Context, s *session) (err error) {
+	args := s.args
 	if s.conf.IPAM.Type == "" {
 		return fmt.Errorf("ipam: no IPAM plugin named (the \"type\" of \"ipam\", such as host-local, static or dhcp)")
 	}
-	ctx := context.Background()
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -223,6 +231,20 @@ func interfacesOf(spec *plugin.NetworkSpec, ep *plugin.Endpoint, args *skel.CmdA
 	return append(out, &current.Interface{Name: args.IfName, Mac: ep.MAC.String(), Mtu: spec.ContainerMTU, Sandbox: args.Netns})
 }
 
+// lockForDelete resolves the network's spec for taking it down (its VTEP
+// device may be gone) and locks its state.
+func (s *session) lockForDelete(ctx context.Context) (*plugin.NetworkSpec, *netState, error) {
+	spec, err := s.spec(ctx, nil, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := lockNetwork(s.stateID())
+	if err != nil {
+		return nil, nil, err
+	}
+	return spec, st, nil
+}
+
 // deleteNetworkIfUnused deletes the network's links once no attachment on
 // this host has a record.
 func (s *session) deleteNetworkIfUnused(ctx context.Context, st *netState, spec *plugin.NetworkSpec) error {
@@ -238,23 +260,14 @@ func (s *session) deleteNetworkIfUnused(ctx context.Context, st *netState, spec 
 
 // cmdDel detaches a container; what is already gone is not an error. The
 // network's links go with the last attachment on this host.
-func cmdDel(args *skel.CmdArgs) error {
-	s, err := open(args)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	ctx := context.Background()
+func cmdDel(ctx context.Context, s *session) error {
+	args := s.args
 	if s.conf.IPAM.Type != "" {
 		if err := ipam.ExecDel(s.conf.IPAM.Type, args.StdinData); err != nil {
 			return fmt.Errorf("ipam %s: %w", s.conf.IPAM.Type, err)
 		}
 	}
-	spec, err := s.spec(ctx, nil, true)
-	if err != nil {
-		return err
-	}
-	st, err := lockNetwork(s.stateID())
+	spec, st, err := s.lockForDelete(ctx)
 	if err != nil {
 		return err
 	}
@@ -288,13 +301,8 @@ func (s *session) deleteEndpoint(ctx context.Context, st *netState, spec *plugin
 // cmdCheck reports whether an attachment is as ADD made it: the network's
 // links, the host end, the container's interface with its MTU, addresses
 // and routes, and IPAM's own check.
-func cmdCheck(args *skel.CmdArgs) error {
-	s, err := open(args)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	ctx := context.Background()
+func cmdCheck(ctx context.Context, s *session) error {
+	args := s.args
 	if err := version.ParsePrevResult(&s.conf.PluginConf); err != nil {
 		return err
 	}
@@ -334,19 +342,10 @@ func cmdCheck(args *skel.CmdArgs) error {
 
 // cmdGC removes the attachments whose records are not among the valid
 // ones the runtime lists, and the network's links when none is left; then
-// IPAM collects its own.
-func cmdGC(args *skel.CmdArgs) error {
-	s, err := open(args)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	ctx := context.Background()
-	spec, err := s.spec(ctx, nil, true)
-	if err != nil {
-		return err
-	}
-	st, err := lockNetwork(s.stateID())
+// IPAM collects its own, if it knows GC.
+func cmdGC(ctx context.Context, s *session) error {
+	args := s.args
+	spec, st, err := s.lockForDelete(ctx)
 	if err != nil {
 		return err
 	}
@@ -370,25 +369,38 @@ func cmdGC(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	if s.conf.IPAM.Type != "" {
-		return invoke.DelegateGC(ctx, s.conf.IPAM.Type, args.StdinData, nil)
+	if ok, err := s.ipamSupports(ctx, "1.1.0"); !ok || err != nil {
+		return err
 	}
-	return nil
+	return invoke.DelegateGC(ctx, s.conf.IPAM.Type, args.StdinData, nil)
+}
+
+// ipamSupports reports whether the network has an IPAM plugin that
+// supports the CNI version (GC and STATUS came with 1.1.0; older plugins,
+// such as Debian 12's, refuse them).
+func (s *session) ipamSupports(ctx context.Context, cniVersion string) (bool, error) {
+	if s.conf.IPAM.Type == "" {
+		return false, nil
+	}
+	path, err := invoke.FindInPath(s.conf.IPAM.Type, filepath.SplitList(s.args.Path))
+	if err != nil {
+		return false, fmt.Errorf("ipam %s: %w", s.conf.IPAM.Type, err)
+	}
+	info, err := invoke.GetVersionInfo(ctx, path, nil)
+	if err != nil {
+		return false, fmt.Errorf("ipam %s: %w", s.conf.IPAM.Type, err)
+	}
+	return slices.Contains(info.SupportedVersions(), cniVersion), nil
 }
 
 // cmdStatus reports the plugin ready when it can reach the kernel's
-// netlink and the IPAM plugin says it is ready.
-func cmdStatus(args *skel.CmdArgs) error {
-	s, err := open(args)
-	if err != nil {
+// netlink and the IPAM plugin, if it knows STATUS, says it is ready.
+func cmdStatus(ctx context.Context, s *session) error {
+	if _, err := s.conn.Links(ctx, "vxlan"); err != nil {
 		return err
 	}
-	defer s.close()
-	if _, err := s.conn.Links(context.Background(), "vxlan"); err != nil {
+	if ok, err := s.ipamSupports(ctx, "1.1.0"); !ok || err != nil {
 		return err
 	}
-	if s.conf.IPAM.Type != "" {
-		return ipam.ExecStatus(s.conf.IPAM.Type, args.StdinData)
-	}
-	return nil
+	return ipam.ExecStatus(s.conf.IPAM.Type, s.args.StdinData)
 }

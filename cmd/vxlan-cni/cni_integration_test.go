@@ -11,6 +11,7 @@ import (
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
 	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 )
 
@@ -262,5 +263,49 @@ func TestIntegrationCNIMacvlan(t *testing.T) {
 	}
 	if out := n.host.ns.IP("-o", "link", "show"); strings.Contains(out, n.vx) {
 		t.Errorf("links left after the last DEL:\n%s", out)
+	}
+}
+
+// GC (CNI 1.1) from a runtime that lost its cache: the plugin's records
+// say which attachments exist, and those not listed as valid are removed,
+// the network with the last. STATUS answers ready. Debian's host-local
+// knows neither, so the plugin does not pass them on.
+func TestIntegrationCNIGCAndStatus(t *testing.T) {
+	n := newCNINet(t)
+	list := n.host.conflist(t, n.name, "vxlan", "198.19.46.0/24", n.keys(4646, nil))
+	ctx := t.Context()
+	c1, c2 := testns.New(t), testns.New(t)
+	for _, c := range []*testns.NS{c1, c2} {
+		if _, err := n.host.cni.AddNetworkList(ctx, list, runtimeConf(c.Name, c)); err != nil {
+			t.Fatalf("ADD: %v", err)
+		}
+	}
+	v11 := *list
+	v11.CNIVersion = "1.1.0"
+	if err := n.host.cni.GetStatusNetworkList(ctx, &v11); err != nil {
+		t.Errorf("STATUS: %v", err)
+	}
+	gc := n.host.forgetful(t)
+	valid := []types.GCAttachment{{ContainerID: c2.Name, IfName: "eth0"}}
+	if err := gc.GCNetworkList(ctx, &v11, &libcni.GCArgs{ValidAttachments: valid}); err != nil {
+		t.Fatalf("GC keeping c2: %v", err)
+	}
+	if _, err := c1.TryIP("link", "show", "eth0"); err == nil {
+		t.Error("c1 still has eth0 after a GC that did not list it")
+	}
+	if l := c2.LinkJSON("eth0"); l.Linkinfo.InfoKind != "veth" {
+		t.Errorf("c2's eth0 after GC: %+v", l)
+	}
+	if err := n.host.cni.CheckNetworkList(ctx, list, runtimeConf(c2.Name, c2)); err != nil {
+		t.Errorf("CHECK c2 after GC: %v", err)
+	}
+	if err := gc.GCNetworkList(ctx, &v11, &libcni.GCArgs{}); err != nil {
+		t.Fatalf("GC of everything: %v", err)
+	}
+	if out := n.host.ns.IP("-o", "link", "show"); strings.Contains(out, n.br) || strings.Contains(out, n.vx) || strings.Contains(out, "vh") {
+		t.Errorf("links left after a GC with no valid attachment:\n%s", out)
+	}
+	if entries, _ := os.ReadDir(n.host.stateDir); len(entries) != 0 {
+		t.Errorf("state left after a GC with no valid attachment: %v", entries)
 	}
 }

@@ -18,7 +18,10 @@ import (
 var cniKeys = map[string]bool{
 	"cniVersion": true, "cniVersions": true, "name": true, "type": true, "ipam": true, "dns": true,
 	"prevResult": true, "capabilities": true, "runtimeConfig": true, "args": true,
-	"disableCheck": true, "disableGC": true, "cni.dev/valid-attachments": true,
+	"disableCheck": true, "disableGC": true,
+	// GC's list of valid attachments, under the spec's name and the one
+	// libcni also sends (containernetworking/cni#1101).
+	"cni.dev/valid-attachments": true, "cni.dev/attachments": true,
 }
 
 // netConf is a network configuration: CNI's keys, and the network options.

@@ -106,6 +106,7 @@ func (e *nsExec) FindInPath(plugin string, paths []string) (string, error) {
 type cniHost struct {
 	ns       *testns.NS
 	cni      *libcni.CNIConfig
+	exec     *nsExec
 	ipamDir  string
 	stateDir string
 }
@@ -115,8 +116,16 @@ func newCNIHost(t testing.TB, ns *testns.NS) *cniHost {
 	dir := t.TempDir()
 	h := &cniHost{ns: ns, ipamDir: filepath.Join(dir, "ipam"), stateDir: filepath.Join(dir, "state")}
 	ex := &nsExec{netns: ns.Path(), env: []string{envStateDir + "=" + h.stateDir}}
+	h.exec = ex
 	h.cni = libcni.NewCNIConfigWithCacheDir([]string{pluginDir(t), debianCNIDir}, filepath.Join(dir, "cache"), ex)
 	return h
+}
+
+// forgetful returns a libcni on the same host with an empty cache: a
+// runtime that lost track of its attachments, whose GC then finds nothing
+// to DEL itself and leaves the plugins to collect.
+func (h *cniHost) forgetful(t testing.TB) *libcni.CNIConfig {
+	return libcni.NewCNIConfigWithCacheDir([]string{pluginDir(t), debianCNIDir}, t.TempDir(), h.exec)
 }
 
 // conflist returns a network configuration list with one plugin: typ with

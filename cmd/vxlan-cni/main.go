@@ -20,6 +20,6 @@ import (
 var supportedVersions = version.PluginSupports("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 
 func main() {
-	skel.PluginMainFuncs(skel.CNIFuncs{Add: cmdAdd, Del: cmdDel, Check: cmdCheck, GC: cmdGC, Status: cmdStatus},
+	skel.PluginMainFuncs(skel.CNIFuncs{Add: withSession(cmdAdd), Del: withSession(cmdDel), Check: withSession(cmdCheck), GC: withSession(cmdGC), Status: withSession(cmdStatus)},
 		supportedVersions, "vxlan: VXLAN networks of docker-vxlan-plugin")
 }

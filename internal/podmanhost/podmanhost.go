@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/dockerhost"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
 )
 
@@ -31,6 +32,8 @@ import (
 // reference plugins.
 const CNIDir = "/usr/lib/cni"
 
+// busybox is the static busybox the image is made of (Debian's
+// busybox-static).
 const busybox = "/bin/busybox"
 
 // Require skips (or fails under strict skips) unless root and the tools
@@ -193,23 +196,13 @@ func (h *Host) ReadCNIState(dir string) []string {
 	return out
 }
 
-// ImportBusybox makes an image called name from the static busybox: a root
-// with bin/busybox and its applets as symlinks.
+// ImportBusybox makes an image called name from the static busybox (see
+// dockerhost.WriteBusyboxRoot).
 func (h *Host) ImportBusybox(name string) {
 	h.t.Helper()
 	root := filepath.Join(h.dir, "image")
-	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
+	if err := dockerhost.WriteBusyboxRoot(root); err != nil {
 		h.t.Fatal(err)
-	}
-	b, err := os.ReadFile(busybox)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "bin", "busybox"), b, 0o755); err != nil {
-		h.t.Fatal(err)
-	}
-	for _, applet := range []string{"sh", "ping", "ip", "sleep", "cat", "true"} {
-		_ = os.Symlink("busybox", filepath.Join(root, "bin", applet))
 	}
 	tarball := filepath.Join(h.dir, "image.tar")
 	if out, err := exec.Command("tar", "-C", root, "-cf", tarball, ".").CombinedOutput(); err != nil {
