@@ -175,6 +175,9 @@ func cmdAdd(ctx context.Context, s *session) (err error) {
 		return err
 	}
 
+	if len(result.DNS.Nameservers) == 0 && len(result.DNS.Search) == 0 {
+		result.DNS = s.conf.DNS // the configuration's, as CNI's bridge plugin does
+	}
 	result.Interfaces = interfacesOf(spec, ep, args)
 	for _, ip := range result.IPs {
 		ip.Interface = current.Int(len(result.Interfaces) - 1)

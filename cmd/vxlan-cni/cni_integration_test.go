@@ -309,3 +309,78 @@ func TestIntegrationCNIGCAndStatus(t *testing.T) {
 		t.Errorf("state left after a GC with no valid attachment: %v", entries)
 	}
 }
+
+// Records decide when the network goes: one left by an ADD that died
+// after writing it (before making anything) keeps the network up until
+// the runtime's DEL for that container removes it.
+func TestIntegrationCNICrashedAddRecord(t *testing.T) {
+	n := newCNINet(t)
+	list := n.host.conflist(t, n.name, "vxlan", "198.19.47.0/24", n.keys(4747, nil))
+	ctx := t.Context()
+	ghost, c1 := testns.New(t), testns.New(t)
+	dir := n.host.stateDir + "/" + networkID(n.name)[:12]
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rec := fmt.Sprintf(`{"containerID":%q,"ifname":"eth0","netns":%q,"endpointID":%q}`, ghost.Name, ghost.Path(), endpointID(ghost.Name, "eth0"))
+	if err := os.WriteFile(dir+"/"+endpointID(ghost.Name, "eth0")+".json", []byte(rec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.host.cni.AddNetworkList(ctx, list, runtimeConf(c1.Name, c1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.host.cni.DelNetworkList(ctx, list, runtimeConf(c1.Name, c1)); err != nil {
+		t.Fatal(err)
+	}
+	n.host.ns.LinkJSON(n.vx) // still there: the crashed ADD's record
+	if err := n.host.cni.DelNetworkList(ctx, list, runtimeConf(ghost.Name, ghost)); err != nil {
+		t.Fatalf("DEL of the crashed ADD's container: %v", err)
+	}
+	if out := n.host.ns.IP("-o", "link", "show"); strings.Contains(out, n.vx) || strings.Contains(out, n.br) {
+		t.Errorf("links left after the last DEL:\n%s", out)
+	}
+}
+
+// Concurrent ADDs and DELs of one network on one host, as a runtime
+// starting and stopping containers at once: every container gets its
+// interface, and the last DEL, whichever it is, removes the network.
+func TestIntegrationCNIConcurrent(t *testing.T) {
+	n := newCNINet(t)
+	list := n.host.conflist(t, n.name, "vxlan", "198.19.48.0/24", n.keys(4848, nil))
+	ctx := t.Context()
+	var ctrs []*testns.NS
+	for range 4 {
+		ctrs = append(ctrs, testns.New(t))
+	}
+	each := func(op func(c *testns.NS) error) {
+		t.Helper()
+		errs := make(chan error, len(ctrs))
+		for _, c := range ctrs {
+			go func() { errs <- op(c) }()
+		}
+		for range ctrs {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	each(func(c *testns.NS) error {
+		_, err := n.host.cni.AddNetworkList(ctx, list, runtimeConf(c.Name, c))
+		return err
+	})
+	for _, c := range ctrs {
+		if l := c.LinkJSON("eth0"); l.Master != "" || l.MTU != 1450 {
+			t.Errorf("%s eth0: %+v", c.Name, l)
+		}
+	}
+	if out := n.host.ns.IP("-o", "link", "show", "master", n.br); strings.Count(out, "vh") != len(ctrs) {
+		t.Errorf("bridge ports after %d concurrent ADDs:\n%s", len(ctrs), out)
+	}
+	each(func(c *testns.NS) error { return n.host.cni.DelNetworkList(ctx, list, runtimeConf(c.Name, c)) })
+	if out := n.host.ns.IP("-o", "link", "show"); strings.Contains(out, n.vx) || strings.Contains(out, n.br) {
+		t.Errorf("links left after concurrent DELs:\n%s", out)
+	}
+	if entries, _ := os.ReadDir(n.host.stateDir); len(entries) != 0 {
+		t.Errorf("state left after concurrent DELs: %v", entries)
+	}
+}
