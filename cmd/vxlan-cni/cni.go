@@ -147,19 +147,30 @@ func cmdAdd(ctx context.Context, s *session) (err error) {
 	if err != nil {
 		return err
 	}
+	// attach is the network the container is attached to: this one, or
+	// the Docker network that has the VNI on this host.
+	attach := spec
 	if err := s.host.CreateNetwork(ctx, spec); err != nil {
-		return err
-	}
-	undo = append(undo, func() {
-		// Without this attachment's record, the network may be unused.
-		if st.remove(rec.EndpointID) == nil {
-			_ = s.deleteNetworkIfUnused(context.Background(), st, spec)
+		seg, err := s.joinSegment(ctx, spec, err)
+		if err != nil {
+			return err
 		}
-	})
+		attach, rec.Segment = seg.On(spec), seg
+		if err := st.put(rec); err != nil { // DEL must find the same links
+			return err
+		}
+	} else {
+		undo = append(undo, func() {
+			// Without this attachment's record, the network may be unused.
+			if st.remove(rec.EndpointID) == nil {
+				_ = s.deleteNetworkIfUnused(context.Background(), st, spec)
+			}
+		})
+	}
 
 	ep := plugin.NewEndpoint(rec.EndpointID, firstIPv4(result))
 	// A retried ADD finds the links of the failed one: remove them first.
-	if err := s.host.DeleteEndpoint(ctx, spec, ep); err != nil {
+	if err := s.host.DeleteEndpoint(ctx, attach, ep); err != nil {
 		return err
 	}
 	ctr, err := openContainer(args.Netns)
@@ -167,10 +178,10 @@ func cmdAdd(ctx context.Context, s *session) (err error) {
 		return err
 	}
 	defer ctr.close()
-	if err := s.host.CreateEndpointIn(ctx, spec, ep, ctr.ns, args.IfName); err != nil {
+	if err := s.host.CreateEndpointIn(ctx, attach, ep, ctr.ns, args.IfName); err != nil {
 		return fmt.Errorf("container interface %s in %s: %w", args.IfName, args.Netns, err)
 	}
-	undo = append(undo, func() { _ = s.host.DeleteEndpoint(context.Background(), spec, ep) })
+	undo = append(undo, func() { _ = s.host.DeleteEndpoint(context.Background(), attach, ep) })
 	if err := ctr.configure(ctx, args.IfName, result); err != nil {
 		return err
 	}
@@ -178,11 +189,34 @@ func cmdAdd(ctx context.Context, s *session) (err error) {
 	if len(result.DNS.Nameservers) == 0 && len(result.DNS.Search) == 0 {
 		result.DNS = s.conf.DNS // the configuration's, as CNI's bridge plugin does
 	}
-	result.Interfaces = interfacesOf(spec, ep, args)
+	result.Interfaces = interfacesOf(attach, ep, args)
 	for _, ip := range result.IPs {
 		ip.Interface = current.Int(len(result.Interfaces) - 1)
 	}
 	return types.PrintResult(result, s.conf.CNIVersion)
+}
+
+// joinSegment decides what to do when the network's links cannot be made
+// because a vxlan link has the VNI and port: if it is a Docker network's of
+// the same mode and settings, the container joins that network's segment;
+// otherwise the error stands (createErr, which names VxlanId and the link).
+func (s *session) joinSegment(ctx context.Context, spec *plugin.NetworkSpec, createErr error) (*plugin.Segment, error) {
+	if !errors.Is(createErr, rtlink.ErrExists) {
+		return nil, createErr
+	}
+	seg, err := s.host.SegmentOf(ctx, spec)
+	if err != nil || seg == nil || isCNINetwork(seg.NetworkID) {
+		// Another CNI network's segment is not joined: its links would go
+		// with its own last container, under this one's feet.
+		return nil, createErr
+	}
+	if seg.Kind != spec.Kind {
+		return nil, &plugin.OptionError{Option: "mode", Value: string(spec.Kind), Problem: fmt.Sprintf("VNI %d is on this host the segment of Docker network %.12s, whose mode is %s; a network joining it needs the same", spec.VXLAN.VNI, seg.NetworkID, seg.Kind), Accepted: string(seg.Kind)}
+	}
+	if err := s.host.CheckNetwork(ctx, seg.On(spec)); err != nil {
+		return nil, fmt.Errorf("VNI %d is on this host the segment of Docker network %.12s, which this network cannot join: %w", spec.VXLAN.VNI, seg.NetworkID, err)
+	}
+	return seg, nil
 }
 
 // gatewaysOf returns the IPAM result's gateways with their addresses'
@@ -275,30 +309,49 @@ func cmdDel(ctx context.Context, s *session) error {
 		return err
 	}
 	defer st.unlock()
-	if err := s.deleteEndpoint(ctx, st, spec, record{ContainerID: args.ContainerID, IfName: args.IfName, Netns: args.Netns, EndpointID: s.endpointID()}); err != nil {
+	rec, err := st.get(s.endpointID())
+	if err != nil {
+		return err
+	}
+	if rec == nil {
+		// Deleted already, or never added: the container's interface of
+		// that name may be another network's, so only a host end named
+		// for this attachment in this network's bridge is deleted.
+		rec = &record{ContainerID: args.ContainerID, IfName: args.IfName, EndpointID: s.endpointID()}
+	}
+	if err := s.deleteEndpoint(ctx, st, spec, *rec); err != nil {
 		return err
 	}
 	return s.deleteNetworkIfUnused(ctx, st, spec)
 }
 
-// deleteEndpoint deletes an attachment's interface and its record. A
-// veth goes through its host end; a macvlan link is in the container's
-// namespace, if that still exists.
+// deleteEndpoint deletes an attachment's interface and its record: the
+// container's interface in its namespace, if that still exists (a veth
+// takes its host end with it), else the host end.
 func (s *session) deleteEndpoint(ctx context.Context, st *netState, spec *plugin.NetworkSpec, rec record) error {
-	ep := plugin.NewEndpoint(rec.EndpointID, netip.Prefix{})
-	if err := s.host.DeleteEndpoint(ctx, spec, ep); err != nil {
-		return err
-	}
-	if spec.Kind == plugin.KindMacvlan && rec.Netns != "" {
+	attach := rec.attachedTo(spec)
+	if rec.Netns != "" {
 		ctr, err := openContainer(rec.Netns)
 		if err == nil {
-			ctr.deleteLink(ctx, rec.IfName, "macvlan")
+			err = ctr.deleteLink(ctx, rec.IfName, containerKind(attach))
 			ctr.close()
-		} else if !errors.Is(err, errNoNetns) {
+		}
+		if err != nil && !errors.Is(err, errNoNetns) {
 			return err
 		}
 	}
+	if err := s.host.DeleteEndpoint(ctx, attach, plugin.NewEndpoint(rec.EndpointID, netip.Prefix{})); err != nil {
+		return err
+	}
 	return st.remove(rec.EndpointID)
+}
+
+// containerKind is the link kind of the containers' interfaces.
+func containerKind(spec *plugin.NetworkSpec) string {
+	if spec.Kind == plugin.KindMacvlan {
+		return "macvlan"
+	}
+	return "veth"
 }
 
 // cmdCheck reports whether an attachment is as ADD made it: the network's
@@ -325,6 +378,14 @@ func cmdCheck(ctx context.Context, s *session) error {
 	if err != nil {
 		return err
 	}
+	rec, err := readRecord(s.stateID(), s.endpointID())
+	if err != nil {
+		return err
+	}
+	if rec == nil {
+		return fmt.Errorf("check: container %s interface %s is not attached to network %s on this host", args.ContainerID, args.IfName, s.conf.Name)
+	}
+	spec = rec.attachedTo(spec)
 	if err := s.host.CheckNetwork(ctx, spec); err != nil {
 		return err
 	}
@@ -336,11 +397,7 @@ func cmdCheck(ctx context.Context, s *session) error {
 		return err
 	}
 	defer ctr.close()
-	kind := "veth"
-	if spec.Kind == plugin.KindMacvlan {
-		kind = "macvlan"
-	}
-	return ctr.check(ctx, args.IfName, kind, spec.ContainerMTU, prev)
+	return ctr.check(ctx, args.IfName, containerKind(spec), spec.ContainerMTU, prev)
 }
 
 // cmdGC removes the attachments whose records are not among the valid

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -196,37 +197,116 @@ func TestIntegrationCNIBadConfig(t *testing.T) {
 	}
 }
 
-// A Docker network of the plugin and a CNI network asked for the same VNI
-// on one host: the kernel has one vxlan link per VNI and port, so the CNI
-// ADD is refused with an error naming VxlanId and the Docker network's
-// link, and the Docker network is left as it was.
-func TestIntegrationCNISameVNIAsDocker(t *testing.T) {
+// A Docker network of the plugin and a CNI network with the same VNI on
+// one host: the kernel has one vxlan link per VNI and port, so the CNI
+// network joins the Docker network's segment, its containers' veths ports
+// of the Docker network's bridge, when mode and settings agree, and DEL
+// leaves the Docker network as it was. Otherwise, and for a vxlan link
+// the plugin did not make, the ADD is refused with an error that says why.
+func TestIntegrationCNISharesDockerSegment(t *testing.T) {
 	n := newCNINet(t)
-	conn := n.host.ns.Dial()
-	host := plugin.NewLinuxHost(conn)
+	ctx := t.Context()
+	host := plugin.NewLinuxHost(n.host.ns.Dial())
 	dockerID := "d0c0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0"
-	spec, err := plugin.Resolve(t.Context(), host, map[string]string{"VxlanId": "4343", "VtepDev": n.ul}, plugin.ResolveConfig{ID: dockerID, Scope: plugin.ScopeLocal})
+	dockerOpts := map[string]string{"VxlanId": "4343", "VtepDev": n.ul, "Peers": "198.18.40.2"}
+	docker, err := plugin.Resolve(ctx, host, dockerOpts, plugin.ResolveConfig{ID: dockerID, Scope: plugin.ScopeGlobal})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := host.CreateNetwork(t.Context(), spec); err != nil {
+	if err := host.CreateNetwork(ctx, docker); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = host.DeleteNetwork(context.WithoutCancel(ctx), docker, false) })
+	// A container of the Docker network, as the Docker plugin makes it.
+	d := testns.New(t)
+	dep := plugin.NewEndpoint("dockerendpoint01", netip.MustParsePrefix("198.19.44.200/24"))
+	if err := host.CreateEndpointIn(ctx, docker, dep, d.Open(), "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	d.IP("addr", "add", "198.19.44.200/24", "dev", "eth0")
+	d.IP("link", "set", "eth0", "up")
+
 	list := n.host.conflist(t, n.name, "vxlan", "198.19.44.0/24", n.keys(4343, nil))
 	c := testns.New(t)
-	_, err = n.host.cni.AddNetworkList(t.Context(), list, runtimeConf("same-vni", c))
-	want := fmt.Sprintf(`option VxlanId=4343: VNI 4343 on UDP port 4789 is already used by vxlan %s (alias "docker-vxlan-plugin net=%s")`, spec.VXLAN.Name, dockerID)
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("ADD with the Docker network's VNI: %v, want %q", err, want)
+	rt := runtimeConf("joins-docker", c)
+	res, err := n.host.cni.AddNetworkList(ctx, list, rt)
+	if err != nil {
+		t.Fatalf("ADD on the Docker network's VNI: %v", err)
 	}
-	if vx := n.host.ns.LinkJSON(spec.VXLAN.Name); vx.Master != spec.Bridge.Name {
-		t.Errorf("the Docker network's vxlan link changed: %+v", vx)
+	r, _ := current.NewResultFromResult(res)
+	if r.Interfaces[0].Name != docker.Bridge.Name {
+		t.Errorf("result's bridge %q, want the Docker network's %s", r.Interfaces[0].Name, docker.Bridge.Name)
+	}
+	if l := n.host.ns.LinkJSON(r.Interfaces[1].Name); l.Master != docker.Bridge.Name {
+		t.Errorf("host end %s: master %q, want %s", l.Ifname, l.Master, docker.Bridge.Name)
 	}
 	if out := n.host.ns.IP("-o", "link", "show"); strings.Contains(out, n.vx) || strings.Contains(out, n.br) {
-		t.Errorf("links left by the refused ADD:\n%s", out)
+		t.Errorf("links of its own made for a network on a Docker segment:\n%s", out)
 	}
-	if err := host.DeleteNetwork(t.Context(), spec, false); err != nil {
+	if err := c.Ping(netip.MustParseAddr("198.19.44.200"), 2); err != nil {
+		t.Errorf("CNI container -> Docker container: %v", err)
+	}
+	if err := n.host.cni.CheckNetworkList(ctx, list, rt); err != nil {
+		t.Errorf("CHECK: %v", err)
+	}
+
+	// Refusals: another mode, other settings, another CNI network, a link
+	// the plugin did not make.
+	other := testns.New(t)
+	for _, tc := range []struct {
+		name string
+		list func() *libcni.NetworkConfigList
+		want string
+	}{
+		{"macvlan mode", func() *libcni.NetworkConfigList {
+			return n.host.conflist(t, n.name+"-m", "vxlan", "198.19.49.0/24", n.keys(4343, map[string]any{"mode": "macvlan"}))
+		}, "option mode=macvlan: VNI 4343 is on this host the segment of Docker network d0c0e0f0a0b0, whose mode is bridge; a network joining it needs the same; accepted: bridge"},
+		{"other settings", func() *libcni.NetworkConfigList {
+			return n.host.conflist(t, n.name+"-l", "vxlan", "198.19.49.0/24", n.keys(4343, map[string]any{"Learning": false}))
+		}, "VNI 4343 is on this host the segment of Docker network d0c0e0f0a0b0, which this network cannot join: network d0c0e0f0a0b0: vxlan: " + docker.VXLAN.Name + " exists with other settings: Learning is true, want false"},
+	} {
+		_, err := n.host.cni.AddNetworkList(ctx, tc.list(), runtimeConf(strings.ReplaceAll(tc.name, " ", "-"), other))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	n.host.ns.IP("link", "add", "foreign0", "type", "vxlan", "id", "4444", "dstport", "4789", "dev", n.ul)
+	_, err = n.host.cni.AddNetworkList(ctx, n.host.conflist(t, n.name+"-f", "vxlan", "198.19.49.0/24", n.keys(4444, nil)), runtimeConf("foreign", other))
+	if want := "option VxlanId=4444: VNI 4444 on UDP port 4789 is already used by vxlan foreign0 (not created by this plugin)"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("VNI of a link the plugin did not make: %v, want %q", err, want)
+	}
+
+	// Two CNI networks with one VNI: the second is refused, as the first's
+	// links go with its last container.
+	listA := n.host.conflist(t, n.name+"-a", "vxlan", "198.19.50.0/24", n.keys(4545, nil))
+	if _, err := n.host.cni.AddNetworkList(ctx, listA, runtimeConf("cni-a", other)); err != nil {
 		t.Fatal(err)
+	}
+	_, err = n.host.cni.AddNetworkList(ctx, n.host.conflist(t, n.name+"-b", "vxlan", "198.19.51.0/24", n.keys(4545, nil)), runtimeConf("cni-b", testns.New(t)))
+	idA := networkID(n.name + "-a")
+	if want := fmt.Sprintf(`option VxlanId=4545: VNI 4545 on UDP port 4789 is already used by vxlan vx_%s (alias "docker-vxlan-plugin net=%s")`, idA[:12], idA); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("a second CNI network on a VNI: %v, want %q", err, want)
+	}
+	if err := n.host.cni.DelNetworkList(ctx, listA, runtimeConf("cni-a", other)); err != nil {
+		t.Fatal(err)
+	}
+
+	for range 2 {
+		if err := n.host.cni.DelNetworkList(ctx, list, rt); err != nil {
+			t.Fatalf("DEL: %v", err)
+		}
+	}
+	if _, err := c.TryIP("link", "show", "eth0"); err == nil {
+		t.Error("the CNI container still has eth0 after DEL")
+	}
+	if vx := n.host.ns.LinkJSON(docker.VXLAN.Name); vx.Master != docker.Bridge.Name {
+		t.Errorf("the Docker network's vxlan link after the CNI DEL: %+v", vx)
+	}
+	if err := d.Ping(netip.MustParseAddr("198.19.44.200"), 1); err != nil {
+		t.Errorf("the Docker container lost its interface: %v", err)
+	}
+	if l := n.host.ns.LinkJSON(dep.HostIf); l.Master != docker.Bridge.Name {
+		t.Errorf("the Docker container's host end after the CNI DEL: %+v", l)
 	}
 }
 

@@ -101,6 +101,10 @@ func networkID(name string) string {
 	return hex.EncodeToString(sum[:6]) + "-cni-" + name
 }
 
+// isCNINetwork reports whether a network ID in an owner mark is one
+// networkID made (Docker's network IDs are hex digits only).
+func isCNINetwork(id string) bool { return strings.Contains(id, "-cni-") }
+
 // endpointID is the ID of a container's attachment (container ID and
 // interface name): 12 hex digits of their SHA-256, which name its host
 // interface (vh followed by them).

@@ -162,12 +162,21 @@ func (c *container) check(ctx context.Context, ifName, kind string, mtu int, pre
 	return nil
 }
 
-// deleteLink deletes the named link of the namespace, if it is of kind
-// (any kind when empty); a missing link is not an error.
-func (c *container) deleteLink(ctx context.Context, name, kind string) {
+// deleteLink deletes the named link of the namespace if it is of kind; a
+// missing link, or one of another kind (not this plugin's), is left.
+func (c *container) deleteLink(ctx context.Context, name, kind string) error {
 	l, err := c.conn.LinkByName(ctx, name)
-	if err != nil || (kind != "" && l.Kind != kind) {
-		return
+	if errors.Is(err, rtlink.ErrNotFound) {
+		return nil
 	}
-	_ = c.conn.DeleteLink(ctx, name)
+	if err != nil {
+		return err
+	}
+	if l.Kind != kind {
+		return nil
+	}
+	if err := c.conn.DeleteLink(ctx, name); err != nil && !errors.Is(err, rtlink.ErrNotFound) {
+		return fmt.Errorf("container interface %s in %s: %w", name, c.path, err)
+	}
+	return nil
 }

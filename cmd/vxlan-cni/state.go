@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,6 +37,18 @@ type record struct {
 	IfName      string `json:"ifname"`
 	Netns       string `json:"netns"`
 	EndpointID  string `json:"endpointID"`
+	// Segment is set when the attachment is on another network's links
+	// (a Docker network with the VNI on this host).
+	Segment *plugin.Segment `json:"segment,omitempty"`
+}
+
+// attachedTo returns the spec of the links the attachment is on: spec, or
+// spec on the segment it joined.
+func (r *record) attachedTo(spec *plugin.NetworkSpec) *plugin.NetworkSpec {
+	if r.Segment != nil {
+		return r.Segment.On(spec)
+	}
+	return spec
 }
 
 // netState is the state directory of one network, locked.
@@ -116,6 +129,32 @@ func (s *netState) remove(endpointID string) error {
 	return nil
 }
 
+// get returns an attachment's record, or nil.
+func (s *netState) get(endpointID string) (*record, error) {
+	return readRecordFile(s.path(endpointID))
+}
+
+// readRecord reads an attachment's record without the network's lock (a
+// record is replaced whole), or nil when there is none.
+func readRecord(networkStateID, endpointID string) (*record, error) {
+	return readRecordFile(filepath.Join(stateDir(), networkStateID, endpointID+".json"))
+}
+
+func readRecordFile(path string) (*record, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state record: %w", err)
+	}
+	var r record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("state record %s: %w", path, err)
+	}
+	return &r, nil
+}
+
 // records lists the network's attachments.
 func (s *netState) records() ([]record, error) {
 	entries, err := os.ReadDir(s.dir)
@@ -127,15 +166,13 @@ func (s *netState) records() ([]record, error) {
 		if !strings.HasSuffix(e.Name(), ".json") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(s.dir, e.Name()))
+		r, err := readRecordFile(filepath.Join(s.dir, e.Name()))
 		if err != nil {
-			return nil, fmt.Errorf("state record: %w", err)
+			return nil, err
 		}
-		var r record
-		if err := json.Unmarshal(b, &r); err != nil {
-			return nil, fmt.Errorf("state record %s: %w", e.Name(), err)
+		if r != nil {
+			out = append(out, *r)
 		}
-		out = append(out, r)
 	}
 	return out, nil
 }
