@@ -123,29 +123,38 @@ func cmdAdd(ctx context.Context, s *session) (err error) {
 	}
 	defer st.unlock()
 	// The record comes first: whatever is made after it is removed by a
-	// DEL even if this process dies half way.
+	// DEL even if this process dies half way. A record of an earlier ADD
+	// of this attachment stays as it is: its DEL removes it.
 	rec := record{ContainerID: args.ContainerID, IfName: args.IfName, Netns: args.Netns, EndpointID: s.endpointID()}
-	if err := st.put(rec); err != nil {
-		return err
-	}
-	undo = append(undo, func() { _ = st.remove(rec.EndpointID) })
-
-	r, err := ipam.ExecAdd(s.conf.IPAM.Type, args.StdinData)
-	if err != nil {
-		return fmt.Errorf("ipam %s: %w", s.conf.IPAM.Type, err)
-	}
-	undo = append(undo, func() { _ = ipam.ExecDel(s.conf.IPAM.Type, args.StdinData) })
-	result, err := current.NewResultFromResult(r)
-	if err != nil {
-		return fmt.Errorf("ipam %s result: %w", s.conf.IPAM.Type, err)
-	}
-	if len(result.IPs) == 0 {
-		return fmt.Errorf("ipam %s: no addresses", s.conf.IPAM.Type)
-	}
-
-	spec, err := s.spec(ctx, gatewaysOf(result), false)
+	prev, err := st.get(rec.EndpointID)
 	if err != nil {
 		return err
+	}
+	if prev == nil {
+		if err := st.put(rec); err != nil {
+			return err
+		}
+		undo = append(undo, func() { _ = st.remove(rec.EndpointID) })
+	}
+
+	// IPAM runs while the network's links are made, unless the gateways
+	// it returns go on the bridge (HostGateway).
+	call := startIPAMAdd(s.conf.IPAM.Type, args.StdinData)
+	undo = append(undo, func() {
+		if _, err := call.wait(); err == nil {
+			_ = ipam.ExecDel(s.conf.IPAM.Type, args.StdinData)
+		}
+	})
+	spec, err := s.spec(ctx, nil, false)
+	if err != nil {
+		return err
+	}
+	var result *current.Result
+	if spec.HostGateway {
+		if result, err = call.wait(); err != nil {
+			return err
+		}
+		spec.Gateways = gatewaysOf(result)
 	}
 	// attach is the network the container is attached to: this one, or
 	// the Docker network that has the VNI on this host.
@@ -159,13 +168,18 @@ func cmdAdd(ctx context.Context, s *session) (err error) {
 		if err := st.put(rec); err != nil { // DEL must find the same links
 			return err
 		}
-	} else {
+	} else if prev == nil {
 		undo = append(undo, func() {
 			// Without this attachment's record, the network may be unused.
 			if st.remove(rec.EndpointID) == nil {
 				_ = s.deleteNetworkIfUnused(context.Background(), st, spec)
 			}
 		})
+	}
+	if result == nil {
+		if result, err = call.wait(); err != nil {
+			return err
+		}
 	}
 
 	ep := plugin.NewEndpoint(rec.EndpointID, firstIPv4(result))
@@ -194,6 +208,41 @@ func cmdAdd(ctx context.Context, s *session) (err error) {
 		ip.Interface = current.Int(len(result.Interfaces) - 1)
 	}
 	return types.PrintResult(result, s.conf.CNIVersion)
+}
+
+// ipamCall is an IPAM ADD running in the background.
+type ipamCall struct {
+	done   chan struct{}
+	result *current.Result
+	err    error
+}
+
+// startIPAMAdd runs the IPAM plugin's ADD in the background.
+func startIPAMAdd(plugin string, stdin []byte) *ipamCall {
+	c := &ipamCall{done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		r, err := ipam.ExecAdd(plugin, stdin)
+		if err != nil {
+			c.err = fmt.Errorf("ipam %s: %w", plugin, err)
+			return
+		}
+		if c.result, err = current.NewResultFromResult(r); err != nil {
+			c.err = fmt.Errorf("ipam %s result: %w", plugin, err)
+			return
+		}
+		if len(c.result.IPs) == 0 {
+			c.err = fmt.Errorf("ipam %s: no addresses", plugin)
+		}
+	}()
+	return c
+}
+
+// wait returns the IPAM result once there is one; an error also when the
+// plugin gave no address.
+func (c *ipamCall) wait() (*current.Result, error) {
+	<-c.done
+	return c.result, c.err
 }
 
 // joinSegment decides what to do when the network's links cannot be made
@@ -298,12 +347,32 @@ func (s *session) deleteNetworkIfUnused(ctx context.Context, st *netState, spec 
 // cmdDel detaches a container; what is already gone is not an error. The
 // network's links go with the last attachment on this host.
 func cmdDel(ctx context.Context, s *session) error {
-	args := s.args
-	if s.conf.IPAM.Type != "" {
-		if err := ipam.ExecDel(s.conf.IPAM.Type, args.StdinData); err != nil {
-			return fmt.Errorf("ipam %s: %w", s.conf.IPAM.Type, err)
-		}
+	// IPAM releases the address while the links are deleted; both are
+	// waited for.
+	ipamDone := make(chan error, 1)
+	go func() { ipamDone <- s.ipamDel() }()
+	if err := s.deleteAttachment(ctx); err != nil {
+		<-ipamDone
+		return err
 	}
+	return <-ipamDone
+}
+
+// ipamDel releases the attachment's address, if the network has IPAM.
+func (s *session) ipamDel() error {
+	if s.conf.IPAM.Type == "" {
+		return nil
+	}
+	if err := ipam.ExecDel(s.conf.IPAM.Type, s.args.StdinData); err != nil {
+		return fmt.Errorf("ipam %s: %w", s.conf.IPAM.Type, err)
+	}
+	return nil
+}
+
+// deleteAttachment deletes the container's interface and its record, and
+// the network's links when it was the last attachment on this host.
+func (s *session) deleteAttachment(ctx context.Context) error {
+	args := s.args
 	spec, st, err := s.lockForDelete(ctx)
 	if err != nil {
 		return err
@@ -325,22 +394,35 @@ func cmdDel(ctx context.Context, s *session) error {
 	return s.deleteNetworkIfUnused(ctx, st, spec)
 }
 
-// deleteEndpoint deletes an attachment's interface and its record: the
-// container's interface in its namespace, if that still exists (a veth
-// takes its host end with it), else the host end.
+// deleteEndpoint deletes an attachment's interface and its record. A veth
+// goes through its host end, found by its name and checked to be a port of
+// the bridge; when it is not (the bridge was deleted behind the plugin's
+// back), through the container's end. A macvlan link is in the container's
+// namespace. A namespace that is gone took the interface with it.
 func (s *session) deleteEndpoint(ctx context.Context, st *netState, spec *plugin.NetworkSpec, rec record) error {
 	attach := rec.attachedTo(spec)
-	if rec.Netns != "" {
-		ctr, err := openContainer(rec.Netns)
-		if err == nil {
-			err = ctr.deleteLink(ctx, rec.IfName, containerKind(attach))
+	var err error
+	if attach.Kind == plugin.KindBridge {
+		err = s.host.DeleteEndpoint(ctx, attach, plugin.NewEndpoint(rec.EndpointID, netip.Prefix{}))
+	}
+	if (attach.Kind != plugin.KindBridge || errors.Is(err, rtlink.ErrWrongKind)) && rec.Netns != "" {
+		ctr, cerr := openContainer(rec.Netns)
+		if cerr == nil {
+			cerr = ctr.deleteLink(ctx, rec.IfName, containerKind(attach))
 			ctr.close()
 		}
-		if err != nil && !errors.Is(err, errNoNetns) {
-			return err
+		switch {
+		case errors.Is(cerr, errNoNetns):
+		case cerr != nil:
+			return cerr
+		case err != nil:
+			// The container's end is gone now, and the host end with it.
+			if _, lerr := s.conn.LinkByName(ctx, plugin.NewEndpoint(rec.EndpointID, netip.Prefix{}).HostIf); errors.Is(lerr, rtlink.ErrNotFound) {
+				err = nil
+			}
 		}
 	}
-	if err := s.host.DeleteEndpoint(ctx, attach, plugin.NewEndpoint(rec.EndpointID, netip.Prefix{})); err != nil {
+	if err != nil {
 		return err
 	}
 	return st.remove(rec.EndpointID)

@@ -464,3 +464,29 @@ func TestIntegrationCNIConcurrent(t *testing.T) {
 		t.Errorf("state left after concurrent DELs: %v", entries)
 	}
 }
+
+// An ADD repeated without DEL fails (host-local refuses a second
+// allocation, the container has the interface) and leaves the first
+// attachment working, with its record: its DEL removes the network.
+func TestIntegrationCNIRepeatedAdd(t *testing.T) {
+	n := newCNINet(t)
+	list := n.host.conflist(t, n.name, "vxlan", "198.19.52.0/24", n.keys(5252, nil))
+	ctx := t.Context()
+	c := testns.New(t)
+	rt := runtimeConf(c.Name, c)
+	if _, err := n.host.cni.AddNetworkList(ctx, list, rt); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.host.cni.AddNetworkList(ctx, list, rt); err == nil {
+		t.Fatal("a second ADD of the attachment succeeded")
+	}
+	if err := n.host.cni.CheckNetworkList(ctx, list, rt); err != nil {
+		t.Errorf("CHECK after the failed second ADD: %v", err)
+	}
+	if err := n.host.cni.DelNetworkList(ctx, list, rt); err != nil {
+		t.Fatal(err)
+	}
+	if out := n.host.ns.IP("-o", "link", "show"); strings.Contains(out, n.vx) || strings.Contains(out, n.br) {
+		t.Errorf("links left after DEL:\n%s", out)
+	}
+}
