@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -68,7 +69,7 @@ func checkKind(conf *netConf) error {
 	if spec.Kind != plugin.KindParent {
 		return nil
 	}
-	for k := range conf.Options {
+	for _, k := range slices.Sorted(maps.Keys(conf.Options)) {
 		return &plugin.OptionError{Option: k, Value: conf.Options[k], Problem: "the CNI plugin makes vxlan networks only (for a macvlan network on a host interface, use CNI's macvlan plugin)", Accepted: "networks with VxlanId"}
 	}
 	return &plugin.OptionError{Option: "VxlanId", Problem: "missing", Accepted: acceptedOf("VxlanId")}
@@ -84,13 +85,13 @@ func acceptedOf(name string) string {
 	return ""
 }
 
-// spec resolves the network's spec on this host. Gateways are the IPAM
-// result's; forDelete resolves a network whose VTEP device is gone.
-func (s *session) spec(ctx context.Context, gateways []netip.Prefix, forDelete bool) (*plugin.NetworkSpec, error) {
+// spec resolves the network's spec on this host (its gateways, from IPAM,
+// are set by ADD when HostGateway puts them on the bridge); forDelete
+// resolves a network whose VTEP device is gone.
+func (s *session) spec(ctx context.Context, forDelete bool) (*plugin.NetworkSpec, error) {
 	return plugin.Resolve(ctx, s.host, s.conf.Options, plugin.ResolveConfig{
 		ID:            networkID(s.conf.Name),
 		Scope:         plugin.ScopeGlobal,
-		Gateways:      gateways,
 		MissingVTEPOK: forDelete,
 	})
 }
@@ -108,6 +109,12 @@ func cmdAdd(ctx context.Context, s *session) (err error) {
 	if s.conf.IPAM.Type == "" {
 		return fmt.Errorf("ipam: no IPAM plugin named (the \"type\" of \"ipam\", such as host-local, static or dhcp)")
 	}
+	st, err := lockNetwork(s.stateID())
+	if err != nil {
+		return err
+	}
+	defer st.unlock()
+	// On error, what was done is undone, newest first, under the lock.
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -116,12 +123,6 @@ func cmdAdd(ctx context.Context, s *session) (err error) {
 			}
 		}
 	}()
-
-	st, err := lockNetwork(s.stateID())
-	if err != nil {
-		return err
-	}
-	defer st.unlock()
 	// The record comes first: whatever is made after it is removed by a
 	// DEL even if this process dies half way. A record of an earlier ADD
 	// of this attachment stays as it is: its DEL removes it.
@@ -145,7 +146,7 @@ func cmdAdd(ctx context.Context, s *session) (err error) {
 			_ = ipam.ExecDel(s.conf.IPAM.Type, args.StdinData)
 		}
 	})
-	spec, err := s.spec(ctx, nil, false)
+	spec, err := s.spec(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -320,7 +321,7 @@ func interfacesOf(spec *plugin.NetworkSpec, ep *plugin.Endpoint, args *skel.CmdA
 // lockForDelete resolves the network's spec for taking it down (its VTEP
 // device may be gone) and locks its state.
 func (s *session) lockForDelete(ctx context.Context) (*plugin.NetworkSpec, *netState, error) {
-	spec, err := s.spec(ctx, nil, true)
+	spec, err := s.spec(ctx, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -456,7 +457,7 @@ func cmdCheck(ctx context.Context, s *session) error {
 			return fmt.Errorf("ipam %s: %w", s.conf.IPAM.Type, err)
 		}
 	}
-	spec, err := s.spec(ctx, gatewaysOf(prev), false)
+	spec, err := s.spec(ctx, false)
 	if err != nil {
 		return err
 	}

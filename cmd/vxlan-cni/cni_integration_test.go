@@ -490,3 +490,29 @@ func TestIntegrationCNIRepeatedAdd(t *testing.T) {
 		t.Errorf("links left after DEL:\n%s", out)
 	}
 }
+
+// HostGateway=true puts the IPAM gateway on the bridge: the host reaches
+// its containers, and the address goes with the network.
+func TestIntegrationCNIHostGateway(t *testing.T) {
+	n := newCNINet(t)
+	list := n.host.conflist(t, n.name, "vxlan", "198.19.53.0/24", n.keys(5353, map[string]any{"HostGateway": true}))
+	ctx := t.Context()
+	c := testns.New(t)
+	res, err := n.host.cni.AddNetworkList(ctx, list, runtimeConf(c.Name, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := current.NewResultFromResult(res)
+	if out := n.host.ns.IP("-4", "-o", "addr", "show", "dev", n.br); !strings.Contains(out, "198.19.53.1/24") {
+		t.Errorf("bridge addresses: %q, want the gateway 198.19.53.1/24", out)
+	}
+	if err := n.host.ns.Ping(containerAddr(t, r), 2); err != nil {
+		t.Errorf("host -> container: %v", err)
+	}
+	if err := n.host.cni.DelNetworkList(ctx, list, runtimeConf(c.Name, c)); err != nil {
+		t.Fatal(err)
+	}
+	if out := n.host.ns.IP("-o", "link", "show"); strings.Contains(out, n.br) {
+		t.Errorf("bridge left after the last DEL:\n%s", out)
+	}
+}
