@@ -55,6 +55,7 @@ func Require(t testing.TB) {
 
 // Host is one Podman host in its own namespaces.
 type Host struct {
+	// NS is the host's network namespace.
 	NS     *testns.NS
 	dir    string
 	holder *exec.Cmd
