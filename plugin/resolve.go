@@ -8,14 +8,6 @@ import (
 	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
 )
 
-// LinkMTUReader is what resolving a network needs from the host: which
-// interfaces exist, and their MTUs. Every Host is one.
-type LinkMTUReader interface {
-	// LinkMTU returns the MTU of the named link, or an error matching
-	// vxlan.ErrNotFound.
-	LinkMTU(ctx context.Context, name string) (int, error)
-}
-
 // ResolveConfig is what [Resolve] needs besides a network's options: what
 // the front end (the Docker driver, the CNI plugin) knows of the network.
 type ResolveConfig struct {
@@ -43,7 +35,7 @@ type ResolveConfig struct {
 // VTEP device is the first existing one of VtepDev or rc.DefaultVTEP, the
 // vxlan link's MTU follows from the device's, and the links are named from
 // rc.ID unless the options name them.
-func Resolve(ctx context.Context, host LinkMTUReader, opts map[string]string, rc ResolveConfig) (*NetworkSpec, error) {
+func Resolve(ctx context.Context, host Host, opts map[string]string, rc ResolveConfig) (*NetworkSpec, error) {
 	spec, err := ParseOptions(opts)
 	if err != nil {
 		return nil, err
@@ -87,6 +79,6 @@ func Resolve(ctx context.Context, host LinkMTUReader, opts map[string]string, rc
 
 // resolver looks up on the host what a network's options name.
 type resolver struct {
-	host LinkMTUReader
+	host Host
 	rc   ResolveConfig
 }
