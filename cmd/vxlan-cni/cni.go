@@ -113,7 +113,7 @@ func cmdAdd(ctx context.Context, s *session) (err error) {
 	if err != nil {
 		return err
 	}
-	defer st.unlock()
+	defer s.unlock(ctx, st)
 	// On error, what was done is undone, newest first, under the lock.
 	var undo []func()
 	defer func() {
@@ -318,6 +318,18 @@ func interfacesOf(spec *plugin.NetworkSpec, ep *plugin.Endpoint, args *skel.CmdA
 	return append(out, &current.Interface{Name: args.IfName, Mac: ep.MAC.String(), Mtu: spec.ContainerMTU, Sandbox: args.Netns})
 }
 
+// settle returns once the links this call deleted are gone from the
+// kernel, so that the next call on the network, which may come as soon as
+// the lock is released, finds them gone. LinuxHost deletes links at once,
+// so there is nothing to wait for.
+func (s *session) settle(context.Context) error { return nil }
+
+// unlock settles the links and releases the network's lock.
+func (s *session) unlock(ctx context.Context, st *netState) {
+	_ = s.settle(context.WithoutCancel(ctx))
+	st.unlock()
+}
+
 // lockForDelete resolves the network's spec for taking it down (its VTEP
 // device may be gone) and locks its state.
 func (s *session) lockForDelete(ctx context.Context) (*plugin.NetworkSpec, *netState, error) {
@@ -378,7 +390,7 @@ func (s *session) deleteAttachment(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer st.unlock()
+	defer s.unlock(ctx, st)
 	rec, err := st.get(s.endpointID())
 	if err != nil {
 		return err
@@ -392,7 +404,10 @@ func (s *session) deleteAttachment(ctx context.Context) error {
 	if err := s.deleteEndpoint(ctx, st, spec, *rec); err != nil {
 		return err
 	}
-	return s.deleteNetworkIfUnused(ctx, st, spec)
+	if err := s.deleteNetworkIfUnused(ctx, st, spec); err != nil {
+		return err
+	}
+	return s.settle(ctx)
 }
 
 // deleteEndpoint deletes an attachment's interface and its record. A veth
@@ -508,7 +523,10 @@ func cmdGC(ctx context.Context, s *session) error {
 	if err == nil {
 		err = s.deleteNetworkIfUnused(ctx, st, spec)
 	}
-	st.unlock()
+	if err == nil {
+		err = s.settle(ctx)
+	}
+	s.unlock(ctx, st)
 	if err != nil {
 		return err
 	}
