@@ -47,6 +47,33 @@ func (n *cniNet) keys(vni int, extra map[string]any) map[string]any {
 	return k
 }
 
+// checkGone fails the test if the network's links, a host end of a veth
+// or the plugin's state are left on the host (after what when says).
+func (n *cniNet) checkGone(t *testing.T, when string) {
+	t.Helper()
+	if out := n.host.ns.IP("-o", "link", "show"); strings.Contains(out, n.vx) || strings.Contains(out, n.br) || strings.Contains(out, ": vh") {
+		t.Errorf("links left %s:\n%s", when, out)
+	}
+	if entries, _ := os.ReadDir(n.host.stateDir); len(entries) != 0 {
+		t.Errorf("state left %s: %v", when, entries)
+	}
+}
+
+// add attaches the container c (its namespace's name as container ID)
+// and returns the result.
+func (n *cniNet) add(t *testing.T, list *libcni.NetworkConfigList, c *testns.NS) *current.Result {
+	t.Helper()
+	res, err := n.host.cni.AddNetworkList(t.Context(), list, runtimeConf(c.Name, c))
+	if err != nil {
+		t.Fatalf("ADD %s: %v", c.Name, err)
+	}
+	r, err := current.NewResultFromResult(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func containerAddr(t *testing.T, r *current.Result) netip.Addr {
 	t.Helper()
 	if len(r.IPs) != 1 {
@@ -140,12 +167,7 @@ func TestIntegrationCNILifecycle(t *testing.T) {
 			t.Fatalf("DEL c2: %v", err)
 		}
 	}
-	if out := n.host.ns.IP("-o", "link", "show"); strings.Contains(out, n.br) || strings.Contains(out, n.vx) || strings.Contains(out, "vh") {
-		t.Errorf("links left after the last DEL:\n%s", out)
-	}
-	if entries, _ := os.ReadDir(n.host.stateDir); len(entries) != 0 {
-		t.Errorf("state left after the last DEL: %v", entries)
-	}
+	n.checkGone(t, "after the last DEL")
 }
 
 // ipamLeft lists the addresses host-local still has allocated.
@@ -317,12 +339,7 @@ func TestIntegrationCNIMacvlan(t *testing.T) {
 	c1, c2 := testns.New(t), testns.New(t)
 	var addrs []netip.Addr
 	for _, c := range []*testns.NS{c1, c2} {
-		res, err := n.host.cni.AddNetworkList(ctx, list, runtimeConf(c.Name, c))
-		if err != nil {
-			t.Fatalf("ADD: %v", err)
-		}
-		r, _ := current.NewResultFromResult(res)
-		addrs = append(addrs, containerAddr(t, r))
+		addrs = append(addrs, containerAddr(t, n.add(t, list, c)))
 		if l := c.LinkJSON("eth0"); l.Linkinfo.InfoKind != "macvlan" || l.MTU != 1450 {
 			t.Errorf("container eth0: %+v", l)
 		}
@@ -341,9 +358,7 @@ func TestIntegrationCNIMacvlan(t *testing.T) {
 			t.Errorf("%s still has eth0 after DEL", c.Name)
 		}
 	}
-	if out := n.host.ns.IP("-o", "link", "show"); strings.Contains(out, n.vx) {
-		t.Errorf("links left after the last DEL:\n%s", out)
-	}
+	n.checkGone(t, "after the last DEL")
 }
 
 // GC (CNI 1.1) from a runtime that lost its cache: the plugin's records
@@ -355,11 +370,8 @@ func TestIntegrationCNIGCAndStatus(t *testing.T) {
 	list := n.host.conflist(t, n.name, "vxlan", "198.19.46.0/24", n.keys(4646, nil))
 	ctx := t.Context()
 	c1, c2 := testns.New(t), testns.New(t)
-	for _, c := range []*testns.NS{c1, c2} {
-		if _, err := n.host.cni.AddNetworkList(ctx, list, runtimeConf(c.Name, c)); err != nil {
-			t.Fatalf("ADD: %v", err)
-		}
-	}
+	n.add(t, list, c1)
+	n.add(t, list, c2)
 	v11 := *list
 	v11.CNIVersion = "1.1.0"
 	if err := n.host.cni.GetStatusNetworkList(ctx, &v11); err != nil {
@@ -382,12 +394,7 @@ func TestIntegrationCNIGCAndStatus(t *testing.T) {
 	if err := gc.GCNetworkList(ctx, &v11, &libcni.GCArgs{}); err != nil {
 		t.Fatalf("GC of everything: %v", err)
 	}
-	if out := n.host.ns.IP("-o", "link", "show"); strings.Contains(out, n.br) || strings.Contains(out, n.vx) || strings.Contains(out, "vh") {
-		t.Errorf("links left after a GC with no valid attachment:\n%s", out)
-	}
-	if entries, _ := os.ReadDir(n.host.stateDir); len(entries) != 0 {
-		t.Errorf("state left after a GC with no valid attachment: %v", entries)
-	}
+	n.checkGone(t, "after a GC with no valid attachment")
 }
 
 // Records decide when the network goes: one left by an ADD that died
@@ -406,9 +413,7 @@ func TestIntegrationCNICrashedAddRecord(t *testing.T) {
 	if err := os.WriteFile(dir+"/"+endpointID(ghost.Name, "eth0")+".json", []byte(rec), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.host.cni.AddNetworkList(ctx, list, runtimeConf(c1.Name, c1)); err != nil {
-		t.Fatal(err)
-	}
+	n.add(t, list, c1)
 	if err := n.host.cni.DelNetworkList(ctx, list, runtimeConf(c1.Name, c1)); err != nil {
 		t.Fatal(err)
 	}
@@ -416,9 +421,7 @@ func TestIntegrationCNICrashedAddRecord(t *testing.T) {
 	if err := n.host.cni.DelNetworkList(ctx, list, runtimeConf(ghost.Name, ghost)); err != nil {
 		t.Fatalf("DEL of the crashed ADD's container: %v", err)
 	}
-	if out := n.host.ns.IP("-o", "link", "show"); strings.Contains(out, n.vx) || strings.Contains(out, n.br) {
-		t.Errorf("links left after the last DEL:\n%s", out)
-	}
+	n.checkGone(t, "after the last DEL")
 }
 
 // Concurrent ADDs and DELs of one network on one host, as a runtime
@@ -457,12 +460,7 @@ func TestIntegrationCNIConcurrent(t *testing.T) {
 		t.Errorf("bridge ports after %d concurrent ADDs:\n%s", len(ctrs), out)
 	}
 	each(func(c *testns.NS) error { return n.host.cni.DelNetworkList(ctx, list, runtimeConf(c.Name, c)) })
-	if out := n.host.ns.IP("-o", "link", "show"); strings.Contains(out, n.vx) || strings.Contains(out, n.br) {
-		t.Errorf("links left after concurrent DELs:\n%s", out)
-	}
-	if entries, _ := os.ReadDir(n.host.stateDir); len(entries) != 0 {
-		t.Errorf("state left after concurrent DELs: %v", entries)
-	}
+	n.checkGone(t, "after concurrent DELs")
 }
 
 // An ADD repeated without DEL fails (host-local refuses a second
@@ -486,9 +484,7 @@ func TestIntegrationCNIRepeatedAdd(t *testing.T) {
 	if err := n.host.cni.DelNetworkList(ctx, list, rt); err != nil {
 		t.Fatal(err)
 	}
-	if out := n.host.ns.IP("-o", "link", "show"); strings.Contains(out, n.vx) || strings.Contains(out, n.br) {
-		t.Errorf("links left after DEL:\n%s", out)
-	}
+	n.checkGone(t, "after DEL")
 }
 
 // HostGateway=true puts the IPAM gateway on the bridge: the host reaches
@@ -498,11 +494,7 @@ func TestIntegrationCNIHostGateway(t *testing.T) {
 	list := n.host.conflist(t, n.name, "vxlan", "198.19.53.0/24", n.keys(5353, map[string]any{"HostGateway": true}))
 	ctx := t.Context()
 	c := testns.New(t)
-	res, err := n.host.cni.AddNetworkList(ctx, list, runtimeConf(c.Name, c))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, _ := current.NewResultFromResult(res)
+	r := n.add(t, list, c)
 	if out := n.host.ns.IP("-4", "-o", "addr", "show", "dev", n.br); !strings.Contains(out, "198.19.53.1/24") {
 		t.Errorf("bridge addresses: %q, want the gateway 198.19.53.1/24", out)
 	}
