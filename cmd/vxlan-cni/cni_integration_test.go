@@ -508,3 +508,49 @@ func TestIntegrationCNIHostGateway(t *testing.T) {
 		t.Errorf("bridge left after the last DEL:\n%s", out)
 	}
 }
+
+// Dual stack: host-local gives an IPv4 and an IPv6 address; both are on
+// the container's interface, with their default routes, and the
+// containers reach each other over both.
+func TestIntegrationCNIDualStack(t *testing.T) {
+	n := newCNINet(t)
+	p := n.keys(5454, nil)
+	p["type"] = "vxlan"
+	p["ipam"] = map[string]any{"type": "host-local", "dataDir": n.host.ipamDir,
+		"ranges": [][]map[string]string{{{"subnet": "198.19.54.0/24"}}, {{"subnet": "fd00:54::/64"}}},
+		"routes": []map[string]string{{"dst": "0.0.0.0/0"}, {"dst": "::/0"}},
+	}
+	b, _ := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": n.name, "plugins": []any{p}})
+	list, err := libcni.ConfListFromBytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, c2 := testns.New(t), testns.New(t)
+	var six []netip.Addr
+	for _, c := range []*testns.NS{c1, c2} {
+		r := n.add(t, list, c)
+		if len(r.IPs) != 2 {
+			t.Fatalf("%s: %d addresses, want 2", c.Name, len(r.IPs))
+		}
+		a, _ := netip.AddrFromSlice(r.IPs[1].Address.IP)
+		six = append(six, a)
+		if out := c.IP("-6", "-o", "addr", "show", "dev", "eth0"); !strings.Contains(out, r.IPs[1].Address.String()) {
+			t.Errorf("%s: IPv6 address %s missing: %s", c.Name, r.IPs[1].Address.String(), out)
+		}
+		if out := c.IP("-6", "route", "show", "default"); !strings.Contains(out, "via fd00:54::1 dev eth0") {
+			t.Errorf("%s: IPv6 default route: %q", c.Name, out)
+		}
+		if err := n.host.cni.CheckNetworkList(t.Context(), list, runtimeConf(c.Name, c)); err != nil {
+			t.Errorf("CHECK %s: %v", c.Name, err)
+		}
+	}
+	if err := c1.Ping(six[1], 3); err != nil {
+		t.Errorf("c1 -> c2 over IPv6: %v", err)
+	}
+	for _, c := range []*testns.NS{c1, c2} {
+		if err := n.host.cni.DelNetworkList(t.Context(), list, runtimeConf(c.Name, c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.checkGone(t, "after the last DEL")
+}
