@@ -3,8 +3,9 @@
 // packages vxlan and rtlink.
 //
 // A request flows one way: the HTTP handler (handler.go) decodes the call
-// (api.go), the Driver (driver.go) turns its options into a NetworkSpec
-// through the option table (options.go, spec.go, parent.go), keeps the
+// (api.go), the Driver (driver.go, network.go) turns its options into a
+// NetworkSpec (spec.go) through the option table (options.go) and Resolve
+// (resolve.go, parent.go), keeps the
 // networks and endpoints and their state across restarts (network.go,
 // endpoint.go, state.go, restore.go, discovery.go), and asks a Host
 // (host.go) to make the links. LinuxHost (linux*.go) is the Host of this
@@ -17,6 +18,7 @@
 // mark in its alias (names.go); only marked links are ever deleted.
 //
 // The option table, [Options], is the one place each network option is
-// declared; [ParseOptions] reads options through it, so another front end
-// (a CNI plugin, say) can take the same options with the same errors.
+// declared; [ParseOptions] and [Resolve] read options through it, so the
+// other front end, the CNI plugin (cmd/vxlan-cni), takes the same options
+// with the same errors and makes the same links with LinuxHost.
 package plugin

@@ -104,7 +104,7 @@ func (p *parsedOptions) checkControlPlane(opts map[string]string) error {
 // global IPv4 address, else its first global IPv6 address. (The bridge's
 // MAC address of its own, which keeps the extern_learn neighbour entries
 // the routing daemon installs, every bridge gets: see nameLinks.)
-func (d *Driver) completeEVPN(ctx context.Context, spec *NetworkSpec) error {
+func (r *resolver) completeEVPN(ctx context.Context, spec *NetworkSpec) error {
 	if spec.ControlPlane != ControlPlaneEVPN {
 		return nil
 	}
@@ -117,7 +117,7 @@ func (d *Driver) completeEVPN(ctx context.Context, spec *NetworkSpec) error {
 	if dev == "" {
 		return &OptionError{Option: src.Name, Problem: need + ": give SrcAddr, or VtepDev (or the plugin's -vtepdev) naming a device with a global address", Accepted: src.Accepted}
 	}
-	addrs, err := d.cfg.Host.LinkAddrs(ctx, dev)
+	addrs, err := r.host.LinkAddrs(ctx, dev)
 	if err != nil {
 		return fmt.Errorf("ControlPlane=evpn: addresses of VTEP device %s: %w", dev, err)
 	}

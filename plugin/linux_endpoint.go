@@ -33,6 +33,16 @@ func lowerOf(spec *NetworkSpec) string {
 // recognised instead by what only they have: a name derived from the
 // endpoint ID, their kind, and the network's link as master or lower link.
 func (h *LinuxHost) CreateEndpoint(ctx context.Context, spec *NetworkSpec, ep *Endpoint) error {
+	return h.CreateEndpointIn(ctx, spec, ep, nil, ep.ContainerIf)
+}
+
+// CreateEndpointIn makes a container's interface as CreateEndpoint does,
+// but with the container's end made directly in the namespace netns and
+// named ifName there (a veth's peer, or the macvlan link itself), so that
+// it needs no move between namespaces, which costs the kernel a network
+// synchronisation of several milliseconds. On error nothing it made
+// remains.
+func (h *LinuxHost) CreateEndpointIn(ctx context.Context, spec *NetworkSpec, ep *Endpoint, netns *rtlink.NetNS, ifName string) error {
 	if err := h.checkVXLAN(ctx, spec); err != nil {
 		return err
 	}
@@ -41,7 +51,7 @@ func (h *LinuxHost) CreateEndpoint(ctx context.Context, spec *NetworkSpec, ep *E
 		return fmt.Errorf("network %s: %w", shortID(spec.ID), err)
 	}
 	if spec.Kind != KindBridge {
-		_, err = h.conn.CreateLink(ctx, &rtlink.Link{Name: ep.ContainerIf, ParentIndex: lower.Index, MTU: spec.ContainerMTU, HardwareAddr: ep.MAC,
+		_, err = h.conn.CreateLink(ctx, &rtlink.Link{Name: ifName, NetNS: netns, ParentIndex: lower.Index, MTU: spec.ContainerMTU, HardwareAddr: ep.MAC,
 			Data: &rtlink.Macvlan{Mode: spec.MacvlanMode}})
 		return err
 	}
@@ -49,7 +59,7 @@ func (h *LinuxHost) CreateEndpoint(ctx context.Context, spec *NetworkSpec, ep *E
 		Name:        ep.HostIf,
 		MTU:         spec.ContainerMTU,
 		MasterIndex: lower.Index,
-		Data:        &rtlink.Veth{PeerName: ep.ContainerIf, PeerMTU: spec.ContainerMTU, PeerHardwareAddr: ep.MAC},
+		Data:        &rtlink.Veth{PeerName: ifName, PeerMTU: spec.ContainerMTU, PeerHardwareAddr: ep.MAC, PeerNetNS: netns},
 	})
 	if err != nil {
 		return err

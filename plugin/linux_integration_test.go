@@ -513,3 +513,30 @@ func TestIntegrationLinuxHostNoIPv6OnHostLinks(t *testing.T) {
 		t.Fatalf("IPv6 gateway not on the bridge: %s", addrs)
 	}
 }
+
+// The CNI front end's links are never the Docker driver's orphans, also
+// with CleanOrphans.
+func TestIntegrationLinuxHostCNILinksNotOrphans(t *testing.T) {
+	ctx := t.Context()
+	d, ns := liveDriver(t, ScopeLocal)
+	id := CNINetworkID("vx70")
+	spec, err := Resolve(ctx, d.cfg.Host, map[string]string{"VxlanId": "70"}, ResolveConfig{ID: id, Scope: ScopeLocal, DefaultVTEP: []string{"ul0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cfg.Host.CreateNetwork(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	store := newStore(t, t.TempDir())
+	restarted, err := NewDriver(Config{Scope: ScopeLocal, VTEPDevice: "ul0", Host: d.cfg.Host, Store: store, CleanOrphans: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := restarted.Restore(ctx)
+	if err != nil || len(rep.Orphans) != 0 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	if vx := ns.LinkJSON(spec.VXLAN.Name); vx.Ifalias != ownerMark(id) {
+		t.Fatalf("the CNI network's vxlan link: %+v", vx)
+	}
+}

@@ -86,7 +86,9 @@ func (h *LinuxHost) Reconcile(ctx context.Context, specs []*NetworkSpec) (*Recon
 		rec.Failed[i] = h.ensureEVPNPort(ctx, spec, byName[spec.VXLAN.Name])
 	}
 	for _, o := range ownedLinks(links) {
-		if !known[o.NetworkID] {
+		// The CNI front end's networks are its own, never the driver's
+		// orphans.
+		if !known[o.NetworkID] && !IsCNINetworkID(o.NetworkID) {
 			rec.Orphans = append(rec.Orphans, o)
 		}
 	}

@@ -1,6 +1,10 @@
 package plugin
 
-import "strings"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+)
 
 // ownerMark is the alias of every link the plugin creates for a network;
 // only links carrying it are ever deleted.
@@ -29,3 +33,20 @@ func endpointHostIf(endpointID string) string    { return "vh" + shortID(endpoin
 func endpointContainerIf(endpointID string) string {
 	return "vc" + shortID(endpointID)
 }
+
+// cniMarker separates the two parts of a CNI network's ID.
+const cniMarker = "-cni-"
+
+// CNINetworkID is the ID of a network of the CNI front end: 12 hex digits
+// of the SHA-256 of the network's name, which name its links (vx_ and br_
+// followed by them), then "-cni-" and the name, so that the links' owner
+// mark ("docker-vxlan-plugin net=...") says which CNI network made them.
+// Docker's network IDs hold letters and digits only, so the two never meet.
+func CNINetworkID(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:6]) + cniMarker + name
+}
+
+// IsCNINetworkID reports whether a network ID in an owner mark is one
+// CNINetworkID made.
+func IsCNINetworkID(id string) bool { return strings.Contains(id, cniMarker) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
 )
@@ -176,4 +177,60 @@ func (d *Driver) DeleteNetwork(ctx context.Context, id string) error {
 	d.mu.Unlock()
 	d.log.Info("network deleted", "network", shortID(id))
 	return d.persist(func(s *Store) error { return s.deleteNetwork(id) })
+}
+
+// genericOptions extracts the user's -o options from a CreateNetwork request.
+func genericOptions(opts map[string]any) (map[string]string, error) {
+	raw, ok := opts[optGeneric]
+	if !ok || raw == nil {
+		return map[string]string{}, nil
+	}
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an object", optGeneric)
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		s, ok := v.(string)
+		if !ok {
+			return nil, &OptionError{Option: k, Value: fmt.Sprint(v), Problem: "not a string"}
+		}
+		out[k] = s
+	}
+	return out, nil
+}
+
+// ipamGateways reads the gateways of a network's pools (CIDR, as dockerd
+// sends them in CreateNetwork).
+func ipamGateways(family string, data []IPAMData) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, d := range data {
+		if d.Gateway == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(d.Gateway)
+		if err != nil {
+			return nil, fmt.Errorf("%s gateway %q: not an address in CIDR notation", family, d.Gateway)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// specFor builds and checks the spec of a network from its options and
+// pools (see Resolve).
+func (d *Driver) specFor(ctx context.Context, id string, opts map[string]string, ipv4, ipv6 []IPAMData, ipv6Enabled bool) (*NetworkSpec, error) {
+	gateways, err := ipamGateways("IPv4", ipv4)
+	if err != nil {
+		return nil, err
+	}
+	if ipv6Enabled {
+		gw6, err := ipamGateways("IPv6", ipv6)
+		if err != nil {
+			return nil, err
+		}
+		gateways = append(gateways, gw6...)
+	}
+	return Resolve(ctx, d.cfg.Host, opts, ResolveConfig{ID: id, Scope: d.cfg.Scope, DefaultVTEP: d.vtepDevices, Gateways: gateways,
+		ParentDir: d.cfg.ParentDir, parentOwner: d.cfg.parentOwner, Logger: d.log})
 }

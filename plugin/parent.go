@@ -17,19 +17,19 @@ const errNoParent = `no parent interface was passed, use for example '-o parent=
 // resolveParent chooses the parent of a parent-kind network on this host:
 // the first candidate that exists, or whose master exists when it is an
 // 802.1Q name (master.id), which is then made.
-func (d *Driver) resolveParent(ctx context.Context, spec *NetworkSpec) error {
+func (r *resolver) resolveParent(ctx context.Context, spec *NetworkSpec) error {
 	p := &spec.Parent
 	opt := "parent"
 	if p.File != "" {
 		opt = "parent-file"
-		names, err := readParentFile(d.cfg.ParentDir, d.cfg.parentOwner, p.File)
+		names, err := readParentFile(r.rc.ParentDir, r.rc.parentOwner, p.File)
 		if err != nil {
 			return err
 		}
 		p.Candidates = names
 	}
 	if len(p.Candidates) == 0 {
-		if d.cfg.Scope == ScopeGlobal {
+		if r.rc.Scope == ScopeGlobal {
 			return errors.New(errNoParent)
 		}
 		p.Isolated, p.Name = true, isolatedParentName(spec.ID)
@@ -37,7 +37,7 @@ func (d *Driver) resolveParent(ctx context.Context, spec *NetworkSpec) error {
 		return nil
 	}
 	for _, c := range p.Candidates {
-		mtu, err := d.cfg.Host.LinkMTU(ctx, c)
+		mtu, err := r.host.LinkMTU(ctx, c)
 		if err == nil {
 			p.Name, spec.ContainerMTU = c, mtu
 			return nil
@@ -49,7 +49,7 @@ func (d *Driver) resolveParent(ctx context.Context, spec *NetworkSpec) error {
 		if !ok {
 			continue
 		}
-		mtu, err = d.cfg.Host.LinkMTU(ctx, master)
+		mtu, err = r.host.LinkMTU(ctx, master)
 		if err == nil {
 			p.Name, p.VLAN, spec.ContainerMTU = c, &VLANParent{Master: master, ID: id}, mtu
 			return nil
@@ -60,7 +60,7 @@ func (d *Driver) resolveParent(ctx context.Context, spec *NetworkSpec) error {
 	}
 	if p.File != "" {
 		// The names came from a file: the log lists them, the answer does not.
-		d.log.Warn("no parent-file interface exists on this host", "file", p.File, "names", p.Candidates)
+		r.log.Warn("no parent-file interface exists on this host", "file", p.File, "names", p.Candidates)
 		return &OptionError{Option: opt, Value: p.File, Problem: fmt.Sprintf("none of the %d interface names in the file exists on this host (for name.id, its master); the plugin's log lists them", len(p.Candidates)), Err: vxlan.ErrNotFound}
 	}
 	return &OptionError{Option: opt, Value: strings.Join(p.Candidates, ","), Problem: fmt.Sprintf("none of %s exists on this host (for name.id, its master)", strings.Join(p.Candidates, ", ")), Err: vxlan.ErrNotFound}

@@ -312,23 +312,32 @@ func (h *Host) PluginSocketExists() bool {
 	return exec.Command("nsenter", "-t", strconv.Itoa(h.DockerdPid()), "-m", "test", "-e", "/run/docker/plugins/vxlan.sock").Run() == nil
 }
 
-// ImportBusybox makes an image called name from the static busybox: a root
-// with bin/busybox and its applets as symlinks.
-func (h *Host) ImportBusybox(name string) {
-	h.t.Helper()
-	root := filepath.Join(h.dir, "image")
+// WriteBusyboxRoot writes an image root into the directory root: the
+// static busybox as bin/busybox and its applets as symlinks to it.
+func WriteBusyboxRoot(root string) error {
 	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
-		h.t.Fatal(err)
+		return err
 	}
 	b, err := os.ReadFile(busybox)
 	if err != nil {
-		h.t.Fatal(err)
+		return err
 	}
 	if err := os.WriteFile(filepath.Join(root, "bin", "busybox"), b, 0o755); err != nil {
-		h.t.Fatal(err)
+		return err
 	}
 	for _, applet := range []string{"sh", "ping", "ping6", "ip", "sleep", "cat", "ifconfig", "true"} {
 		_ = os.Symlink("busybox", filepath.Join(root, "bin", applet))
+	}
+	return nil
+}
+
+// ImportBusybox makes an image called name from the static busybox (see
+// WriteBusyboxRoot).
+func (h *Host) ImportBusybox(name string) {
+	h.t.Helper()
+	root := filepath.Join(h.dir, "image")
+	if err := WriteBusyboxRoot(root); err != nil {
+		h.t.Fatal(err)
 	}
 	tar := exec.Command("tar", "-C", root, "-c", ".")
 	imp := exec.Command("docker", "-H", "unix://"+h.sock, "import", "-", name)

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
+	"github.com/containernetworking/cni/libcni"
+)
+
+// The README's conflists are ones libcni loads and the plugin accepts.
+func TestREADMEConflists(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const marker = "<!-- cni-conflist -->\n```json\n"
+	blocks := strings.Split(string(b), marker)[1:]
+	if len(blocks) != 2 {
+		t.Fatalf("README has %d conflists after %q markers, want 2 (Podman, Kubernetes)", len(blocks), strings.TrimSpace(marker))
+	}
+	for _, blk := range blocks {
+		text := blk[:strings.Index(blk, "```")]
+		list, err := libcni.ConfListFromBytes([]byte(text))
+		if err != nil {
+			t.Fatalf("libcni refuses a README conflist: %v\n%s", err, text)
+		}
+		if list.Plugins[0].Network.Type != "vxlan" {
+			t.Errorf("%s: first plugin is %q, not vxlan", list.Name, list.Plugins[0].Network.Type)
+		}
+		// The plugin's configuration as libcni hands it over: name and
+		// version added to the plugin's own keys.
+		var p map[string]any
+		if err := json.Unmarshal(list.Plugins[0].Bytes, &p); err != nil {
+			t.Fatal(err)
+		}
+		p["name"], p["cniVersion"] = list.Name, list.CNIVersion
+		stdin, _ := json.Marshal(p)
+		conf, err := parseConfig(stdin)
+		if err != nil {
+			t.Fatalf("%s: %v", list.Name, err)
+		}
+		if err := checkKind(conf); err != nil {
+			t.Errorf("%s: %v", list.Name, err)
+		}
+		if _, err := plugin.ParseOptions(conf.Options); err != nil {
+			t.Errorf("%s: %v", list.Name, err)
+		}
+	}
+}
