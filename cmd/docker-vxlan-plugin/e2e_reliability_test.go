@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Bad -o values, each refused by `docker network create` with the option
@@ -124,7 +125,18 @@ func TestIntegrationDockerParallelContainers(t *testing.T) {
 		return err
 	})
 	for n := 0; n < networks; n++ {
-		h.MustDocker("network", "rm", fmt.Sprintf("par%d", n))
+		// `docker rm -f` returns before dockerd has released the
+		// container's endpoint (it does so when it handles the exit), so
+		// wait for the network to have none before removing it.
+		net := fmt.Sprintf("par%d", n)
+		deadline := time.Now().Add(20 * time.Second)
+		for h.MustDocker("network", "inspect", "-f", "{{len .Containers}}", net) != "0" {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s keeps endpoints 20 s after its containers were removed", net)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		h.MustDocker("network", "rm", net)
 	}
 	if left := ownedLinks(t, h); len(left) != 0 {
 		t.Fatalf("left: %v", left)
