@@ -1,4 +1,28 @@
-package main
+// Package cni is a CNI plugin of network type "vxlan": it attaches
+// containers to VXLAN segments with the same links, the same network
+// options and the same owner marks as the Docker driver of this module
+// (package plugin, on the typed API of package vxlan and the netlink of
+// package rtlink), so that Podman, containerd, CRI-O, Kubernetes and Nomad
+// hosts share segments with Docker hosts. Command vxlan-cni is its binary.
+//
+// It speaks CNI 0.3.0 to 1.1.0: ADD, DEL, CHECK, VERSION, GC and STATUS.
+// Every key of the network configuration that CNI does not define is a
+// network option of package plugin's option table; addresses come from the
+// IPAM plugin the configuration names under "ipam".
+//
+// State: per network, a directory under /var/lib/cni/vxlan (named by 12
+// hex digits of the network's ID) holds a lock file, taken by every call
+// of the network on this host, and one JSON record per container
+// attachment.
+//
+// Lifecycle: the first ADD of a network on a host makes its links (vxlan
+// link, and bridge in bridge mode) unless a Docker network already has the
+// VNI there, whose segment it then joins; each ADD records the attachment
+// before it makes the container's interface. DEL deletes the interface and
+// the record, and the network's links with the last record; GC does the
+// same for attachments the runtime no longer lists. Each call waits until
+// the links it released are gone from the kernel before it answers.
+package cni
 
 import (
 	"context"
@@ -19,6 +43,21 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 	"github.com/containernetworking/plugins/pkg/ipam"
 )
+
+// supportedVersions are the CNI versions whose results can carry the
+// interfaces this plugin makes (0.1.0 and 0.2.0 results cannot).
+var supportedVersions = version.PluginSupports("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
+
+// Funcs returns the plugin's commands (ADD, DEL, CHECK, GC and STATUS)
+// for skel.PluginMainFuncs; each reads the network configuration and
+// dials netlink in the calling process's namespace.
+func Funcs() skel.CNIFuncs {
+	return skel.CNIFuncs{Add: withSession(cmdAdd), Del: withSession(cmdDel), Check: withSession(cmdCheck), GC: withSession(cmdGC), Status: withSession(cmdStatus)}
+}
+
+// Versions returns the CNI versions the plugin supports (0.3.0 to 1.1.0),
+// for skel.PluginMainFuncs and VERSION.
+func Versions() version.PluginInfo { return supportedVersions }
 
 // session is one call of the plugin: its configuration, the network's
 // spec and the host's netlink connection.
