@@ -14,9 +14,9 @@ import (
 )
 
 // cmdAdd attaches a container: the network's links (on the first ADD on
-// this host), an address from IPAM, and the container's interface.
+// this host), an address from IPAM, and the container's interface. On
+// error, what was done is undone, newest first, under the network's lock.
 func cmdAdd(ctx context.Context, s *session) (err error) {
-	args := s.args
 	if s.conf.IPAM.Type == "" {
 		return fmt.Errorf("ipam: no IPAM plugin named (the \"type\" of \"ipam\", such as host-local, static or dhcp)")
 	}
@@ -25,97 +25,161 @@ func cmdAdd(ctx context.Context, s *session) (err error) {
 		return err
 	}
 	defer s.unlock(ctx, st)
-	// On error, what was done is undone, newest first, under the lock.
-	var undo []func()
+	a := &addition{session: s, st: st}
 	defer func() {
 		if err != nil {
-			for i := len(undo) - 1; i >= 0; i-- {
-				undo[i]()
-			}
+			a.rollback()
 		}
 	}()
-	// The record comes first: whatever is made after it is removed by a
-	// DEL even if this process dies half way. A record of an earlier ADD
-	// of this attachment stays as it is: its DEL removes it.
-	rec := record{ContainerID: args.ContainerID, IfName: args.IfName, Netns: args.Netns, EndpointID: s.endpointID()}
-	prev, err := st.get(rec.EndpointID)
-	if err != nil {
+	if err := a.writeRecord(); err != nil {
 		return err
 	}
-	if prev == nil {
-		if err := st.put(rec); err != nil {
-			return err
-		}
-		undo = append(undo, func() { _ = st.remove(rec.EndpointID) })
-	}
-
 	// IPAM runs while the network's links are made, unless the gateways
 	// it returns go on the bridge (HostGateway).
-	call := startIPAMAdd(s.conf.IPAM.Type, args.StdinData)
-	undo = append(undo, func() {
-		if _, err := call.wait(); err == nil {
-			_ = ipam.ExecDel(s.conf.IPAM.Type, args.StdinData)
-		}
-	})
-	spec, err := s.spec(ctx, false)
+	call := a.startIPAM()
+	attach, result, err := a.makeNetwork(ctx, call)
 	if err != nil {
 		return err
-	}
-	var result *current.Result
-	if spec.HostGateway {
-		if result, err = call.wait(); err != nil {
-			return err
-		}
-		spec.Gateways = gatewaysOf(result)
-	}
-	// attach is the network the container is attached to: this one, or
-	// the Docker network that has the VNI on this host.
-	attach := spec
-	if err := s.host.CreateNetwork(ctx, spec); err != nil {
-		seg, err := s.joinSegment(ctx, spec, err)
-		if err != nil {
-			return err
-		}
-		attach, rec.Segment = seg.On(spec), seg
-		if err := st.put(rec); err != nil { // DEL must find the same links
-			return err
-		}
-	} else if prev == nil {
-		undo = append(undo, func() {
-			// Without this attachment's record, the network may be unused.
-			if st.remove(rec.EndpointID) == nil {
-				_ = s.deleteNetworkIfUnused(context.Background(), st, spec)
-			}
-		})
 	}
 	if result == nil {
 		if result, err = call.wait(); err != nil {
 			return err
 		}
 	}
-
-	ep := plugin.NewEndpoint(rec.EndpointID, firstIPv4(result))
-	// A retried ADD finds the links of the failed one: remove them first.
-	if err := s.host.DeleteEndpoint(ctx, attach, ep); err != nil {
-		return err
-	}
-	ctr, err := openContainer(args.Netns)
+	ep, err := a.makeInterface(ctx, attach, result)
 	if err != nil {
 		return err
 	}
-	defer ctr.close()
-	if err := s.host.CreateEndpointIn(ctx, attach, ep, ctr.ns, args.IfName); err != nil {
-		return fmt.Errorf("container interface %s in %s: %w", args.IfName, args.Netns, err)
+	return s.printResult(result, attach, ep)
+}
+
+// addition is one ADD under way, holding the network's lock: the
+// attachment's record, and what to undo if the ADD fails.
+type addition struct {
+	*session
+	st  *netState
+	rec record
+	// prev is the record of an earlier ADD of this attachment, or nil.
+	prev *record
+	undo []func()
+}
+
+// onError adds a step to undo if the ADD fails.
+func (a *addition) onError(f func()) { a.undo = append(a.undo, f) }
+
+// rollback undoes what the ADD did, newest first.
+func (a *addition) rollback() {
+	for i := len(a.undo) - 1; i >= 0; i-- {
+		a.undo[i]()
 	}
-	undo = append(undo, func() { _ = s.host.DeleteEndpoint(context.Background(), attach, ep) })
-	if err := ctr.configure(ctx, args.IfName, result); err != nil {
+}
+
+// writeRecord writes the attachment's record. The record comes first:
+// whatever is made after it is removed by a DEL even if this process dies
+// half way. A record of an earlier ADD of this attachment stays as it is:
+// its DEL removes it.
+func (a *addition) writeRecord() error {
+	args := a.args
+	a.rec = record{ContainerID: args.ContainerID, IfName: args.IfName, Netns: args.Netns, EndpointID: a.endpointID()}
+	prev, err := a.st.get(a.rec.EndpointID)
+	if err != nil {
 		return err
 	}
-
-	if len(result.DNS.Nameservers) == 0 && len(result.DNS.Search) == 0 {
-		result.DNS = s.conf.DNS // the configuration's, as CNI's bridge plugin does
+	a.prev = prev
+	if prev != nil {
+		return nil
 	}
-	result.Interfaces = interfacesOf(attach, ep, args)
+	if err := a.st.put(a.rec); err != nil {
+		return err
+	}
+	a.onError(func() { _ = a.st.remove(a.rec.EndpointID) })
+	return nil
+}
+
+// startIPAM starts IPAM's ADD in the background; if the ADD fails, the
+// address it got is released.
+func (a *addition) startIPAM() *ipamCall {
+	call := startIPAMAdd(a.conf.IPAM.Type, a.args.StdinData)
+	a.onError(func() {
+		if _, err := call.wait(); err == nil {
+			_ = ipam.ExecDel(a.conf.IPAM.Type, a.args.StdinData)
+		}
+	})
+	return call
+}
+
+// makeNetwork resolves the network's spec and makes its links, or joins
+// the segment of the Docker network that has the VNI on this host. It
+// returns the spec of the links the container is attached to, and IPAM's
+// result when the spec needed it (HostGateway puts its gateways on the
+// bridge), else nil.
+func (a *addition) makeNetwork(ctx context.Context, call *ipamCall) (*plugin.NetworkSpec, *current.Result, error) {
+	spec, err := a.spec(ctx, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	var result *current.Result
+	if spec.HostGateway {
+		if result, err = call.wait(); err != nil {
+			return nil, nil, err
+		}
+		spec.Gateways = gatewaysOf(result)
+	}
+	if err := a.host.CreateNetwork(ctx, spec); err != nil {
+		seg, err := a.joinSegment(ctx, spec, err)
+		if err != nil {
+			return nil, nil, err
+		}
+		a.rec.Segment = seg
+		if err := a.st.put(a.rec); err != nil { // DEL must find the same links
+			return nil, nil, err
+		}
+		return seg.On(spec), result, nil
+	}
+	if a.prev == nil {
+		a.onError(func() {
+			// Without this attachment's record, the network may be unused.
+			if a.st.remove(a.rec.EndpointID) == nil {
+				_ = a.deleteNetworkIfUnused(context.Background(), a.st, spec)
+			}
+		})
+	}
+	return spec, result, nil
+}
+
+// makeInterface makes the container's interface on the links of attach
+// and gives it the IPAM result's addresses and routes.
+func (a *addition) makeInterface(ctx context.Context, attach *plugin.NetworkSpec, result *current.Result) (*plugin.Endpoint, error) {
+	args := a.args
+	ep := plugin.NewEndpoint(a.rec.EndpointID, firstIPv4(result))
+	// A retried ADD finds the links of the failed one: remove them first.
+	if err := a.host.DeleteEndpoint(ctx, attach, ep); err != nil {
+		return nil, err
+	}
+	ctr, err := openContainer(args.Netns)
+	if err != nil {
+		return nil, err
+	}
+	defer ctr.close()
+	if err := a.host.CreateEndpointIn(ctx, attach, ep, ctr.ns, args.IfName); err != nil {
+		return nil, fmt.Errorf("container interface %s in %s: %w", args.IfName, args.Netns, err)
+	}
+	a.onError(func() { _ = a.host.DeleteEndpoint(context.Background(), attach, ep) })
+	if err := ctr.configure(ctx, args.IfName, result); err != nil {
+		return nil, err
+	}
+	return ep, nil
+}
+
+// printResult completes IPAM's result with the attachment's interfaces
+// (the addresses on the container's, the last) and, when IPAM gave no DNS,
+// the configuration's, as CNI's bridge plugin does; then prints it in the
+// configuration's CNI version.
+func (s *session) printResult(result *current.Result, attach *plugin.NetworkSpec, ep *plugin.Endpoint) error {
+	if len(result.DNS.Nameservers) == 0 && len(result.DNS.Search) == 0 {
+		result.DNS = s.conf.DNS
+	}
+	result.Interfaces = interfacesOf(attach, ep, s.args)
 	for _, ip := range result.IPs {
 		ip.Interface = current.Int(len(result.Interfaces) - 1)
 	}
