@@ -1,4 +1,4 @@
-package main
+package cni
 
 import (
 	"encoding/json"
@@ -12,7 +12,7 @@ import (
 
 // The README's conflists are ones libcni loads and the plugin accepts.
 func TestREADMEConflists(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
+	b, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}

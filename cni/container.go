@@ -1,4 +1,4 @@
-package main
+package cni
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
@@ -179,4 +180,12 @@ func (c *container) deleteLink(ctx context.Context, name, kind string) error {
 		return fmt.Errorf("container interface %s in %s: %w", name, c.path, err)
 	}
 	return nil
+}
+
+// containerKind is the link kind of the containers' interfaces.
+func containerKind(spec *plugin.NetworkSpec) string {
+	if spec.Kind == plugin.KindMacvlan {
+		return "macvlan"
+	}
+	return "veth"
 }

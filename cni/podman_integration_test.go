@@ -1,4 +1,4 @@
-package main
+package cni
 
 import (
 	"encoding/json"
@@ -84,7 +84,7 @@ func TestIntegrationPodmanJoinsDockerNetwork(t *testing.T) {
 	dockerhost.Require(t)
 	podmanhost.Require(t)
 	bin := filepath.Join(t.TempDir(), "docker-vxlan-plugin")
-	build := exec.Command("go", "build", "-o", bin, "../docker-vxlan-plugin")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/docker-vxlan-plugin")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v: %s", err, out)

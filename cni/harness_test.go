@@ -1,4 +1,4 @@
-package main
+package cni
 
 import (
 	"bytes"
@@ -46,7 +46,7 @@ func pluginDir(t testing.TB) string {
 			return
 		}
 		// Built as the README tells operators to: static, without symbols.
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(buildDir, "vxlan"), ".")
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(buildDir, "vxlan"), "../cmd/vxlan-cni")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		out, err := cmd.CombinedOutput()
 		if err != nil {

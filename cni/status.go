@@ -1,0 +1,19 @@
+package cni
+
+import (
+	"context"
+
+	"github.com/containernetworking/plugins/pkg/ipam"
+)
+
+// cmdStatus reports the plugin ready when it can reach the kernel's
+// netlink and the IPAM plugin, if it knows STATUS, says it is ready.
+func cmdStatus(ctx context.Context, s *session) error {
+	if _, err := s.conn.Links(ctx, "vxlan"); err != nil {
+		return err
+	}
+	if ok, err := s.ipamSupports(ctx, "1.1.0"); !ok || err != nil {
+		return err
+	}
+	return ipam.ExecStatus(s.conf.IPAM.Type, s.args.StdinData)
+}
