@@ -1,6 +1,9 @@
 package plugin
 
-import "context"
+import (
+	"context"
+	"net/netip"
+)
 
 // Host is what the driver needs from the machine. LinuxHost implements it
 // with packages vxlan and rtlink; unit tests fake it.
@@ -25,6 +28,12 @@ type Host interface {
 	OwnedLinks(ctx context.Context) ([]OwnedLink, error)
 	// DeleteOwnedLink deletes a link OwnedLinks reported.
 	DeleteOwnedLink(ctx context.Context, l OwnedLink) error
+	// AddPeer adds a head-end replication FDB entry to peer on the
+	// network's vxlan link; one already there is not an error.
+	AddPeer(ctx context.Context, spec *NetworkSpec, peer netip.Addr) error
+	// RemovePeer removes it; an entry or a link already gone is not an
+	// error.
+	RemovePeer(ctx context.Context, spec *NetworkSpec, peer netip.Addr) error
 }
 
 // OwnedLink is a link the plugin made, found on the host.

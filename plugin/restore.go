@@ -40,9 +40,10 @@ func (d *Driver) Restore(ctx context.Context) (*RestoreReport, error) {
 	for _, node := range st.Nodes {
 		d.nodes[node.Address] = node
 	}
+	d.restoreVNIs(st.VNIs)
 	d.mu.Unlock()
 	for _, ns := range st.Networks {
-		if err := d.cfg.Host.CreateNetwork(ctx, ns.Spec); err != nil {
+		if err := d.cfg.Host.CreateNetwork(ctx, d.withSwarmPeers(ns.Spec)); err != nil {
 			rep.Failed = append(rep.Failed, fmt.Sprintf("%s: %v", shortID(ns.Spec.ID), err))
 			d.log.Error("network not restored", "network", shortID(ns.Spec.ID), "error", err)
 			continue
