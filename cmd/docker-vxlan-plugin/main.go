@@ -48,10 +48,18 @@ func run() error {
 	socket := fs.String("socket", "", "socket path (default /run/docker/plugins/NAME.sock)")
 	stateDir := fs.String("state-dir", "/var/lib/docker-vxlan-plugin", "directory of the state store (state.db) that keeps networks and endpoints across restarts")
 	cleanOrphans := fs.Bool("clean-orphans", false, "at start, delete links this plugin made for networks its state does not know (default: only report them)")
+	swarm := addSwarmFlags(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
+		return err
+	}
+	if err := applyEnv(fs); err != nil {
+		return err
+	}
+	peers, vniRange, err := swarm.config()
+	if err != nil {
 		return err
 	}
 	level := slog.LevelInfo
@@ -73,7 +81,7 @@ func run() error {
 		return err
 	}
 	defer store.Close()
-	driver, err := plugin.NewDriver(plugin.Config{Name: *name, Scope: *scope, VTEPDevice: *vtepdev, Host: plugin.NewLinuxHost(conn), Logger: log, Store: store, CleanOrphans: *cleanOrphans})
+	driver, err := plugin.NewDriver(plugin.Config{Name: *name, Scope: *scope, VTEPDevice: *vtepdev, Host: plugin.NewLinuxHost(conn), Logger: log, Store: store, CleanOrphans: *cleanOrphans, Peers: peers, VNIRange: vniRange})
 	if err != nil {
 		return err
 	}
