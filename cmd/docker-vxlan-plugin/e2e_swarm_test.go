@@ -1,8 +1,13 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/dockerhost"
 )
@@ -40,4 +45,208 @@ func TestIntegrationManagedPluginInstall(t *testing.T) {
 	if left := ownedLinks(t, h); len(left) != 0 {
 		t.Fatalf("left: %v", left)
 	}
+}
+
+// swarmNode is one engine of the swarm test.
+type swarmNode struct {
+	name string
+	*dockerhost.Host
+	addr netip.Addr
+}
+
+// eventually retries check every half second for up to limit.
+func eventually(t *testing.T, limit time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// taskOn returns the container of service svc on node n, waiting for it.
+func taskOn(t *testing.T, n *swarmNode, svc string) string {
+	t.Helper()
+	var id string
+	eventually(t, 90*time.Second, "task of "+svc+" on "+n.name, func() error {
+		out, err := n.Docker("ps", "-q", "--filter", "label=com.docker.swarm.service.name="+svc)
+		if err != nil || out == "" {
+			return fmt.Errorf("none running (%v)", err)
+		}
+		id = strings.Fields(out)[0]
+		return nil
+	})
+	return id
+}
+
+// addrOn returns the address of container c on network net.
+func addrOn(t *testing.T, n *swarmNode, c, net string) string {
+	t.Helper()
+	return n.MustDocker("inspect", "-f", `{{(index .NetworkSettings.Networks "`+net+`").IPAddress}}`, c)
+}
+
+// pings makes container c on n ping addr.
+func pings(t *testing.T, n *swarmNode, c, addr string) {
+	t.Helper()
+	eventually(t, 20*time.Second, fmt.Sprintf("ping %s from %s on %s", addr, c, n.name), func() error {
+		out, err := n.Docker("exec", c, "ping", "-c", "2", "-W", "2", addr)
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+}
+
+// netID returns a network's full ID as node n knows it.
+func netID(t *testing.T, n *swarmNode, net string) string {
+	t.Helper()
+	return n.MustDocker("network", "inspect", "-f", "{{.ID}}", net)
+}
+
+// vniOn returns the VNI of the network's vxlan link on n, read from the
+// kernel.
+func vniOn(t *testing.T, n *swarmNode, id string) int {
+	t.Helper()
+	l := n.NS.LinkJSON("vx_" + id[:12])
+	vni, _ := l.Linkinfo.InfoData["id"].(float64)
+	return int(vni)
+}
+
+// fdbPeers returns the head-end replication remotes of a vxlan link on n.
+func fdbPeers(n *swarmNode, dev string) ([]string, error) {
+	out, err := n.NS.Exec("bridge", "-j", "fdb", "show", "dev", dev)
+	if err != nil {
+		return nil, err
+	}
+	var entries []struct {
+		Mac string `json:"mac"`
+		Dst string `json:"dst"`
+	}
+	if err := json.Unmarshal([]byte(out), &entries); err != nil {
+		return nil, err
+	}
+	var peers []string
+	for _, e := range entries {
+		if e.Mac == "00:00:00:00:00:00" && e.Dst != "" {
+			peers = append(peers, e.Dst)
+		}
+	}
+	slices.Sort(peers)
+	return peers, nil
+}
+
+// wantPeers waits until the vxlan link of network id on n floods to
+// exactly want.
+func wantPeers(t *testing.T, n *swarmNode, id string, want ...netip.Addr) {
+	t.Helper()
+	var ws []string
+	for _, a := range want {
+		ws = append(ws, a.String())
+	}
+	slices.Sort(ws)
+	eventually(t, 30*time.Second, "FDB peers on "+n.name, func() error {
+		got, err := fdbPeers(n, "vx_"+id[:12])
+		if err != nil || !slices.Equal(got, ws) {
+			return fmt.Errorf("peers %v (%v), want %v", got, err, ws)
+		}
+		return nil
+	})
+}
+
+// A swarm of namespaced engines with the managed plugin built from this
+// checkout on each: a global network without VxlanId and without Group
+// gets a VNI from the manager, outside the overlay's range that swarm's
+// ingress uses, and carries traffic between a service's tasks on both
+// nodes and a plain container, by unicast flooding to the peers dockerd
+// announced.
+func TestIntegrationSwarm(t *testing.T) {
+	dockerhost.Require(t)
+	start := time.Now()
+	stage := func(s string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), s) }
+	dir := dockerhost.BuildManagedPlugin(t, "../..")
+	fab := dockerhost.NewFabric(t)
+	newNode := func(name string) *swarmNode {
+		ns, addr := fab.Add()
+		n := &swarmNode{name: name, Host: dockerhost.Start(t, ns), addr: addr}
+		n.ImportBusybox("bb")
+		return n
+	}
+	install := func(n *swarmNode, settings ...string) {
+		n.InstallPlugin(pluginName, dir, append([]string{"VTEPDEV=" + dockerhost.Underlay, "DEBUG=true"}, settings...)...)
+	}
+	m1, w1 := newNode("m1"), newNode("w1")
+	nodes := []*swarmNode{m1, w1}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range nodes {
+				t.Logf("dockerd log of %s:\n%s", n.name, tail(n.DockerdLog(), 150))
+			}
+		}
+	})
+	install(m1)
+	install(w1)
+	workerToken, _ := m1.SwarmInit(m1.addr)
+	w1.SwarmJoin(workerToken, m1.addr, w1.addr)
+	stage("swarm of two, plugin on both")
+
+	// Swarm's own ingress network, as Docker makes it: an overlay VNI
+	// from 4096 up.
+	if out := m1.MustDocker("network", "inspect", "ingress", "-f", `{{.Driver}} {{index .Options "com.docker.network.driver.overlay.vxlanid_list"}}`); !strings.HasPrefix(out, "overlay 4") {
+		t.Fatalf("ingress: %s", out)
+	}
+
+	m1.MustDocker("network", "create", "-d", pluginName, "--scope", "swarm", "--attachable", "--subnet", "198.19.40.0/24", "--gateway", "198.19.40.1", "sw40")
+	m1.MustDocker("service", "create", "--detach", "--name", "s40", "--replicas", "2", "--replicas-max-per-node", "1", "--endpoint-mode", "dnsrr",
+		"--network", "sw40", "--no-resolve-image", "bb:latest", "sleep", "3600")
+	tm, tw := taskOn(t, m1, "s40"), taskOn(t, w1, "s40")
+	stage("service s40 on both nodes")
+	am, aw := addrOn(t, m1, tm, "sw40"), addrOn(t, w1, tw, "sw40")
+	pings(t, m1, tm, aw)
+	pings(t, w1, tw, am)
+	m1.MustDocker("run", "-d", "--name", "c40", "--network", "sw40", "bb", "sleep", "3600")
+	pings(t, m1, "c40", am)
+	pings(t, m1, "c40", aw)
+	stage("tasks and a plain container reach each other across nodes")
+
+	id40 := netID(t, m1, "sw40")
+	vni40 := vniOn(t, m1, id40)
+	if vni40 < 1000 || vni40 > 3999 || vniOn(t, w1, id40) != vni40 {
+		t.Fatalf("VNI %d on m1, %d on w1: want one VNI of 1000-3999", vni40, vniOn(t, w1, id40))
+	}
+	wantPeers(t, m1, id40, w1.addr)
+	wantPeers(t, w1, id40, m1.addr)
+
+	// Removal leaves no link on any node.
+	m1.MustDocker("rm", "-f", "c40")
+	m1.MustDocker("service", "rm", "s40")
+	eventually(t, 60*time.Second, "network removal", func() error {
+		if _, err := m1.Docker("network", "rm", "sw40"); err != nil {
+			return err
+		}
+		return nil
+	})
+	for _, n := range nodes {
+		eventually(t, 60*time.Second, "links gone on "+n.name, func() error {
+			if left := ownedLinks(t, n.Host); len(left) != 0 {
+				return fmt.Errorf("left: %v", left)
+			}
+			return nil
+		})
+	}
+	stage("removed; no link left")
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
