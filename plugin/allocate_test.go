@@ -170,8 +170,8 @@ func TestSwarmPeers(t *testing.T) {
 	check("[198.18.99.2 198.18.99.3 198.18.99.4 198.18.99.9]")
 	d.DiscoverDelete(ctx, node("198.18.99.2", false))
 	d.DiscoverDelete(ctx, node("198.18.99.9", false)) // the network's own Peers name it
-	d.DiscoverDelete(ctx, node("198.18.99.4", false)) // the driver's Peers name it
-	check("[198.18.99.3 198.18.99.4 198.18.99.9]")
+	d.DiscoverDelete(ctx, node("198.18.99.4", false)) // the driver's Peers name it, but it left
+	check("[198.18.99.3 198.18.99.9]")
 	if d.networks["a1"].spec.Peers[0] != netip.MustParseAddr("198.18.99.9") || len(d.networks["a1"].spec.Peers) != 1 {
 		t.Fatalf("own address kept in the network's Peers: %v", d.networks["a1"].spec.Peers)
 	}
@@ -180,12 +180,15 @@ func TestSwarmPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCreate(t, d, "a1", map[string]any{"VxlanId": "1000", "Peers": "198.18.99.1,198.18.99.9"})
-	check("[198.18.99.3 198.18.99.4 198.18.99.9]")
+	check("[198.18.99.3 198.18.99.9]")
 
-	// A restart (the links gone too, as after a reboot): no announcement,
-	// the peers come from the store.
+	// A restart of the plugin, a container still on a1: no announcement,
+	// the peers come from the store (the entries are made again).
+	if _, err := d.CreateEndpoint(ctx, &CreateEndpointRequest{NetworkID: "a1", EndpointID: "e1", Interface: &EndpointInterface{Address: "198.19.80.5/24"}}); err != nil {
+		t.Fatal(err)
+	}
 	d.cfg.Store.Close()
-	host = newFakeHost()
+	host.peers = map[string][]netip.Addr{}
 	d = globalDriver(t, dir, host, Config{VTEPDevice: "eth0"})
 	check("[198.18.99.3 198.18.99.9]")
 	mustCreate(t, d, "b1", map[string]any{"VxlanId": "1002"})
@@ -240,4 +243,37 @@ func TestReplaySwarmAllocated(t *testing.T) {
 			t.Fatalf("%s: peers %s, want %s", nodeName, got, other)
 		}
 	}
+}
+
+// After a reboot, or a crash of dockerd, a swarm network whose containers
+// are all gone is deleted at start (dockerd, which keeps no record of it,
+// would never delete it); one with a live container is kept.
+func TestRestoreDropsStaleSwarmNetworks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	host := newFakeHost()
+	d := globalDriver(t, dir, host, Config{VTEPDevice: "eth0"})
+	for i, id := range []string{"live", "dead", "empty"} {
+		mustCreate(t, d, id, map[string]any{"VxlanId": fmt.Sprint(100 + i)})
+	}
+	for _, id := range []string{"live", "dead"} {
+		if _, err := d.CreateEndpoint(ctx, &CreateEndpointRequest{NetworkID: id, EndpointID: "ep" + id, Interface: &EndpointInterface{Address: "198.19.80.5/24"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.cfg.Store.Close()
+	delete(host.mtu, "vhepdead") // its container died with dockerd
+	d = globalDriver(t, dir, host, Config{VTEPDevice: "eth0"})
+	st, err := d.cfg.Store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Networks) != 1 || st.Networks[0].Spec.ID != "live" || len(st.Networks[0].Endpoints) != 1 {
+		t.Fatalf("kept: %+v", st.Networks)
+	}
+	if _, ok := host.networks["dead"]; ok {
+		t.Fatal("the stale network's links are still there")
+	}
+	// dockerd creates it again when a task lands.
+	mustCreate(t, d, "dead", map[string]any{"VxlanId": "101"})
 }

@@ -1,9 +1,6 @@
 package plugin
 
-import (
-	"context"
-	"slices"
-)
+import "context"
 
 // DiscoverNew records a swarm node dockerd announces. This node's own
 // announcement (Self) carries its data-path address, which is then never
@@ -12,6 +9,7 @@ import (
 func (d *Driver) DiscoverNew(ctx context.Context, node NodeDiscoveryData) {
 	d.mu.Lock()
 	d.nodes[node.Address] = node
+	delete(d.departed, node.Address)
 	nets := d.vxlanNetworks()
 	d.mu.Unlock()
 	d.log.Info("node discovered", "address", node.Address, "self", node.Self)
@@ -32,11 +30,15 @@ func (d *Driver) DiscoverNew(ctx context.Context, node NodeDiscoveryData) {
 }
 
 // DiscoverDelete forgets a swarm node that left: its FDB entries go from
-// every network, unless the network's Peers option or the driver's Peers
-// name it.
+// every network whose own Peers option does not name it, even if the
+// driver's Peers name it (they are not used for it again until it joins
+// again or the plugin restarts).
 func (d *Driver) DiscoverDelete(ctx context.Context, node NodeDiscoveryData) {
 	d.mu.Lock()
 	delete(d.nodes, node.Address)
+	if !node.Self {
+		d.departed[node.Address] = true
+	}
 	nets := d.vxlanNetworks()
 	d.mu.Unlock()
 	d.log.Info("node left", "address", node.Address)
@@ -44,7 +46,7 @@ func (d *Driver) DiscoverDelete(ctx context.Context, node NodeDiscoveryData) {
 		d.log.Error("saving state", "error", err)
 	}
 	addr, ok := d.nodeAddr(node)
-	if !ok || node.Self || slices.Contains(d.cfg.Peers, addr) {
+	if !ok || node.Self {
 		return
 	}
 	for _, id := range nets {

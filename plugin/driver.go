@@ -54,9 +54,10 @@ type Driver struct {
 
 	vniRange VNIRange
 
-	mu       sync.Mutex // guards networks, nodes, vnis and lastVNI
+	mu       sync.Mutex // guards networks, nodes, departed, vnis and lastVNI
 	networks map[string]*network
 	nodes    map[string]NodeDiscoveryData // swarm nodes by address
+	departed map[string]bool              // addresses of nodes that left since the start
 	vnis     map[string]uint32            // VNIs allocated by this manager, by network ID
 	lastVNI  uint32                       // the VNI allocated last
 }
@@ -91,7 +92,7 @@ func NewDriver(cfg Config) (*Driver, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := &Driver{cfg: cfg, log: log, networks: map[string]*network{}, nodes: map[string]NodeDiscoveryData{}, vnis: map[string]uint32{}, vniRange: cfg.VNIRange}
+	d := &Driver{cfg: cfg, log: log, networks: map[string]*network{}, nodes: map[string]NodeDiscoveryData{}, departed: map[string]bool{}, vnis: map[string]uint32{}, vniRange: cfg.VNIRange}
 	if d.vniRange == (VNIRange{}) {
 		d.vniRange = DefaultVNIRange
 	}

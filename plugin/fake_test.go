@@ -92,6 +92,7 @@ func (f *fakeHost) CreateEndpoint(_ context.Context, s *NetworkSpec, ep *Endpoin
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.endpoints[ep.ID] = ep
+	f.mtu[ep.HostIf] = s.ContainerMTU
 	return nil
 }
 
@@ -102,6 +103,7 @@ func (f *fakeHost) DeleteEndpoint(_ context.Context, s *NetworkSpec, ep *Endpoin
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.endpoints, ep.ID)
+	delete(f.mtu, ep.HostIf)
 	return nil
 }
 

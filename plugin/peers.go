@@ -94,7 +94,12 @@ func (d *Driver) withSwarmPeers(spec *NetworkSpec) *NetworkSpec {
 	}
 	d.mu.Lock()
 	self := d.selfAddrs()
-	candidates := slices.Clone(d.cfg.Peers)
+	var candidates []netip.Addr
+	for _, p := range d.cfg.Peers {
+		if !d.departed[p.String()] {
+			candidates = append(candidates, p)
+		}
+	}
 	for _, n := range d.nodes {
 		if a, err := netip.ParseAddr(n.Address); err == nil && !n.Self {
 			candidates = append(candidates, a.Unmap())

@@ -28,6 +28,7 @@ func (d *Driver) Restore(ctx context.Context) (*RestoreReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.dropStale(ctx, st)
 	rep.Networks = len(st.Networks)
 	d.mu.Lock()
 	for _, ns := range st.Networks {

@@ -174,6 +174,12 @@ func TestIntegrationSwarm(t *testing.T) {
 	newNode := func(name string) *swarmNode {
 		ns, addr := fab.Add()
 		n := &swarmNode{name: name, Host: dockerhost.Start(t, ns), addr: addr}
+		n.FastCleanup()
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("dockerd log of %s:\n%s", n.name, tail(n.DockerdLog(), 80))
+			}
+		})
 		n.ImportBusybox("bb")
 		return n
 	}
@@ -182,13 +188,6 @@ func TestIntegrationSwarm(t *testing.T) {
 	}
 	m1, w1 := newNode("m1"), newNode("w1")
 	nodes := []*swarmNode{m1, w1}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range nodes {
-				t.Logf("dockerd log of %s:\n%s", n.name, tail(n.DockerdLog(), 150))
-			}
-		}
-	})
 	install(m1)
 	install(w1)
 	workerToken, _ := m1.SwarmInit(m1.addr)
@@ -222,15 +221,143 @@ func TestIntegrationSwarm(t *testing.T) {
 	wantPeers(t, m1, id40, w1.addr)
 	wantPeers(t, w1, id40, m1.addr)
 
-	// Removal leaves no link on any node.
-	m1.MustDocker("rm", "-f", "c40")
-	m1.MustDocker("service", "rm", "s40")
-	eventually(t, 60*time.Second, "network removal", func() error {
-		if _, err := m1.Docker("network", "rm", "sw40"); err != nil {
-			return err
+	// A third node joins, as a manager, before its plugin is enabled:
+	// dockerd announces it to the others, but not them to it, so its
+	// plugin gets them from the PEERS setting (its own address in the list
+	// is skipped).
+	m2 := newNode("m2")
+	nodes = append(nodes, m2)
+	managerToken := m1.MustDocker("swarm", "join-token", "-q", "manager")
+	m2.SwarmJoin(managerToken, m1.addr, m2.addr)
+	install(m2, "PEERS="+m1.addr.String()+","+w1.addr.String()+","+m2.addr.String())
+	m1.MustDocker("service", "scale", "--detach", "s40=3")
+	t2 := taskOn(t, m2, "s40")
+	a2 := addrOn(t, m2, t2, "sw40")
+	pings(t, m1, "c40", a2)
+	pings(t, w1, tw, a2)
+	pings(t, m2, t2, aw)
+	wantPeers(t, m1, id40, w1.addr, m2.addr)
+	wantPeers(t, w1, id40, m1.addr, m2.addr)
+	wantPeers(t, m2, id40, m1.addr, w1.addr)
+	stage("third node joined; its task reachable")
+
+	// The worker's plugin restarts; a network made afterwards reaches its
+	// peers, which no one announces again: they come from its state.
+	w1.MustDocker("plugin", "disable", "-f", pluginName)
+	w1.MustDocker("plugin", "enable", pluginName)
+	m1.MustDocker("network", "create", "-d", pluginName, "--scope", "swarm", "--attachable", "--subnet", "198.19.41.0/24", "sw41")
+	for _, n := range nodes {
+		n.MustDocker("run", "-d", "--name", "c41", "--network", "sw41", "bb", "sleep", "3600")
+	}
+	id41 := netID(t, m1, "sw41")
+	pings(t, w1, "c41", addrOn(t, m1, "c41", "sw41"))
+	pings(t, w1, "c41", addrOn(t, m2, "c41", "sw41"))
+	wantPeers(t, w1, id41, m1.addr, m2.addr)
+	vni41 := vniOn(t, w1, id41)
+	stage("worker's plugin restarted; a new network reaches its peers")
+
+	// The manager's plugin restarts: the next network gets a VNI of its
+	// own, and the old network still carries traffic.
+	m1.MustDocker("plugin", "disable", "-f", pluginName)
+	m1.MustDocker("plugin", "enable", pluginName)
+	m1.MustDocker("network", "create", "-d", pluginName, "--scope", "swarm", "--attachable", "--subnet", "198.19.42.0/24", "sw42")
+	m1.MustDocker("run", "-d", "--name", "c42", "--network", "sw42", "bb", "sleep", "3600")
+	vni42 := vniOn(t, m1, netID(t, m1, "sw42"))
+	if vni42 == vni40 || vni42 == vni41 || vni41 == vni40 {
+		t.Fatalf("VNIs %d, %d, %d: want three different", vni40, vni41, vni42)
+	}
+	pings(t, m1, "c40", aw)
+	pings(t, m1, "c40", a2)
+	stage(fmt.Sprintf("manager's plugin restarted; VNIs %d %d %d", vni40, vni41, vni42))
+
+	// A bad option: docker network create succeeds (swarm allocates
+	// later), the refusal with the option named is in the manager's
+	// log, and the network is never usable.
+	m1.MustDocker("network", "create", "-d", pluginName, "--scope", "swarm", "--attachable", "-o", "TTL=300", "swbad")
+	eventually(t, 30*time.Second, "refusal in the manager's log", func() error {
+		if !strings.Contains(m1.DockerdLog(), "option TTL=300: out of range; accepted: 0..255") {
+			return fmt.Errorf("not there")
 		}
 		return nil
 	})
+	t.Logf("docker network ls on the manager after the refusal:\n%s", m1.MustDocker("network", "ls", "--filter", "name=swbad"))
+	m1.MustDocker("service", "create", "--detach", "--name", "sbad", "--network", "swbad", "--no-resolve-image", "bb:latest", "sleep", "3600")
+	time.Sleep(5 * time.Second)
+	if out := m1.MustDocker("service", "ps", "sbad", "--format", "{{.CurrentState}}"); !strings.HasPrefix(out, "New") {
+		t.Fatalf("a task on the refused network: %s", out)
+	}
+	for _, n := range nodes {
+		if out := n.MustDocker("ps", "-q", "--filter", "label=com.docker.swarm.service.name=sbad"); out != "" {
+			t.Fatalf("a container of the refused network runs on %s", n.name)
+		}
+	}
+	m1.MustDocker("service", "rm", "sbad")
+	m1.MustDocker("network", "rm", "swbad")
+	stage("bad option refused in the manager's log")
+
+	// The worker leaves: its FDB entries go from the others (also from
+	// m2, whose PEERS setting names it).
+	w1.MustDocker("rm", "-f", "c41")
+	w1.MustDocker("swarm", "leave")
+	wantPeers(t, m1, id40, m2.addr)
+	wantPeers(t, m2, id40, m1.addr)
+	wantPeers(t, m1, id41, m2.addr)
+	eventually(t, 60*time.Second, "links gone on the node that left", func() error {
+		if left := ownedLinks(t, w1.Host); len(left) != 0 {
+			return fmt.Errorf("left: %v", left)
+		}
+		return nil
+	})
+	stage("worker left; its FDB entries and links are gone")
+
+	// It comes back as a third manager; the leader's dockerd is killed;
+	// a network created at the new leader gets a VNI distinct from all.
+	w1.SwarmJoin(managerToken, m1.addr, w1.addr)
+	managers := []*dockerhost.Host{m1.Host, m2.Host, w1.Host}
+	eventually(t, 30*time.Second, "three reachable managers", func() error {
+		out, err := m1.Docker("node", "ls", "--format", "{{.ManagerStatus}}")
+		if err != nil || strings.Count(out, "Reachable")+strings.Count(out, "Leader") != 3 {
+			return fmt.Errorf("%s %v", out, err)
+		}
+		return nil
+	})
+	leader := nodes[dockerhost.LeaderHost(t, managers)]
+	leader.KillDockerd()
+	var rest []*dockerhost.Host
+	var restNodes []*swarmNode
+	for _, n := range nodes {
+		if n != leader {
+			rest = append(rest, n.Host)
+			restNodes = append(restNodes, n)
+		}
+	}
+	newLeader := restNodes[dockerhost.LeaderHost(t, rest)]
+	stage("leader " + leader.name + " killed; new leader " + newLeader.name)
+	newLeader.MustDocker("network", "create", "-d", pluginName, "--scope", "swarm", "--attachable", "--subnet", "198.19.43.0/24", "sw43")
+	newLeader.MustDocker("run", "-d", "--name", "c43", "--network", "sw43", "bb", "sleep", "3600")
+	vni43 := vniOn(t, newLeader, netID(t, newLeader, "sw43"))
+	if slices.Contains([]int{vni40, vni41, vni42}, vni43) {
+		t.Fatalf("VNI %d at the new leader, already held (%d %d %d)", vni43, vni40, vni41, vni42)
+	}
+	stage(fmt.Sprintf("network at the new leader: VNI %d", vni43))
+
+	// The killed engine comes back; then everything is removed.
+	leader.StartAgain()
+	for _, n := range nodes {
+		for _, c := range []string{"c40", "c41", "c42", "c43"} {
+			_, _ = n.Docker("rm", "-f", c)
+		}
+	}
+	newLeader.MustDocker("service", "rm", "s40")
+	for _, net := range []string{"sw40", "sw41", "sw42", "sw43"} {
+		eventually(t, 60*time.Second, "removal of "+net, func() error {
+			_, err := newLeader.Docker("network", "rm", net)
+			if err != nil && strings.Contains(err.Error(), "not found") {
+				return nil
+			}
+			return err
+		})
+	}
 	for _, n := range nodes {
 		eventually(t, 60*time.Second, "links gone on "+n.name, func() error {
 			if left := ownedLinks(t, n.Host); len(left) != 0 {
