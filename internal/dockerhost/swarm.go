@@ -146,11 +146,20 @@ func (h *Host) FastCleanup() {
 	})
 }
 
-// killShimChildren kills, by pid, the processes whose parent is a
-// containerd shim of this host (its command line names the host's
-// directory): the containers' and the managed plugins' processes, which
-// outlive a dockerd that was killed.
+// killShimChildren kills, by pid, the processes of the host's containers
+// and managed plugins (see ShimChildren), which outlive a dockerd that was
+// killed.
 func (h *Host) killShimChildren() {
+	for _, pid := range h.ShimChildren() {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	time.Sleep(100 * time.Millisecond)
+}
+
+// ShimChildren returns the pids of the processes whose parent is a
+// containerd shim of this host (its command line names the host's
+// directory): the first process of each container and managed plugin.
+func (h *Host) ShimChildren() []int {
 	entries, _ := os.ReadDir("/proc")
 	shims := map[int]bool{}
 	parents := map[int]int{}
@@ -171,12 +180,13 @@ func (h *Host) killShimChildren() {
 			}
 		}
 	}
+	var out []int
 	for pid, ppid := range parents {
 		if shims[ppid] {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			out = append(out, pid)
 		}
 	}
-	time.Sleep(100 * time.Millisecond)
+	return out
 }
 
 // killEngineProcesses kills, by pid, every process whose command line
