@@ -316,9 +316,9 @@ func TestIntegrationSwarm(t *testing.T) {
 	// A bad option: docker network create succeeds (swarm allocates
 	// later), the refusal with the option named is in the manager's
 	// log, and the network is never usable.
-	m1.MustDocker("network", "create", "-d", pluginName, "--scope", "swarm", "--attachable", "-o", "TTL=300", "swbad")
+	m1.MustDocker("network", "create", "-d", pluginName, "--scope", "swarm", "--attachable", "--subnet", "198.19.49.0/24", "-o", "TTL=300", "swbad")
 	eventually(t, 30*time.Second, "refusal in the manager's log", func() error {
-		if !regexp.MustCompile(`Failed allocation for network ID.*option TTL=300: out of range; accepted: 0\.\.255`).MatchString(m1.DockerdLog()) {
+		if !regexp.MustCompile(`Failed allocation for network .*remote: vxlan: option TTL=300: out of range; accepted: 0\.\.255`).MatchString(m1.DockerdLog()) {
 			return fmt.Errorf("not there")
 		}
 		return nil
