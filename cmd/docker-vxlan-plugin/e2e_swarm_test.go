@@ -239,9 +239,11 @@ func TestIntegrationSwarm(t *testing.T) {
 
 	// Swarm's own ingress network, as Docker makes it: an overlay VNI
 	// from 4096 up.
-	if out := m1.MustDocker("network", "inspect", "ingress", "-f", `{{.Driver}} {{index .Options "com.docker.network.driver.overlay.vxlanid_list"}}`); !strings.HasPrefix(out, "overlay 4") {
-		t.Fatalf("ingress: %s", out)
+	ingress := m1.MustDocker("network", "inspect", "ingress", "-f", `{{.Driver}} {{index .Options "com.docker.network.driver.overlay.vxlanid_list"}}`)
+	if !strings.HasPrefix(ingress, "overlay 4") {
+		t.Fatalf("ingress: %s", ingress)
 	}
+	ingressVNI := strings.Fields(ingress)[1]
 
 	m1.MustDocker("network", "create", "-d", pluginName, "--scope", "swarm", "--attachable", "--subnet", "198.19.40.0/24", "--gateway", "198.19.40.1", "sw40")
 	m1.MustDocker("service", "create", "--detach", "--name", "s40", "--replicas", "2", "--replicas-max-per-node", "1", "--endpoint-mode", "dnsrr",
@@ -338,6 +340,23 @@ func TestIntegrationSwarm(t *testing.T) {
 	m1.MustDocker("network", "rm", "swbad")
 	stage("bad option refused in the manager's log")
 
+	// A network given ingress's VNI on the same port: the kernel refuses
+	// its vxlan link on a node (ingress's link is in its own namespace,
+	// out of sight, but its socket is the host's), and the node's log
+	// says why; docker run only says to look there.
+	m1.MustDocker("network", "create", "-d", pluginName, "--scope", "swarm", "--attachable", "--subnet", "198.19.48.0/24", "-o", "VxlanId="+ingressVNI, "swcoll")
+	if out, err := m1.Docker("run", "--rm", "--network", "swcoll", "bb", "true"); err == nil {
+		t.Fatalf("a container ran on a network with ingress's VNI %s: %s", ingressVNI, out)
+	}
+	collision := regexp.MustCompile(`option VxlanId=` + ingressVNI + `: VNI ` + ingressVNI + ` on UDP port 4789 is already used by [^;]*; the kernel said: .*A VXLAN device with the specified VNI already exists`)
+	if line := collision.FindString(m1.DockerdLog()); line == "" {
+		t.Fatalf("no refusal naming the VNI and the kernel's reason in m1's log:\n%s", grepLines(m1.DockerdLog(), ingressVNI))
+	} else {
+		t.Logf("m1's log: %s", line)
+	}
+	m1.MustDocker("network", "rm", "swcoll")
+	stage("ingress's VNI refused by the kernel, reason in the node's log")
+
 	// The worker leaves: its FDB entries go from the others (also from
 	// m2, whose PEERS setting names it).
 	w1.MustDocker("rm", "-f", "c41")
@@ -419,4 +438,15 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
