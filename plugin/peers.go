@@ -23,12 +23,19 @@ func (d *Driver) nodeAddr(node NodeDiscoveryData) (netip.Addr, bool) {
 	return a.Unmap(), true
 }
 
-// vxlanNetworks lists the IDs of the networks with a vxlan link. d.mu is
-// held.
+// floodsToSwarmPeers reports whether a network gets the swarm's peers as
+// head-end replication entries: one with a vxlan link that floods by
+// unicast (no multicast Group).
+func floodsToSwarmPeers(spec *NetworkSpec) bool {
+	return spec.Kind != KindParent && !spec.VXLAN.Group.IsValid()
+}
+
+// vxlanNetworks lists the IDs of the networks that flood to the swarm's
+// peers. d.mu is held.
 func (d *Driver) vxlanNetworks() []string {
 	var ids []string
 	for id, n := range d.networks {
-		if n.spec.Kind != KindParent {
+		if floodsToSwarmPeers(n.spec) {
 			ids = append(ids, id)
 		}
 	}
@@ -46,7 +53,7 @@ func (d *Driver) changePeer(ctx context.Context, id string, peer netip.Addr, add
 	}
 	defer n.mu.Unlock()
 	spec := n.spec
-	if spec.VXLAN.Group.IsValid() || peer.Is6() != spec.UnderlayIPv6() || (!add && slices.Contains(spec.Peers, peer)) {
+	if !floodsToSwarmPeers(spec) || peer.Is6() != spec.UnderlayIPv6() || (!add && slices.Contains(spec.Peers, peer)) {
 		return
 	}
 	op, change := "peer added", d.cfg.Host.AddPeer
@@ -89,7 +96,7 @@ func (d *Driver) dropSelf(spec *NetworkSpec) {
 // network without Group, the swarm's peers of its underlay family added to
 // its Peers, and this node's own addresses taken out.
 func (d *Driver) withSwarmPeers(spec *NetworkSpec) *NetworkSpec {
-	if spec.Kind == KindParent || spec.VXLAN.Group.IsValid() {
+	if !floodsToSwarmPeers(spec) {
 		return spec
 	}
 	d.mu.Lock()

@@ -14,16 +14,18 @@ import (
 // after a crash of dockerd, or a reboot, the networks the plugin restores
 // would never be deleted. Such a network is recognised by its endpoints:
 // an endpoint whose host-side veth is gone is a container that is gone,
-// and a swarm network on a node with no endpoint left is one dockerd will
-// create again when it needs it. Networks of the other kinds are kept (a
-// container's macvlan link lives in its namespace, out of sight).
+// and a swarm network that had endpoints and has none left is one dockerd
+// will create again when it needs it. A network that had no endpoint is
+// kept (dockerd may hold it between CreateNetwork and CreateEndpoint), and
+// so are networks of the other kinds (a container's macvlan link lives in
+// its namespace, out of sight).
 func (d *Driver) dropStale(ctx context.Context, st *State) {
 	if d.cfg.Scope != ScopeGlobal {
 		return
 	}
 	kept := st.Networks[:0]
 	for _, ns := range st.Networks {
-		if ns.Spec.Kind != KindBridge {
+		if ns.Spec.Kind != KindBridge || len(ns.Endpoints) == 0 {
 			kept = append(kept, ns)
 			continue
 		}
