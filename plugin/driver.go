@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 )
 
@@ -38,6 +39,14 @@ type Config struct {
 	// parentOwner is the uid that must own ParentDir and its files: 0,
 	// root; unprivileged tests set their own.
 	parentOwner uint32
+	// VNIRange is where a swarm manager allocates the VNIs of global
+	// networks given without VxlanId; zero means DefaultVNIRange.
+	VNIRange VNIRange
+	// Peers are VTEPs of swarm nodes every vxlan network without Group
+	// floods to, besides the nodes dockerd announces (it announces only
+	// nodes that join after the plugin registered). This node's own
+	// address is skipped.
+	Peers []netip.Addr
 }
 
 // Driver implements the network driver: it keeps the networks and
@@ -49,9 +58,14 @@ type Driver struct {
 	log         *slog.Logger
 	vtepDevices []string // Config.VTEPDevice as a list
 
-	mu       sync.Mutex // guards networks and nodes
+	vniRange VNIRange
+
+	mu       sync.Mutex // guards networks, nodes, departed, vnis and lastVNI
 	networks map[string]*network
 	nodes    map[string]NodeDiscoveryData // swarm nodes by address
+	departed map[string]bool              // addresses of nodes that left since the start
+	vnis     map[string]uint32            // VNIs allocated by this manager, by network ID
+	lastVNI  uint32                       // the VNI allocated last
 }
 
 type network struct {
@@ -91,7 +105,13 @@ func NewDriver(cfg Config) (*Driver, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := &Driver{cfg: cfg, log: log, networks: map[string]*network{}, nodes: map[string]NodeDiscoveryData{}}
+	d := &Driver{cfg: cfg, log: log, networks: map[string]*network{}, nodes: map[string]NodeDiscoveryData{}, departed: map[string]bool{}, vnis: map[string]uint32{}, vniRange: cfg.VNIRange}
+	if d.vniRange == (VNIRange{}) {
+		d.vniRange = DefaultVNIRange
+	}
+	if err := d.vniRange.check(); err != nil {
+		return nil, err
+	}
 	if cfg.VTEPDevice != "" {
 		names, err := parseNameList(cfg.VTEPDevice)
 		if err != nil {

@@ -172,7 +172,7 @@ func TestPluginWritesNoDaemonEntries(t *testing.T) {
 			return true
 		})
 	}
-	if want := []string{"linux.go: AddPeer"}; !slices.Equal(got, want) {
+	if want := []string{"linux.go: AddPeer", "linux_peers.go: AddPeer", "linux_peers.go: RemovePeer"}; !slices.Equal(got, want) {
 		t.Fatalf("FDB and neighbour writes in package plugin: %v, want %v", got, want)
 	}
 }

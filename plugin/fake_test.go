@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ type fakeHost struct {
 	endpoints map[string]*Endpoint
 	calls     []string
 	failAt    string
+	peers     map[string][]netip.Addr // FDB peers by vxlan link name
 }
 
 func newFakeHost() *fakeHost {
@@ -35,6 +37,7 @@ func newFakeHost() *fakeHost {
 		addrs:     map[string][]netip.Addr{"eth0": {netip.MustParseAddr("fe80::1"), netip.MustParseAddr("fd00:1::1"), netip.MustParseAddr("198.18.1.1")}},
 		networks:  map[string]*NetworkSpec{},
 		endpoints: map[string]*Endpoint{},
+		peers:     map[string][]netip.Addr{},
 	}
 }
 
@@ -75,6 +78,11 @@ func (f *fakeHost) CreateNetwork(_ context.Context, s *NetworkSpec) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.networks[s.ID] = s
+	for _, p := range s.Peers {
+		if !slices.Contains(f.peers[s.VXLAN.Name], p) {
+			f.peers[s.VXLAN.Name] = append(f.peers[s.VXLAN.Name], p)
+		}
+	}
 	return nil
 }
 
@@ -85,6 +93,7 @@ func (f *fakeHost) DeleteNetwork(_ context.Context, s *NetworkSpec, _ bool) erro
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.networks, s.ID)
+	delete(f.peers, s.VXLAN.Name)
 	return nil
 }
 
@@ -95,6 +104,7 @@ func (f *fakeHost) CreateEndpoint(_ context.Context, s *NetworkSpec, ep *Endpoin
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.endpoints[ep.ID] = ep
+	f.mtu[ep.HostIf] = s.ContainerMTU
 	return nil
 }
 
@@ -105,6 +115,7 @@ func (f *fakeHost) DeleteEndpoint(_ context.Context, s *NetworkSpec, ep *Endpoin
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.endpoints, ep.ID)
+	delete(f.mtu, ep.HostIf)
 	return nil
 }
 
@@ -135,6 +146,37 @@ func (f *fakeHost) DeleteOwnedLink(_ context.Context, l OwnedLink) error {
 	defer f.mu.Unlock()
 	delete(f.networks, l.NetworkID)
 	return nil
+}
+
+func (f *fakeHost) AddPeer(_ context.Context, s *NetworkSpec, p netip.Addr) error {
+	if err := f.record("AddPeer " + s.VXLAN.Name + " " + p.String()); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !slices.Contains(f.peers[s.VXLAN.Name], p) {
+		f.peers[s.VXLAN.Name] = append(f.peers[s.VXLAN.Name], p)
+	}
+	return nil
+}
+
+func (f *fakeHost) RemovePeer(_ context.Context, s *NetworkSpec, p netip.Addr) error {
+	if err := f.record("RemovePeer " + s.VXLAN.Name + " " + p.String()); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.peers[s.VXLAN.Name] = slices.DeleteFunc(f.peers[s.VXLAN.Name], func(q netip.Addr) bool { return q == p })
+	return nil
+}
+
+// peersOf returns the FDB peers of a vxlan link, sorted, as text.
+func (f *fakeHost) peersOf(name string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ps := slices.Clone(f.peers[name])
+	slices.SortFunc(ps, netip.Addr.Compare)
+	return fmt.Sprint(ps)
 }
 
 // newTestServer serves a driver over a fake host.

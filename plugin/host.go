@@ -35,6 +35,12 @@ type Host interface {
 	DeleteEndpoint(ctx context.Context, spec *NetworkSpec, ep *Endpoint) error
 	// DeleteOwnedLink deletes a link Reconcile reported as an orphan.
 	DeleteOwnedLink(ctx context.Context, l OwnedLink) error
+	// AddPeer adds a head-end replication FDB entry to peer on the
+	// network's vxlan link; one already there is not an error.
+	AddPeer(ctx context.Context, spec *NetworkSpec, peer netip.Addr) error
+	// RemovePeer removes it; an entry or a link already gone is not an
+	// error.
+	RemovePeer(ctx context.Context, spec *NetworkSpec, peer netip.Addr) error
 }
 
 // Reconciliation is what Reconcile did and found.

@@ -237,26 +237,22 @@ func (h *LinuxHost) ensureVXLANLink(ctx context.Context, spec *NetworkSpec, u *u
 	return l, nil
 }
 
-// explainCreate names what a vxlan creation collided with.
+// explainCreate reports a VNI the kernel refused because another vxlan
+// link holds it as a refusal of VxlanId, naming that link and giving the
+// kernel's reason.
 func (h *LinuxHost) explainCreate(ctx context.Context, spec *NetworkSpec, err error) error {
-	if !errors.Is(err, rtlink.ErrExists) {
+	var conflict *vxlan.VNIConflictError
+	if !errors.As(err, &conflict) {
 		return err
 	}
-	others, lerr := h.vx.List(ctx)
-	if lerr != nil {
-		return err
-	}
-	port := effectivePort(spec)
-	for _, o := range others {
-		if o.VNI == spec.VXLAN.VNI && o.Port == port {
-			owner := "not created by this plugin"
-			if o.Alias != "" {
-				owner = "alias " + fmt.Sprintf("%q", o.Alias)
-			}
-			return &OptionError{Option: "VxlanId", Value: fmt.Sprint(spec.VXLAN.VNI), Problem: fmt.Sprintf("VNI %d on UDP port %d is already used by vxlan %s (%s)", o.VNI, o.Port, o.Name, owner), Err: err}
+	other, owner := "another vxlan link", "not found in this namespace"
+	if conflict.Other != "" {
+		other, owner = "vxlan "+conflict.Other, "not created by this plugin"
+		if l, lerr := h.conn.LinkByName(ctx, conflict.Other); lerr == nil && l.Alias != "" {
+			owner = fmt.Sprintf("alias %q", l.Alias)
 		}
 	}
-	return err
+	return &OptionError{Option: "VxlanId", Value: fmt.Sprint(spec.VXLAN.VNI), Problem: fmt.Sprintf("VNI %d on UDP port %d is already used by %s (%s); the kernel said: %v", conflict.VNI, conflict.Port, other, owner, conflict.Err), Err: err}
 }
 
 func kindName(kind string) string {

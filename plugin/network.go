@@ -24,6 +24,7 @@ func (d *Driver) CreateNetwork(ctx context.Context, req *CreateNetworkRequest) e
 	if err != nil {
 		return err
 	}
+	d.dropSelf(spec)
 
 	d.mu.Lock()
 	if _, ok := d.networks[req.NetworkID]; ok {
@@ -40,7 +41,7 @@ func (d *Driver) CreateNetwork(ctx context.Context, req *CreateNetworkRequest) e
 	d.networks[req.NetworkID] = n
 	d.mu.Unlock()
 
-	err = d.cfg.Host.CreateNetwork(ctx, spec)
+	err = d.cfg.Host.CreateNetwork(ctx, d.withSwarmPeers(spec))
 	if err == nil {
 		if err = d.persist(func(s *Store) error { return s.putNetwork(spec) }); err != nil {
 			// Not in the state file: a restart would not know it, so it
@@ -116,36 +117,6 @@ func (d *Driver) parentInUse(id string, spec *NetworkSpec) bool {
 		}
 	}
 	return false
-}
-
-// AllocateNetwork checks a global network's options on a swarm manager and
-// returns them, so every node's CreateNetwork receives them.
-func (d *Driver) AllocateNetwork(_ context.Context, req *AllocateNetworkRequest) (map[string]string, error) {
-	if d.cfg.Scope != ScopeGlobal {
-		return nil, d.errWrongScope("AllocateNetwork")
-	}
-	if _, err := ParseOptions(req.Options); err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(req.Options))
-	for k, v := range req.Options {
-		out[k] = v
-	}
-	return out, nil
-}
-
-// FreeNetwork is the manager's counterpart of AllocateNetwork; nothing was
-// reserved, so there is nothing to free.
-func (d *Driver) FreeNetwork(context.Context, string) error {
-	if d.cfg.Scope != ScopeGlobal {
-		return d.errWrongScope("FreeNetwork")
-	}
-	return nil
-}
-
-// errWrongScope answers a swarm manager's call to a local-scope driver.
-func (d *Driver) errWrongScope(call string) error {
-	return fmt.Errorf("%s is a swarm manager's call for a global-scope driver, and this plugin reports scope %s", call, d.cfg.Scope)
 }
 
 // DeleteNetwork removes a network. An unknown network is not an error:

@@ -67,7 +67,7 @@ var macvlanModes = []rtlink.MacvlanMode{rtlink.MacvlanModeBridge, rtlink.Macvlan
 
 var optionTable = []Option{
 	{Name: "VxlanId", Kinds: vxlanKinds, ConfigField: "VNI",
-		Meaning: "VXLAN Network Identifier (VNI) of the network", Default: "none: required", Accepted: "0..16777215, decimal or 0x-hex",
+		Meaning: "VXLAN Network Identifier (VNI) of the network", Default: "none: required, except on swarm networks (global scope), which get one from the manager's range (1000-3999 unless set)", Accepted: "0..16777215, decimal or 0x-hex",
 		apply: uintValue(24, func(s *NetworkSpec, n uint64) { s.VXLAN.VNI = uint32(n) })},
 	{Name: "mode", Kinds: vxlanKinds,
 		Meaning: "how containers attach to the vxlan: a veth into a bridge, or a macvlan link on the vxlan link itself (no bridge; the gateway is never put on the host)", Default: "bridge", Accepted: "bridge or macvlan",

@@ -27,6 +27,7 @@ func (d *Driver) Restore(ctx context.Context) (*RestoreReport, error) {
 		if st, err = d.cfg.Store.Load(); err != nil {
 			return nil, err
 		}
+		d.dropStale(ctx, st)
 		d.adopt(st)
 	} else {
 		st = &State{}
@@ -34,7 +35,7 @@ func (d *Driver) Restore(ctx context.Context) (*RestoreReport, error) {
 	rep.Networks = len(st.Networks)
 	specs := make([]*NetworkSpec, len(st.Networks))
 	for i, ns := range st.Networks {
-		specs[i] = ns.Spec
+		specs[i] = d.withSwarmPeers(ns.Spec)
 	}
 	rec, err := d.cfg.Host.Reconcile(ctx, specs)
 	if err != nil {
@@ -75,6 +76,7 @@ func (d *Driver) adopt(st *State) {
 	for _, node := range st.Nodes {
 		d.nodes[node.Address] = node
 	}
+	d.restoreVNIs(st.VNIs)
 }
 
 // handleOrphans reports the links this plugin made for networks it does

@@ -47,6 +47,9 @@ func (s *Store) Close() error { return s.db.Close() }
 type State struct {
 	Networks []*NetworkState
 	Nodes    []NodeDiscoveryData
+	// VNIs are the VNIs this node allocated as a swarm manager, by
+	// network ID.
+	VNIs map[string]uint32
 }
 
 // NetworkState is one network and its endpoints.
@@ -59,7 +62,7 @@ type NetworkState struct {
 // newer version, is an error that says which and what to do: the plugin
 // never resets its state silently.
 func (s *Store) Load() (*State, error) {
-	st := &State{}
+	st := &State{VNIs: map[string]uint32{}}
 	byID := map[string]*NetworkState{}
 	err := s.db.Load(func(b store.Bucket, key string, raw json.RawMessage) error {
 		switch b {
@@ -96,6 +99,12 @@ func (s *Store) Load() (*State, error) {
 				return err
 			}
 			st.Nodes = append(st.Nodes, NodeDiscoveryData(r))
+		case store.VNIs:
+			var r vniRecord
+			if err := json.Unmarshal(raw, &r); err != nil {
+				return err
+			}
+			st.VNIs[key] = r.VNI
 		}
 		return nil
 	})

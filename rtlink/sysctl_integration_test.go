@@ -3,11 +3,13 @@ package rtlink_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
+	"golang.org/x/sys/unix"
 )
 
 // A link whose IPv6 is turned off before it comes up has no IPv6 address
@@ -52,5 +54,36 @@ func TestIntegrationDisableIPv6(t *testing.T) {
 	}
 	if err := c.DisableIPv6(ctx, "../all"); err == nil {
 		t.Fatal("a path was taken for a link name")
+	}
+}
+
+// Where /proc/sys cannot be written (a container's read-only /proc/sys,
+// such as a Docker managed plugin's, which a root test here does not
+// have), DisableIPv6 sets the link's address generation to none instead:
+// no IPv6 address, no link-local route.
+func TestIntegrationDisableIPv6ReadOnlyProc(t *testing.T) {
+	ns := testns.New(t)
+	c := ns.Dial()
+	defer rtlink.SetWriteFile(func(string, []byte, os.FileMode) error {
+		return &os.PathError{Op: "open", Path: "disable_ipv6", Err: unix.EROFS}
+	})()
+	ctx := context.Background()
+	if _, err := c.CreateLink(ctx, &rtlink.Link{Name: "ro0", Data: &rtlink.Bridge{}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DisableIPv6(ctx, "ro0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetUp(ctx, "ro0"); err != nil {
+		t.Fatal(err)
+	}
+	if out := ns.IP("-d", "link", "show", "ro0"); !strings.Contains(out, "addrgenmode none") {
+		t.Fatalf("address generation not none:\n%s", out)
+	}
+	if out := ns.IP("-6", "addr", "show", "dev", "ro0"); strings.TrimSpace(out) != "" {
+		t.Fatalf("IPv6 addresses of ro0:\n%s", out)
+	}
+	if out := ns.IP("-6", "route", "show", "table", "all", "dev", "ro0"); strings.Contains(out, "fe80::/64") {
+		t.Fatalf("link-local route of ro0:\n%s", out)
 	}
 }

@@ -50,10 +50,18 @@ func run() error {
 	cleanOrphans := fs.Bool("clean-orphans", false, "at start, delete links this plugin made for networks its state does not know (default: only report them)")
 	parentDir := fs.String("parent-dir", plugin.DefaultParentDir, "directory that -o parent-file names are read from; the only place the plugin reads files named by a network's options")
 	callTimeout := fs.Duration("call-timeout", plugin.DefaultCallTimeout, "how long one call from dockerd may take before it is cancelled and answered with an error")
+	swarm := addSwarmFlags(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
+		return err
+	}
+	if err := applyEnv(fs); err != nil {
+		return err
+	}
+	peers, vniRange, err := swarm.config()
+	if err != nil {
 		return err
 	}
 	level := slog.LevelInfo
@@ -81,7 +89,7 @@ func run() error {
 	if err := ownDir(*stateDir, log); err != nil {
 		return err
 	}
-	driver, err := plugin.NewDriver(plugin.Config{Name: *name, Scope: *scope, VTEPDevice: *vtepdev, Host: plugin.NewLinuxHost(conn), Logger: log, Store: store, CleanOrphans: *cleanOrphans, ParentDir: *parentDir})
+	driver, err := plugin.NewDriver(plugin.Config{Name: *name, Scope: *scope, VTEPDevice: *vtepdev, Host: plugin.NewLinuxHost(conn), Logger: log, Store: store, CleanOrphans: *cleanOrphans, ParentDir: *parentDir, Peers: peers, VNIRange: vniRange})
 	if err != nil {
 		return err
 	}

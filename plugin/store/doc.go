@@ -14,6 +14,8 @@
 //	networks   network ID -> JSON record
 //	endpoints  network ID + "/" + endpoint ID -> JSON record
 //	nodes      swarm peer address -> JSON record
+//	vnis       network ID -> JSON record of the VNI a swarm manager
+//	           allocated or recorded for that global network
 //
 // Records are opaque to the store: the caller's values encoded with
 // encoding/json. Endpoint keys begin with their network's ID, so the
@@ -21,16 +23,18 @@
 // Tx.DeleteNetwork removes a network with all its endpoints in one commit.
 // IDs are validated: non-empty and without "/". A start reads everything
 // with DB.Load (the caller decodes each record in place) or DB.LoadAll
-// (copies, per bucket). A new kind of record (for
-// example VNI allocations) is a new Bucket constant in the list of buckets and
-// a new SchemaVersion.
+// (copies, per bucket). A new kind of record is a new Bucket constant in the
+// list of buckets and a new SchemaVersion, with one exception: vnis was
+// added to version 2 before any release left it, so Open adds it to a
+// version 2 store that lacks it (one commit, at open) instead of calling
+// the store corrupt; older plugins of version 2 ignore it.
 //
 // # Versioning
 //
 // SchemaVersion is 2: the state.json file of earlier plugins was version 1.
 // Open refuses a store of a newer version ("run a newer plugin") and a file
 // that is not a store of this plugin: not a bolt database, a missing or
-// unreadable version, a missing bucket. LoadAll, Get and the ForEach methods
+// unreadable version, a missing bucket (other than vnis, see above). LoadAll, Get and the ForEach methods
 // refuse a record that is not valid JSON, and Load a record the caller's
 // decoder rejects, naming its bucket and key. Every
 // refusal matches ErrCorrupt or ErrNewerVersion with errors.Is and says what

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,11 +38,19 @@ const (
 	Endpoints Bucket = "endpoints"
 	// Nodes holds one record per swarm peer, keyed by its address.
 	Nodes Bucket = "nodes"
+	// VNIs holds one record per VNI a swarm manager allocated or recorded
+	// for a global network, keyed by network ID.
+	VNIs Bucket = "vnis"
 )
 
-// buckets lists every record bucket; Open creates them in a new store and
-// requires them in an existing one.
-var buckets = []Bucket{Networks, Endpoints, Nodes}
+// buckets lists every record bucket; Open creates them in a new store.
+var buckets = []Bucket{Networks, Endpoints, Nodes, VNIs}
+
+// addedBuckets are buckets added to schema version 2 after its first
+// stores were written: they hold records an older plugin of the same
+// schema never wrote, so Open creates them in an existing store that lacks
+// them rather than calling it corrupt. Every other bucket is required.
+var addedBuckets = []Bucket{VNIs}
 
 // metaBucket holds the schema version and the migration marker.
 var metaBucket = []byte("meta")
@@ -135,7 +144,7 @@ func openError(path string, err error) error {
 
 // checkOrInit initializes a store with no bucket at all (a new file, or
 // one whose first commit a crash interrupted) and otherwise checks its
-// version and buckets, without a commit.
+// version and buckets, committing only to create missing addedBuckets.
 func (db *DB) checkOrInit() (err error) {
 	// bbolt panics on some damaged pages rather than returning an error.
 	defer func() {
@@ -159,7 +168,8 @@ func (db *DB) checkOrInit() (err error) {
 		}
 		return nil
 	}
-	return db.bolt.View(func(tx *bolt.Tx) error {
+	var missing []Bucket
+	err = db.bolt.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(metaBucket)
 		if meta == nil {
 			return &corruptError{path: db.path, what: "bad meta: no meta bucket"}
@@ -175,12 +185,31 @@ func (db *DB) checkOrInit() (err error) {
 			return &newerError{path: db.path, version: v}
 		}
 		for _, b := range buckets {
-			if tx.Bucket([]byte(b)) == nil {
+			switch {
+			case tx.Bucket([]byte(b)) != nil:
+			case slices.Contains(addedBuckets, b):
+				missing = append(missing, b)
+			default:
 				return &corruptError{path: db.path, what: fmt.Sprintf("bad meta: bucket %q missing", b)}
 			}
 		}
 		return nil
 	})
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	err = db.bolt.Update(func(tx *bolt.Tx) error {
+		for _, b := range missing {
+			if _, err := tx.CreateBucket([]byte(b)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("adding buckets %v to state store %s: %w", missing, db.path, err)
+	}
+	return nil
 }
 
 // initStore creates the meta bucket, the version and every record bucket.
@@ -245,7 +274,7 @@ func (db *DB) View(fn func(tx *Tx) error) error {
 }
 
 // Load calls fn with every record of every bucket, in one read-only
-// transaction: the buckets in the order Networks, Endpoints, Nodes (so a
+// transaction: the buckets in the order Networks, Endpoints, Nodes, VNIs (so a
 // network comes before its endpoints), each in key order. fn decodes the
 // record; an error from fn means the record is bad, and Load stops and
 // returns it as ErrCorrupt naming the bucket and key (errors.As still finds

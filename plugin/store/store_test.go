@@ -182,7 +182,7 @@ func TestKeysValidated(t *testing.T) {
 		{Endpoints, "n1/", "must be network ID"},
 		{Endpoints, "/e1", "must be network ID"},
 		{Endpoints, "n1/e1/x", "must be network ID"},
-		{Bucket("vni"), "1", `bucket "vni": unknown, must be one of [networks endpoints nodes]`},
+		{Bucket("vni"), "1", `bucket "vni": unknown, must be one of [networks endpoints nodes vnis]`},
 	}
 	for _, c := range cases {
 		err := db.Update(func(tx *Tx) error { return tx.Put(c.b, c.key, 1) })
@@ -434,5 +434,40 @@ func TestLoadOrder(t *testing.T) {
 	want := []string{`networks:a="a"`, `networks:b="b"`, `endpoints:a/e1="a/e1"`, `endpoints:b/e2="b/e2"`, `nodes:198.18.0.9="198.18.0.9"`}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load order = %v, want %v", got, want)
+	}
+}
+
+// A version 2 store written before the vnis bucket existed opens: Open adds
+// the bucket, keeps every record, and the next Open finds nothing to add.
+func TestOpenAddsVNIsBucket(t *testing.T) {
+	dir := t.TempDir()
+	boltFile(t, dir, func(tx *bolt.Tx) error {
+		if err := initStore(tx); err != nil {
+			return err
+		}
+		if err := tx.Bucket([]byte(Networks)).Put([]byte("n1"), []byte(`{"id":"n1"}`)); err != nil {
+			return err
+		}
+		return tx.DeleteBucket([]byte(VNIs))
+	})
+	db := openT(t, dir)
+	if err := db.Update(func(tx *Tx) error { return tx.Put(VNIs, "n1", map[string]int{"vni": 1000}) }); err != nil {
+		t.Fatal(err)
+	}
+	all, err := db.LoadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(all[Networks]["n1"]) != `{"id":"n1"}` || string(all[VNIs]["n1"]) != `{"vni":1000}` {
+		t.Fatalf("records: %q", all)
+	}
+	db.Close()
+	before, err := os.ReadFile(filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	openT(t, dir).Close()
+	if after, _ := os.ReadFile(filepath.Join(dir, FileName)); string(after) != string(before) {
+		t.Fatal("a second Open wrote to a store that had every bucket")
 	}
 }
