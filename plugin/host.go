@@ -35,6 +35,10 @@ type Host interface {
 	// (deleted endpoints and networks) but did not delete before it
 	// stopped, and returns how many there were.
 	ReapReleased(ctx context.Context) (int, error)
+	// CheckNetwork compares the network's links, its peers' FDB entries
+	// and its endpoints' links with what spec and eps ask, changing
+	// nothing, and names every difference.
+	CheckNetwork(ctx context.Context, spec *NetworkSpec, eps []*Endpoint) NetworkStatus
 }
 
 // OwnedLink is a link the plugin made, found on the host.
