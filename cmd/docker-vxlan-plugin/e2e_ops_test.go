@@ -201,7 +201,11 @@ func TestIntegrationDockerSocketActivation(t *testing.T) {
 				for strings.Count(o.sup.CurrentLog(), `"call":"NetworkDriver.Join"`) <= joins && time.Now().Before(deadline) {
 					time.Sleep(time.Millisecond)
 				}
-				time.Sleep(5 * time.Millisecond) // the answer is written just after the log line
+				// Past the answer to Join (written just after its log
+				// line) and the ProgramExternalConnectivity and
+				// EndpointOperInfo calls that follow it within a few ms;
+				// before the container exits (100 ms and more later).
+				time.Sleep(25 * time.Millisecond)
 				d := disruption{what: what, start: time.Now()}
 				var err error
 				if what == "kill" {
