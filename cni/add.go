@@ -203,7 +203,11 @@ func (s *session) joinSegment(ctx context.Context, spec *plugin.NetworkSpec, cre
 	if seg.Kind != spec.Kind {
 		return nil, &plugin.OptionError{Option: "mode", Value: string(spec.Kind), Problem: fmt.Sprintf("VNI %d is on this host the segment of Docker network %.12s, whose mode is %s; a network joining it needs the same", spec.VXLAN.VNI, seg.NetworkID, seg.Kind), Accepted: string(seg.Kind)}
 	}
-	if err := s.host.CheckNetwork(ctx, seg.On(spec)); err != nil {
+	// The segment's links and settings must be this network's; its FDB
+	// peers are the Docker network's own.
+	joined := seg.On(spec)
+	joined.Peers = nil
+	if err := s.host.CheckNetwork(ctx, joined, nil).Err(); err != nil {
 		return nil, fmt.Errorf("VNI %d is on this host the segment of Docker network %.12s, which this network cannot join: %w", spec.VXLAN.VNI, seg.NetworkID, err)
 	}
 	return seg, nil

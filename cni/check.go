@@ -43,10 +43,7 @@ func cmdCheck(ctx context.Context, s *session) error {
 		return fmt.Errorf("check: container %s interface %s is not attached to network %s on this host", args.ContainerID, args.IfName, s.conf.Name)
 	}
 	spec = rec.attachedTo(spec)
-	if err := s.host.CheckNetwork(ctx, spec); err != nil {
-		return err
-	}
-	if err := s.host.CheckEndpoint(ctx, spec, plugin.NewEndpoint(s.endpointID(), netip.Prefix{})); err != nil {
+	if err := s.host.CheckNetwork(ctx, spec, []*plugin.Endpoint{plugin.NewEndpoint(s.endpointID(), netip.Prefix{})}).Err(); err != nil {
 		return err
 	}
 	ctr, err := openContainer(args.Netns)

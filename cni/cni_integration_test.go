@@ -285,7 +285,7 @@ func TestIntegrationCNISharesDockerSegment(t *testing.T) {
 		}, "option mode=macvlan: VNI 4343 is on this host the segment of Docker network d0c0e0f0a0b0, whose mode is bridge; a network joining it needs the same; accepted: bridge"},
 		{"other settings", func() *libcni.NetworkConfigList {
 			return n.host.conflist(t, n.name+"-l", "vxlan", "198.19.49.0/24", n.keys(4343, map[string]any{"Learning": false}))
-		}, "VNI 4343 is on this host the segment of Docker network d0c0e0f0a0b0, which this network cannot join: network d0c0e0f0a0b0: vxlan: " + docker.VXLAN.Name + " exists with other settings: Learning is true, want false"},
+		}, "VNI 4343 is on this host the segment of Docker network d0c0e0f0a0b0, which this network cannot join: network d0c0e0f0a0b0: vxlan " + docker.VXLAN.Name + ": Learning is true, want false"},
 	} {
 		_, err := n.host.cni.AddNetworkList(ctx, tc.list(), runtimeConf(strings.ReplaceAll(tc.name, " ", "-"), other))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

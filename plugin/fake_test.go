@@ -138,6 +138,24 @@ func (f *fakeHost) Reconcile(ctx context.Context, specs []*NetworkSpec) (*Reconc
 	return rec, nil
 }
 
+// CheckNetwork reports a network the fake host does not hold as missing.
+func (f *fakeHost) CheckNetwork(_ context.Context, s *NetworkSpec, eps []*Endpoint) NetworkStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := NetworkStatus{ID: s.ID, Kind: s.Kind, VNI: s.VXLAN.VNI, Links: []ItemStatus{{Name: s.VXLAN.Name, Role: "vxlan"}}}
+	if f.networks[s.ID] == nil {
+		st.Links[0].Drift = []string{"link missing"}
+	}
+	for _, ep := range eps {
+		it := ItemStatus{Name: ep.ID, Role: "veth " + ep.HostIf}
+		if f.endpoints[ep.ID] == nil {
+			it.Drift = []string{"host link " + ep.HostIf + " missing"}
+		}
+		st.Endpoints = append(st.Endpoints, it)
+	}
+	return st
+}
+
 func (f *fakeHost) DeleteOwnedLink(_ context.Context, l OwnedLink) error {
 	if err := f.record("DeleteOwnedLink " + l.Name); err != nil {
 		return err

@@ -114,6 +114,7 @@ func NewHandler(d *Driver, opts ...HandlerOption) http.Handler {
 	route("NetworkDriver.Leave", withRequest(func(ctx context.Context, req *EndpointRequest) (any, error) {
 		return Response{}, d.Leave(ctx, req.NetworkID, req.EndpointID)
 	}))
+	route(StatusCall, func(ctx context.Context, _ []byte) (any, error) { return d.Status(ctx), nil }) // see status.go
 	route("NetworkDriver.DiscoverNew", h.discover(d.DiscoverNew))
 	route("NetworkDriver.DiscoverDelete", h.discover(d.DiscoverDelete))
 	for _, call := range []string{"NetworkDriver.ProgramExternalConnectivity", "NetworkDriver.RevokeExternalConnectivity"} {
@@ -206,6 +207,23 @@ func decode(b []byte, v any) error {
 	return nil
 }
 
+// callIDs returns the slog attributes "network" and "endpoint" of a call,
+// the short IDs its body names, as the driver's own log lines give them.
+func callIDs(body []byte) []any {
+	var ids struct{ NetworkID, EndpointID string }
+	if json.Unmarshal(body, &ids) != nil {
+		return nil
+	}
+	var attrs []any
+	if ids.NetworkID != "" {
+		attrs = append(attrs, "network", shortID(ids.NetworkID))
+	}
+	if ids.EndpointID != "" {
+		attrs = append(attrs, "endpoint", shortID(ids.EndpointID))
+	}
+	return attrs
+}
+
 // validID reports whether id can be a network or endpoint ID: 1 to
 // MaxIDLength lowercase letters and digits, so that it is safe in link
 // names, link aliases and state keys.
@@ -270,6 +288,7 @@ func (h *handler) serve(call string, fn func(context.Context, []byte) (any, erro
 			}
 			return
 		}
+		log := h.log.With(callIDs(body)...) // every line of the call names its network and endpoint
 		ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 		defer cancel()
 
@@ -293,11 +312,11 @@ func (h *handler) serve(call string, fn func(context.Context, []byte) (any, erro
 			if u, ok := res.resp.(undoable); ok && res.err == nil {
 				err := u.undo(context.WithoutCancel(ctx))
 				if err != nil {
-					h.log.Error("undoing a call that finished after its deadline", "call", call, "error", err)
+					log.Error("undoing a call that finished after its deadline", "call", call, "error", err)
 				}
 				undone = err == nil
 			}
-			h.log.Warn("call finished after its deadline", "call", call, "took", time.Since(start), "error", res.err, "undone", undone)
+			log.Warn("call finished after its deadline", "call", call, "took", time.Since(start), "error", res.err, "undone", undone)
 		}()
 		var res result
 		select {
@@ -316,9 +335,9 @@ func (h *handler) serve(call string, fn func(context.Context, []byte) (any, erro
 			// Over time: the host calls gave up, or the answer could not wait.
 			res.err = fmt.Errorf("%s did not finish within %s (%v); it was cancelled, and whatever it made is undone", call, h.timeout, ctx.Err())
 		}
-		h.log.Debug("call", "call", call, "took", time.Since(start), "request", string(body), "error", res.err)
+		log.Debug("call", "call", call, "took", time.Since(start), "request", string(body), "error", res.err)
 		if res.err != nil {
-			h.log.Warn("call failed", "call", call, "error", res.err)
+			log.Warn("call failed", "call", call, "error", res.err)
 			// dockerd shows the user "remote: <Err>" for a 200 answer
 			// carrying Err; other statuses lose that form.
 			status := http.StatusOK

@@ -41,6 +41,10 @@ type Host interface {
 	// RemovePeer removes it; an entry or a link already gone is not an
 	// error.
 	RemovePeer(ctx context.Context, spec *NetworkSpec, peer netip.Addr) error
+	// CheckNetwork compares the network's links, its peers' FDB entries
+	// and its endpoints' links with what spec and eps ask, changing
+	// nothing, and names every difference.
+	CheckNetwork(ctx context.Context, spec *NetworkSpec, eps []*Endpoint) NetworkStatus
 }
 
 // Reconciliation is what Reconcile did and found.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/dockerhost"
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
 )
 
 // pluginName is the managed plugin's name in the swarm tests.
@@ -220,7 +221,7 @@ func TestIntegrationSwarm(t *testing.T) {
 		n.FastCleanup()
 		t.Cleanup(func() {
 			if t.Failed() {
-				t.Logf("dockerd log of %s:\n%s", n.name, tail(n.DockerdLog(), 80))
+				t.Logf("dockerd log of %s:\n%s", n.name, testns.Tail(n.DockerdLog(), 80))
 			}
 		})
 		n.ImportBusybox("bb")
@@ -429,15 +430,6 @@ func TestIntegrationSwarm(t *testing.T) {
 		})
 	}
 	stage("removed; no link left")
-}
-
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // grepLines returns the lines of s that contain sub.

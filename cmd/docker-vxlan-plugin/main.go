@@ -14,21 +14,24 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
-
-	"github.com/docker/go-connections/sockets"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "status" {
+		os.Exit(runStatus(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "docker-vxlan-plugin:", err)
 		os.Exit(1)
@@ -50,12 +53,18 @@ func run() error {
 	cleanOrphans := fs.Bool("clean-orphans", false, "at start, delete links this plugin made for networks its state does not know (default: only report them)")
 	parentDir := fs.String("parent-dir", plugin.DefaultParentDir, "directory that -o parent-file names are read from; the only place the plugin reads files named by a network's options")
 	callTimeout := fs.Duration("call-timeout", plugin.DefaultCallTimeout, "how long one call from dockerd may take before it is cancelled and answered with an error")
+	showVersion := fs.Bool("version", false, "print the module version and VCS commit, then exit")
+	logJSON := fs.Bool("log-json", false, "log JSON lines (one object per line) instead of text")
 	swarm := addSwarmFlags(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
+	}
+	if *showVersion {
+		fmt.Println(versionText())
+		return nil
 	}
 	if err := applyEnv(fs); err != nil {
 		return err
@@ -64,32 +73,86 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	level := slog.LevelInfo
-	if *debug {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(os.Stderr, *debug, *logJSON)
 	if *socket == "" {
 		*socket = filepath.Join("/run/docker/plugins", *name+".sock")
 	}
 	if *callTimeout <= 0 {
 		return fmt.Errorf("-call-timeout %s: accepted: a positive duration such as 25s", *callTimeout)
 	}
+	return serve(daemonConfig{
+		driver: plugin.Config{Name: *name, Scope: *scope, VTEPDevice: *vtepdev, Logger: log, CleanOrphans: *cleanOrphans, ParentDir: *parentDir,
+			Peers: peers, VNIRange: vniRange},
+		socket:      *socket,
+		stateDir:    *stateDir,
+		callTimeout: *callTimeout,
+	}, log)
+}
 
+// daemonConfig is what the flags say the plugin serves.
+type daemonConfig struct {
+	driver      plugin.Config // without Host and Store, which serve opens
+	socket      string
+	stateDir    string
+	callTimeout time.Duration
+}
+
+// newLogger logs to w, as text or as JSON lines, at debug level with -d.
+func newLogger(w io.Writer, debug, asJSON bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if debug {
+		opts.Level = slog.LevelDebug
+	}
+	if asJSON {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// versionText is the module version and VCS commit the binary was built
+// from, as Go's build info records them: "(devel)" for a build in a
+// working tree, and "commit unknown" when it was built without VCS
+// stamping (-buildvcs=false, or outside a repository).
+func versionText() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "docker-vxlan-plugin: no build information in this binary"
+	}
+	commit, modified, when := "unknown", "", ""
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			commit = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = " (modified)"
+			}
+		case "vcs.time":
+			when = " " + s.Value
+		}
+	}
+	return fmt.Sprintf("docker-vxlan-plugin %s %s commit %s%s%s %s", bi.Main.Path, bi.Main.Version, commit, modified, when, bi.GoVersion)
+}
+
+// serve restores the state, then serves dockerd until SIGTERM or SIGINT.
+func serve(cfg daemonConfig, log *slog.Logger) error {
 	conn, err := rtlink.Dial()
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	store, err := plugin.NewStore(*stateDir)
+	store, err := plugin.NewStore(cfg.stateDir)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if err := ownDir(*stateDir, log); err != nil {
+	if err := ownDir(cfg.stateDir, log); err != nil {
 		return err
 	}
-	driver, err := plugin.NewDriver(plugin.Config{Name: *name, Scope: *scope, VTEPDevice: *vtepdev, Host: plugin.NewLinuxHost(conn), Logger: log, Store: store, CleanOrphans: *cleanOrphans, ParentDir: *parentDir, Peers: peers, VNIRange: vniRange})
+	host := plugin.NewLinuxHost(conn)
+	host.SetLogger(log)
+	cfg.driver.Host, cfg.driver.Store = host, store
+	driver, err := plugin.NewDriver(cfg.driver)
 	if err != nil {
 		return err
 	}
@@ -100,48 +163,68 @@ func run() error {
 	}
 	log.Info("state restored", "file", store.Path(), "networks", rep.Networks, "failed", len(rep.Failed), "orphan links", len(rep.Orphans), "orphans deleted", rep.Cleaned)
 
-	if err := os.MkdirAll(filepath.Dir(*socket), 0o755); err != nil {
-		return err
-	}
-	if err := removeStaleSocket(*socket); err != nil {
-		return err
-	}
-	// Owned by root:root, mode 0660: only root reaches the plugin.
-	l, err := sockets.NewUnixSocket(*socket, 0)
+	l, err := listen(cfg.socket, log)
 	if err != nil {
 		return err
 	}
-	// Every request is bounded: its headers, its body (NewHandler reads at
-	// most plugin.MaxRequestBytes), the time to read it, and the time the
-	// call may take; the answer may take the call's time and a little more.
+	srv := newServer(driver, cfg.callTimeout, l.activated)
+	log.Info("listening", "socket", cfg.socket, "activated", l.activated, "scope", cfg.driver.Scope, "vtepdev", cfg.driver.VTEPDevice, "parent-dir", cfg.driver.ParentDir, "call-timeout", cfg.callTimeout)
+	err = serveUntilStopped(srv, l, cfg.callTimeout, log)
+	// The links released by the last calls: deleted now, or else by the
+	// next start.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if derr := host.Drain(ctx); derr != nil {
+		log.Warn("released links left for the next start to delete", "error", derr)
+	}
+	return err
+}
+
+// newServer serves the driver's calls. Every request is bounded: its
+// headers, its body (NewHandler reads at most plugin.MaxRequestBytes), the
+// time to read it, and the time the call may take; the answer may take the
+// call's time and a little more. On a socket passed in, each connection
+// carries one call: a connection kept open across a restart could be
+// closed by the stopping plugin just as dockerd sends on it, where a new
+// one waits in the socket's queue for the next plugin.
+func newServer(driver *plugin.Driver, callTimeout time.Duration, activated bool) *http.Server {
 	srv := &http.Server{
-		Handler:           plugin.NewHandler(driver, plugin.WithCallTimeout(*callTimeout)),
+		Handler:           plugin.NewHandler(driver, plugin.WithCallTimeout(callTimeout)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      *callTimeout + 10*time.Second,
+		WriteTimeout:      callTimeout + 10*time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
+	if activated {
+		srv.SetKeepAlivesEnabled(false)
+	}
+	return srv
+}
 
+// serveUntilStopped serves on l until SIGTERM or SIGINT, then stops
+// gracefully: it stops accepting, lets the calls in flight finish (for at
+// most the call timeout and 5 s more), and removes the socket if it made
+// it. A socket passed in stays open in the process that passed it, so a
+// call that arrives meanwhile waits there for the next plugin.
+func serveUntilStopped(srv *http.Server, l *listener, callTimeout time.Duration, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
-	log.Info("listening", "socket", *socket, "scope", *scope, "vtepdev", *vtepdev, "parent-dir", *parentDir, "call-timeout", *callTimeout)
 	select {
 	case err := <-errc:
-		return err
+		return errors.Join(err, l.cleanup())
 	case <-ctx.Done():
 	}
-	// Stop listening and remove the socket; networks and containers stay.
-	log.Info("shutting down; networks and containers are left running")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	log.Info("stopping: finishing the calls in flight; networks and containers are left running")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), callTimeout+5*time.Second)
 	defer cancel()
-	err = srv.Shutdown(shutdownCtx)
-	if rerr := os.Remove(*socket); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-		err = errors.Join(err, rerr)
+	err := srv.Shutdown(shutdownCtx)
+	if err != nil {
+		log.Error("calls still in flight at the end of the stop", "error", err)
 	}
-	return err
+	return errors.Join(err, l.cleanup())
 }
 
 // ownDir makes the state directory the plugin's alone: owned by the user it

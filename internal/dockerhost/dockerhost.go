@@ -368,19 +368,10 @@ func (h *Host) stop() {
 	// containerd and the shims of containers: the rest of the cgroup.
 	h.killCgroup()
 	if h.t.Failed() {
-		h.t.Logf("dockerd log of %s (end):\n%s", h.NS.Name, tail(h.readFile("dockerd.log"), 60))
-		h.t.Logf("plugin log of %s (end):\n%s", h.NS.Name, tail(h.PluginLog(), 60))
+		h.t.Logf("dockerd log of %s (end):\n%s", h.NS.Name, testns.Tail(h.readFile("dockerd.log"), 60))
+		h.t.Logf("plugin log of %s (end):\n%s", h.NS.Name, testns.Tail(h.PluginLog(), 60))
 	}
 	if err := os.RemoveAll(h.dir); err != nil {
 		h.t.Logf("removing %s: %v", h.dir, err)
 	}
-}
-
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -218,3 +218,12 @@ func (ns *NS) LinkJSON(name string) IPLink {
 	}
 	return links[0]
 }
+
+// Tail returns the last n lines of s, for logs in failure messages.
+func Tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

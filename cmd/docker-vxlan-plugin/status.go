@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
+	"github.com/TrilliumIT/docker-vxlan-plugin/plugin/store"
+	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
+)
+
+// Exit codes of the status command.
+const (
+	statusClean = 0 // everything as the state says
+	statusDrift = 1 // something differs; the report names it
+	statusError = 2 // no report: bad flags, or neither plugin nor store could be read
+)
+
+// runStatus is `docker-vxlan-plugin status`: it asks the running plugin
+// over its socket (the plugin-private call plugin.StatusCall) and, when no
+// plugin answers, reads the state store itself (free then: the running
+// plugin holds it locked) and checks the kernel from this process. It
+// prints a table, or JSON with -json, and returns the exit code.
+func runStatus(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("docker-vxlan-plugin status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: docker-vxlan-plugin status [flags]\n\nNetworks, endpoints and swarm nodes the plugin holds, each checked against the kernel.\nExit code 0: as the state says; 1: drift (named in the report); 2: no report.\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	asJSON := fs.Bool("json", false, "print the report as JSON (plugin.StatusReport) instead of a table")
+	name := fs.String("name", "vxlan", "driver name; the socket is /run/docker/plugins/NAME.sock")
+	socket := fs.String("socket", "", "the plugin's socket (default /run/docker/plugins/NAME.sock)")
+	stateDir := fs.String("state-dir", "/var/lib/docker-vxlan-plugin", "the plugin's state directory, read when no plugin answers")
+	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the plugin's answer before reading the store instead")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return statusClean
+		}
+		return statusError
+	}
+	if *socket == "" {
+		*socket = filepath.Join("/run/docker/plugins", *name+".sock")
+	}
+	rep, err := askPlugin(*socket, *timeout)
+	if err != nil {
+		var serr error
+		rep, serr = statusFromStore(*stateDir)
+		if serr != nil {
+			fmt.Fprintf(stderr, "docker-vxlan-plugin status: the plugin did not answer on %s (%v), and its store could not be read: %v\n", *socket, err, serr)
+			return statusError
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			fmt.Fprintln(stderr, "docker-vxlan-plugin status:", err)
+			return statusError
+		}
+	} else {
+		writeStatusTable(stdout, rep)
+	}
+	if rep.Drifted() {
+		return statusDrift
+	}
+	return statusClean
+}
+
+// askPlugin makes the plugin-private status call on the plugin's socket.
+func askPlugin(socket string, timeout time.Duration) (*plugin.StatusReport, error) {
+	client := &http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+	}}}
+	resp, err := client.Post("http://plugin/"+plugin.StatusCall, plugin.MediaType, bytes.NewReader(nil))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s answered %s: %s", plugin.StatusCall, resp.Status, strings.TrimSpace(string(b)))
+	}
+	var answer struct {
+		plugin.StatusReport
+		Err string
+	}
+	if err := json.Unmarshal(b, &answer); err != nil {
+		return nil, fmt.Errorf("%s: reading the answer: %w", plugin.StatusCall, err)
+	}
+	if answer.Err != "" {
+		return nil, fmt.Errorf("%s: %s", plugin.StatusCall, answer.Err)
+	}
+	return &answer.StatusReport, nil
+}
+
+// statusFromStore reads the state store of dir, with no plugin running,
+// and checks it against the kernel from this process. The store is closed
+// before the kernel is read, so that a plugin starting meanwhile waits for
+// it only as long as the reading takes. A directory without a store holds
+// no networks: an empty report, and nothing is created.
+func statusFromStore(dir string) (*plugin.StatusReport, error) {
+	st := &plugin.State{}
+	if _, err := os.Stat(filepath.Join(dir, store.FileName)); err == nil {
+		s, err := plugin.NewStore(dir)
+		if err != nil {
+			return nil, err
+		}
+		st, err = s.Load()
+		s.Close()
+		if err != nil {
+			return nil, err
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	conn, err := rtlink.Dial()
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return plugin.CheckState(context.Background(), plugin.NewLinuxHost(conn), st, "store"), nil
+}
+
+// writeStatusTable prints the report for a person: one row per checked
+// item, "ok" or what drifted, then a summary line.
+func writeStatusTable(w io.Writer, rep *plugin.StatusReport) {
+	source := "the running plugin"
+	if rep.Source == "store" {
+		source = "the state store (no plugin answered)"
+	}
+	fmt.Fprintf(w, "read from %s\n", source)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NETWORK\tKIND\tVNI\tITEM\tNAME\tSTATE")
+	endpoints := 0
+	for _, n := range rep.Networks {
+		vni := "-"
+		if n.VNI != 0 {
+			vni = fmt.Sprint(n.VNI)
+		}
+		first := true
+		row := func(it plugin.ItemStatus, item, name string) {
+			id, kind, v := "", "", ""
+			if first {
+				id, kind, v = shortNetworkID(n.ID), string(n.Kind), vni
+				first = false
+			}
+			state := "ok"
+			if len(it.Drift) > 0 {
+				state = "DRIFT: " + strings.Join(it.Drift, "; ")
+			} else if it.Note != "" {
+				state = "ok (" + it.Note + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", id, kind, v, item, name, state)
+		}
+		for _, it := range n.Links {
+			row(it, it.Role, it.Name)
+		}
+		for _, it := range n.Peers {
+			row(it, it.Role, it.Name)
+		}
+		for _, it := range n.Endpoints {
+			row(it, "endpoint", shortNetworkID(it.Name)+" ("+it.Role+")")
+			endpoints++
+		}
+	}
+	tw.Flush()
+	if len(rep.Nodes) > 0 {
+		var nodes []string
+		for _, n := range rep.Nodes {
+			s := n.Address
+			if n.Self {
+				s += " (self)"
+			}
+			nodes = append(nodes, s)
+		}
+		fmt.Fprintf(w, "swarm nodes: %s\n", strings.Join(nodes, ", "))
+	}
+	fmt.Fprintf(w, "%d networks, %d endpoints, %d swarm nodes; %d drifted\n", len(rep.Networks), endpoints, len(rep.Nodes), rep.DriftCount())
+}
+
+// shortNetworkID is the first 12 characters of an ID, as docker shows them.
+func shortNetworkID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
+)
+
+// servePluginStatus answers Plugin.Status on a unix socket with rep.
+func servePluginStatus(t *testing.T, rep *plugin.StatusReport) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "p.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/"+plugin.StatusCall {
+			http.NotFound(w, r)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(rep)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return sock
+}
+
+// The exit code says whether anything drifted; the table names it, the
+// JSON carries it.
+func TestStatusExitCodeAndOutput(t *testing.T) {
+	rep := &plugin.StatusReport{Source: "plugin", Networks: []plugin.NetworkStatus{{
+		ID: "0123456789abcdef", Kind: plugin.KindBridge, VNI: 40,
+		Links:     []plugin.ItemStatus{{Name: "vx_0123456789ab", Role: "vxlan"}, {Name: "br_0123456789ab", Role: "bridge"}},
+		Endpoints: []plugin.ItemStatus{{Name: "e1", Role: "veth vhe1"}},
+	}}}
+	sock := servePluginStatus(t, rep)
+	var out, errOut bytes.Buffer
+	if code := runStatus([]string{"-socket", sock}, &out, &errOut); code != statusClean || !strings.Contains(out.String(), "1 networks, 1 endpoints, 0 swarm nodes; 0 drifted") {
+		t.Fatalf("clean: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	rep.Networks[0].Links[0].Drift = []string{"link missing"}
+	out.Reset()
+	if code := runStatus([]string{"-socket", sock}, &out, &errOut); code != statusDrift || !strings.Contains(out.String(), "vx_0123456789ab  DRIFT: link missing") {
+		t.Fatalf("drift: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	if code := runStatus([]string{"-json", "-socket", sock}, &out, &errOut); code != statusDrift {
+		t.Fatalf("drift, JSON: exit %d", code)
+	}
+	var got plugin.StatusReport
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil || got.Networks[0].Links[0].Drift[0] != "link missing" {
+		t.Fatalf("JSON: %v\n%s", err, out.String())
+	}
+}
+
+// With no plugin answering and no store in the state directory, status
+// reads nothing, creates nothing, and reports an empty host.
+func TestStatusWithoutPluginOrStore(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	code := runStatus([]string{"-socket", filepath.Join(dir, "none.sock"), "-state-dir", filepath.Join(dir, "state")}, &out, &errOut)
+	if code != statusClean || !strings.Contains(out.String(), "read from the state store") || !strings.Contains(out.String(), "0 networks") {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "state*")); len(m) != 0 {
+		t.Fatalf("status created %v", m)
+	}
+}

@@ -1,0 +1,178 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
+	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
+)
+
+// CheckNetwork compares a network's links, its peers' FDB entries and its
+// endpoints' host links with what spec and eps ask, from one listing of the
+// host's links, and changes nothing. The vxlan link's settings are compared
+// field by field as vxlan.Client.Ensure compares them.
+func (h *LinuxHost) CheckNetwork(ctx context.Context, spec *NetworkSpec, eps []*Endpoint) NetworkStatus {
+	st := NetworkStatus{ID: spec.ID, Kind: spec.Kind, Links: []ItemStatus{}, Peers: []ItemStatus{}, Endpoints: []ItemStatus{}}
+	links, err := h.conn.Links(ctx, "")
+	if err != nil {
+		st.Links = append(st.Links, ItemStatus{Name: "(all)", Role: "links", Drift: []string{fmt.Sprintf("listing the host's links: %v", err)}})
+		return st
+	}
+	byName := make(map[string]*rtlink.Link, len(links))
+	for _, l := range links {
+		byName[l.Name] = l
+	}
+	mark := ownerMark(spec.ID)
+	if spec.Kind == KindParent {
+		it := ItemStatus{Name: spec.Parent.Name, Role: "parent"}
+		p := byName[spec.Parent.Name]
+		switch {
+		case p == nil:
+			it.Drift = append(it.Drift, "link missing")
+		case spec.Parent.Isolated && p.Alias != mark:
+			it.Drift = append(it.Drift, fmt.Sprintf("not this plugin's link for the network: alias %q, want %q", p.Alias, mark))
+		}
+		st.Links = append(st.Links, it)
+		st.Endpoints = append(st.Endpoints, endpointItems(spec, eps, nil, nil)...)
+		return st
+	}
+	st.VNI = spec.VXLAN.VNI
+	vx := byName[spec.VXLAN.Name]
+	st.Links = append(st.Links, h.checkVXLANLink(ctx, spec, vx))
+	var br *rtlink.Link
+	if spec.Kind == KindBridge {
+		br = byName[spec.Bridge.Name]
+		st.Links = append(st.Links, checkBridgeLink(spec, br, vx))
+	}
+	st.Peers = h.checkPeers(ctx, spec, vx)
+	st.Endpoints = endpointItems(spec, eps, byName, br)
+	return st
+}
+
+// checkVXLANLink checks the network's vxlan link: there, a vxlan, with the
+// network's owner mark, up, not being deleted, and with the settings asked.
+func (h *LinuxHost) checkVXLANLink(ctx context.Context, spec *NetworkSpec, vx *rtlink.Link) ItemStatus {
+	it := ItemStatus{Name: spec.VXLAN.Name, Role: "vxlan"}
+	switch {
+	case vx == nil:
+		it.Drift = append(it.Drift, "link missing")
+		return it
+	case vx.Kind != linkKindVXLAN:
+		it.Drift = append(it.Drift, fmt.Sprintf("is %s, not a vxlan", kindName(vx.Kind)))
+		return it
+	case vx.Alias != ownerMark(spec.ID):
+		it.Drift = append(it.Drift, fmt.Sprintf("not this plugin's link for the network: alias %q, want %q", vx.Alias, ownerMark(spec.ID)))
+		return it
+	case vx.Group == ReapGroup:
+		it.Drift = append(it.Drift, "being deleted (released to the background deletion)")
+		return it
+	}
+	if !vx.Up {
+		it.Drift = append(it.Drift, "down, want up")
+	}
+	have, err := h.vx.Get(ctx, spec.VXLAN.Name)
+	if err != nil {
+		it.Drift = append(it.Drift, fmt.Sprintf("reading its settings: %v", err))
+		return it
+	}
+	for _, d := range vxlan.Compare(spec.VXLAN, have) {
+		it.Drift = append(it.Drift, fmt.Sprintf("%s is %s, want %s", d.Field, d.Have, d.Want))
+	}
+	return it
+}
+
+// checkBridgeLink checks the network's bridge: there, a bridge, up, not
+// another network's, with the vxlan link as a port. A bridge the operator
+// named with bridgeName carries no mark of this plugin, and needs none.
+func checkBridgeLink(spec *NetworkSpec, br, vx *rtlink.Link) ItemStatus {
+	it := ItemStatus{Name: spec.Bridge.Name, Role: "bridge"}
+	switch {
+	case br == nil:
+		it.Drift = append(it.Drift, "link missing")
+		return it
+	case br.Kind != linkKindBridge:
+		it.Drift = append(it.Drift, fmt.Sprintf("is %s, not a bridge", kindName(br.Kind)))
+		return it
+	case br.Alias != ownerMark(spec.ID) && isOwnerMark(br.Alias):
+		it.Drift = append(it.Drift, fmt.Sprintf("belongs to another network of this plugin: alias %q", br.Alias))
+		return it
+	case br.Group == ReapGroup:
+		it.Drift = append(it.Drift, "being deleted (released to the background deletion)")
+		return it
+	}
+	if !br.Up {
+		it.Drift = append(it.Drift, "down, want up")
+	}
+	if vx != nil && vx.MasterIndex != br.Index {
+		it.Drift = append(it.Drift, fmt.Sprintf("%s is not a port of it", spec.VXLAN.Name))
+	}
+	if spec.Bridge.MTU != 0 && br.MTU != spec.Bridge.MTU {
+		it.Drift = append(it.Drift, fmt.Sprintf("MTU is %d, want %d", br.MTU, spec.Bridge.MTU))
+	}
+	return it
+}
+
+// checkPeers checks that each peer of the Peers option has its
+// head-end replication entry (all-zero MAC) in the vxlan link's FDB.
+func (h *LinuxHost) checkPeers(ctx context.Context, spec *NetworkSpec, vx *rtlink.Link) []ItemStatus {
+	out := []ItemStatus{}
+	if len(spec.Peers) == 0 {
+		return out
+	}
+	have := map[string]bool{}
+	var readErr error
+	if vx != nil && vx.Kind == linkKindVXLAN {
+		peers, err := h.vx.Peers(ctx, spec.VXLAN.Name)
+		if err != nil && !errors.Is(err, rtlink.ErrNotFound) {
+			readErr = err
+		}
+		for _, p := range peers {
+			have[p.String()] = true
+		}
+	}
+	for _, p := range spec.Peers {
+		it := ItemStatus{Name: p.String(), Role: "fdb peer"}
+		switch {
+		case readErr != nil:
+			it.Drift = append(it.Drift, fmt.Sprintf("reading the FDB of %s: %v", spec.VXLAN.Name, readErr))
+		case vx == nil:
+			it.Drift = append(it.Drift, fmt.Sprintf("FDB entry missing: its vxlan link %s is missing", spec.VXLAN.Name))
+		case !have[p.String()]:
+			it.Drift = append(it.Drift, fmt.Sprintf("FDB entry missing on %s", spec.VXLAN.Name))
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+// endpointItems checks the endpoints' host links: in bridge mode the
+// host end of the veth pair, a veth and a port of the network's bridge. A
+// macvlan or parent network's container link lives in the container's
+// namespace once it runs, which the plugin does not enter: only listed.
+func endpointItems(spec *NetworkSpec, eps []*Endpoint, byName map[string]*rtlink.Link, br *rtlink.Link) []ItemStatus {
+	out := make([]ItemStatus, 0, len(eps))
+	for _, ep := range eps {
+		it := ItemStatus{Name: ep.ID, Role: "veth " + ep.HostIf}
+		if spec.Kind != KindBridge {
+			it.Role = "macvlan " + ep.ContainerIf
+			it.Note = "in the container's namespace: not checked"
+			out = append(out, it)
+			continue
+		}
+		l := byName[ep.HostIf]
+		switch {
+		case l == nil:
+			it.Drift = append(it.Drift, fmt.Sprintf("host link %s missing", ep.HostIf))
+		case l.Kind != linkKindVeth:
+			it.Drift = append(it.Drift, fmt.Sprintf("host link %s is %s, not a veth", ep.HostIf, kindName(l.Kind)))
+		case br == nil || l.MasterIndex != br.Index:
+			it.Drift = append(it.Drift, fmt.Sprintf("host link %s is not a port of %s", ep.HostIf, spec.Bridge.Name))
+		case !l.Up:
+			it.Drift = append(it.Drift, fmt.Sprintf("host link %s down, want up", ep.HostIf))
+		}
+		out = append(out, it)
+	}
+	return out
+}
