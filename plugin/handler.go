@@ -289,69 +289,86 @@ func (h *handler) serve(call string, fn func(context.Context, []byte) (any, erro
 			return
 		}
 		log := h.log.With(callIDs(body)...) // every line of the call names its network and endpoint
-		ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
-		defer cancel()
-
-		// Whichever comes first, the call's end or its deadline, decides
-		// the answer; mu makes that choice once.
-		var (
-			mu       sync.Mutex
-			answered bool // the deadline passed and dockerd got an error
-			done     = make(chan result, 1)
-		)
-		go func() {
-			res := h.call(ctx, call, fn, body)
-			mu.Lock()
-			if !answered {
-				done <- res // buffered: sent under mu, so the deadline's check sees it
-				mu.Unlock()
-				return
-			}
-			mu.Unlock()
-			undone := false
-			if u, ok := res.resp.(undoable); ok && res.err == nil {
-				err := u.undo(context.WithoutCancel(ctx))
-				if err != nil {
-					log.Error("undoing a call that finished after its deadline", "call", call, "error", err)
-				}
-				undone = err == nil
-			}
-			log.Warn("call finished after its deadline", "call", call, "took", time.Since(start), "error", res.err, "undone", undone)
-		}()
-		var res result
-		select {
-		case res = <-done:
-		case <-ctx.Done():
-			mu.Lock()
-			select {
-			case res = <-done: // finished just in time
-			default:
-				answered = true
-				res.err = ctx.Err()
-			}
-			mu.Unlock()
-		}
-		if res.err != nil && ctx.Err() != nil && (errors.Is(res.err, context.DeadlineExceeded) || errors.Is(res.err, context.Canceled)) {
-			// Over time: the host calls gave up, or the answer could not wait.
-			res.err = fmt.Errorf("%s did not finish within %s (%v); it was cancelled, and whatever it made is undone", call, h.timeout, ctx.Err())
-		}
+		res := h.runBounded(r.Context(), log, call, fn, body, start)
 		log.Debug("call", "call", call, "took", time.Since(start), "request", string(body), "error", res.err)
-		if res.err != nil {
-			log.Warn("call failed", "call", call, "error", res.err)
-			// dockerd shows the user "remote: <Err>" for a 200 answer
-			// carrying Err; other statuses lose that form.
-			status := http.StatusOK
-			if errors.Is(res.err, errBadRequest) {
-				status = http.StatusBadRequest
-			}
-			h.reply(w, status, Response{Err: h.d.cfg.Name + ": " + res.err.Error()})
+		h.answer(w, log, call, res)
+	}
+}
+
+// runBounded runs the call with the handler's deadline. Whichever comes
+// first, the call's end or its deadline, decides the answer; a call that
+// finishes after its deadline was answered with an error, so what it made
+// is undone.
+func (h *handler) runBounded(parent context.Context, log *slog.Logger, call string, fn func(context.Context, []byte) (any, error), body []byte, start time.Time) result {
+	ctx, cancel := context.WithTimeout(parent, h.timeout)
+	defer cancel()
+	var (
+		mu       sync.Mutex // makes the choice between end and deadline once
+		answered bool       // the deadline passed and dockerd got an error
+		done     = make(chan result, 1)
+	)
+	go func() {
+		res := h.call(ctx, call, fn, body)
+		mu.Lock()
+		if !answered {
+			done <- res // buffered: sent under mu, so the deadline's check sees it
+			mu.Unlock()
 			return
 		}
-		if u, ok := res.resp.(undoable); ok {
-			res.resp = u.resp
+		mu.Unlock()
+		h.undoLate(ctx, log, call, res, start)
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		mu.Lock()
+		select {
+		case res = <-done: // finished just in time
+		default:
+			answered = true
+			res.err = ctx.Err()
 		}
-		h.reply(w, http.StatusOK, res.resp)
+		mu.Unlock()
 	}
+	if res.err != nil && ctx.Err() != nil && (errors.Is(res.err, context.DeadlineExceeded) || errors.Is(res.err, context.Canceled)) {
+		// Over time: the host calls gave up, or the answer could not wait.
+		res.err = fmt.Errorf("%s did not finish within %s (%v); it was cancelled, and whatever it made is undone", call, h.timeout, ctx.Err())
+	}
+	return res
+}
+
+// undoLate undoes what a call made that finished after dockerd had its
+// answer (an error, at the deadline).
+func (h *handler) undoLate(ctx context.Context, log *slog.Logger, call string, res result, start time.Time) {
+	undone := false
+	if u, ok := res.resp.(undoable); ok && res.err == nil {
+		err := u.undo(context.WithoutCancel(ctx))
+		if err != nil {
+			log.Error("undoing a call that finished after its deadline", "call", call, "error", err)
+		}
+		undone = err == nil
+	}
+	log.Warn("call finished after its deadline", "call", call, "took", time.Since(start), "error", res.err, "undone", undone)
+}
+
+// answer writes the call's result, or its error as dockerd shows it.
+func (h *handler) answer(w http.ResponseWriter, log *slog.Logger, call string, res result) {
+	if res.err != nil {
+		log.Warn("call failed", "call", call, "error", res.err)
+		// dockerd shows the user "remote: <Err>" for a 200 answer
+		// carrying Err; other statuses lose that form.
+		status := http.StatusOK
+		if errors.Is(res.err, errBadRequest) {
+			status = http.StatusBadRequest
+		}
+		h.reply(w, status, Response{Err: h.d.cfg.Name + ": " + res.err.Error()})
+		return
+	}
+	if u, ok := res.resp.(undoable); ok {
+		res.resp = u.resp
+	}
+	h.reply(w, http.StatusOK, res.resp)
 }
 
 // call runs fn, turning a panic into an error so that one bad call cannot
