@@ -234,7 +234,7 @@ func (d *Driver) nextVNI(id string) (uint32, error) {
 		}
 	}
 	return 0, &OptionError{Option: "VxlanId", Problem: fmt.Sprintf("missing, and every VNI of the plugin's range %s is held by a swarm network", r),
-		Accepted: "a VxlanId outside the range that no network holds, or a wider range (the plugin's VNI_RANGE setting, flag -vni-range)"}
+		Accepted: "a VxlanId outside the range that no network holds, or a wider range (the plugin's VNI range setting, VNI_RANGE)"}
 }
 
 // restoreVNIs takes the allocations of the store after a restart; the

@@ -115,7 +115,7 @@ func (r *resolver) completeEVPN(ctx context.Context, spec *NetworkSpec) error {
 	const need = "missing: ControlPlane=evpn needs the vxlan link's local address, which the routing daemon advertises as this host's VTEP"
 	dev := spec.VXLAN.Device
 	if dev == "" {
-		return &OptionError{Option: src.Name, Problem: need + ": give SrcAddr, or VtepDev (or the plugin's -vtepdev) naming a device with a global address", Accepted: src.Accepted}
+		return &OptionError{Option: src.Name, Problem: need + ": give SrcAddr, or VtepDev (or the plugin's default VTEP device) naming a device with a global address", Accepted: src.Accepted}
 	}
 	addrs, err := r.host.LinkAddrs(ctx, dev)
 	if err != nil {

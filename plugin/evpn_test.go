@@ -86,7 +86,7 @@ func TestEVPNLocalAddress(t *testing.T) {
 			opts map[string]string
 			says string
 		}{
-			{map[string]string{}, "give SrcAddr, or VtepDev (or the plugin's -vtepdev) naming a device with a global address"},
+			{map[string]string{}, "give SrcAddr, or VtepDev (or the plugin's default VTEP device) naming a device with a global address"},
 			{map[string]string{"VtepDev": "vxu1"}, "the VTEP device vxu1 has no global address; give SrcAddr, or a VtepDev with one"},
 		} {
 			tc.opts["VxlanId"], tc.opts["ControlPlane"] = "7", "evpn"

@@ -149,7 +149,7 @@ func TestCreateNetworkRejectsBadOptions(t *testing.T) {
 		{map[string]string{"parent": " , ,"}, "option parent=, ,: no interface name"},
 		{map[string]string{"parent": "eth0, bad/name"}, `option parent=eth0, bad/name: \"bad/name\" is not a valid interface name`},
 		{map[string]string{"parent": "toothbrush, pancakes, eth9.10"}, "option parent=toothbrush,pancakes,eth9.10: none of toothbrush, pancakes, eth9.10 exists on this host"},
-		{map[string]string{"parent-file": "/etc/shadow"}, "option parent-file=/etc/shadow: outside the parent directory /etc/docker-vxlan-plugin; accepted: a file in the daemon's -parent-dir"},
+		{map[string]string{"parent-file": "/etc/shadow"}, "option parent-file=/etc/shadow: outside the parent directory /etc/docker-vxlan-plugin; accepted: a file in the plugin's parent directory"},
 		{map[string]string{"VxlanId": "1", "VtepDev": "eth8, eth9"}, "option VtepDev=eth8,eth9: none of eth8, eth9 exists on this host"},
 		{map[string]string{"VxlanId": "abc"}, "option VxlanId=abc: not a number; accepted: 0..16777215"},
 		{map[string]string{"VxlanId": "16777216"}, "option VxlanId=16777216: out of range"},

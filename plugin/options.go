@@ -203,7 +203,7 @@ var optionTable = []Option{
 		Meaning: "a macvlan network on a host interface instead of a vxlan (give no VxlanId): the first name that exists on this host wins; name.id is an 802.1Q sub-interface, made when missing if its master exists", Default: "none: an isolated network on this host (local scope only)", Accepted: "interface names, comma-separated, spaces allowed",
 		apply: nameListValue(func(s *NetworkSpec, names []string) { s.Parent.Candidates = names })},
 	{Name: "parent-file", Kinds: parentKinds,
-		Meaning: "a TOML file in the daemon's -parent-dir whose [macvlan] table names the parent: parent = \"eth1\" or a list (or a file whose first line is the name); read on each host, so hosts may differ", Default: "none", Accepted: parentFileRules,
+		Meaning: "a TOML file in the plugin's parent directory whose [macvlan] table names the parent: parent = \"eth1\" or a list (or a file whose first line is the name); read on each host, so hosts may differ", Default: "none", Accepted: parentFileRules,
 		apply: func(p *parsedOptions, v string) error {
 			p.spec.Parent.File = v
 			return checkParentFileName(v)

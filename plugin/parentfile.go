@@ -14,7 +14,7 @@ import (
 )
 
 // DefaultParentDir is the directory parent-file options are read from when
-// the daemon's -parent-dir does not name another.
+// the daemon does not name another (its -parent-dir flag).
 const DefaultParentDir = "/etc/docker-vxlan-plugin"
 
 // MaxParentFileBytes is the largest parent-file read; a larger one is
@@ -26,7 +26,7 @@ const MaxParentFileBytes = 64 << 10
 const parentFileContent = `a [macvlan] table with parent = "name", "name, name" or ["name", "name"]; or an interface name on the first line`
 
 // parentFileRules is the accepted value of the parent-file option.
-var parentFileRules = fmt.Sprintf("a file in the daemon's -parent-dir (default %s): a name relative to it, or an absolute path inside it, no '..'; "+
+var parentFileRules = fmt.Sprintf("a file in the plugin's parent directory (default %s): a name relative to it, or an absolute path inside it, no '..'; "+
 	"a regular file of at most %d KiB, owned by root, writable by no one else, with one hard link; "+
 	"symbolic links must stay inside the directory", DefaultParentDir, MaxParentFileBytes>>10)
 
@@ -70,7 +70,7 @@ func checkParentFileName(v string) error {
 	}
 	for _, e := range strings.Split(v, "/") {
 		if e == ".." {
-			return errors.New("a path with a '..' element: the file must lie in the daemon's -parent-dir")
+			return errors.New("a path with a '..' element: the file must lie in the plugin's parent directory")
 		}
 	}
 	return nil
@@ -79,7 +79,7 @@ func checkParentFileName(v string) error {
 // checkParentDir checks the daemon's parent directory: an absolute path.
 func checkParentDir(dir string) (string, error) {
 	if !filepath.IsAbs(dir) {
-		return "", fmt.Errorf("-parent-dir %q: not an absolute path", dir)
+		return "", fmt.Errorf("parent directory %q: not an absolute path", dir)
 	}
 	return filepath.Clean(dir), nil
 }

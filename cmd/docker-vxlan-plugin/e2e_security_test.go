@@ -52,7 +52,7 @@ func TestIntegrationDockerParentFileSecurity(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ file, says string }{
-		{outside, "remote: vxlan: option parent-file=" + outside + ": outside the parent directory " + dir + "; accepted: a file in the daemon's -parent-dir"},
+		{outside, "remote: vxlan: option parent-file=" + outside + ": outside the parent directory " + dir + "; accepted: a file in the plugin's parent directory"},
 		{"escape.toml", "remote: vxlan: option parent-file=escape.toml: leads outside the parent directory " + dir + " (through a symbolic link or '..')"},
 		{"../" + filepath.Base(filepath.Dir(outside)) + "/shadow", "a path with a '..' element"},
 		{"fifo", "remote: vxlan: option parent-file=fifo: not a regular file"},
