@@ -291,7 +291,7 @@ func TestParentFileOptionParse(t *testing.T) {
 			t.Errorf("%q: %+v %v", v, s, err)
 		}
 	}
-	if _, err := NewDriver(Config{Scope: ScopeLocal, Host: newFakeHost(), ParentDir: "relative/dir"}); err == nil || !strings.Contains(err.Error(), "-parent-dir") {
+	if _, err := NewDriver(Config{Scope: ScopeLocal, Host: newFakeHost(), ParentDir: "relative/dir"}); err == nil || !strings.Contains(err.Error(), "parent directory \"relative/dir\": not an absolute path") {
 		t.Errorf("relative -parent-dir: %v", err)
 	}
 }
