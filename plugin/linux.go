@@ -331,15 +331,8 @@ func (h *LinuxHost) DeleteNetwork(ctx context.Context, spec *NetworkSpec, parent
 // carries mark. A link that is gone is not an error; one without the mark
 // is left alone.
 func (h *LinuxHost) releaseMarked(ctx context.Context, name, mark string, p pendingLink) error {
-	l, err := h.conn.LinkByName(ctx, name)
-	if errors.Is(err, rtlink.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	if marked, err := h.isMarked(ctx, name, mark); !marked {
 		return err
-	}
-	if l.Alias != mark {
-		return nil
 	}
 	return h.reap.release(ctx, name, p)
 }
@@ -347,18 +340,23 @@ func (h *LinuxHost) releaseMarked(ctx context.Context, name, mark string, p pend
 // deleteMarked deletes the link called name if it carries mark. A link
 // that is gone is not an error; one without the mark is left alone.
 func (h *LinuxHost) deleteMarked(ctx context.Context, name, mark string) error {
-	l, err := h.conn.LinkByName(ctx, name)
-	if errors.Is(err, rtlink.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	if marked, err := h.isMarked(ctx, name, mark); !marked {
 		return err
-	}
-	if l.Alias != mark {
-		return nil
 	}
 	if err := h.conn.DeleteLink(ctx, name); err != nil && !errors.Is(err, rtlink.ErrNotFound) {
 		return err
 	}
 	return nil
+}
+
+// isMarked reports whether the link called name exists and carries mark.
+func (h *LinuxHost) isMarked(ctx context.Context, name, mark string) (bool, error) {
+	l, err := h.conn.LinkByName(ctx, name)
+	if errors.Is(err, rtlink.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return l.Alias == mark, nil
 }

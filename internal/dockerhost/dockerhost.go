@@ -8,7 +8,6 @@
 package dockerhost
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -55,27 +54,8 @@ type Host struct {
 	mu         sync.Mutex
 	dockerd    *exec.Cmd
 	plugin     *exec.Cmd
-	pluginDone chan error    // the plugin's exit, once
-	log        *lockedBuffer // the plugin's output
-}
-
-// lockedBuffer collects a process's output, written by exec's copying
-// goroutine while tests read it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	pluginDone chan error     // the plugin's exit, once
+	log        *testns.Output // the plugin's output
 }
 
 // Start starts dockerd in ns and waits until it answers.
@@ -245,7 +225,7 @@ func (h *Host) StartPlugin(binary string, args ...string) {
 	h.t.Helper()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.log = &lockedBuffer{}
+	h.log = &testns.Output{}
 	pid := strconv.Itoa(h.DockerdPid())
 	cmd := exec.Command("nsenter", append([]string{"-t", pid, "-m", "-n", binary}, args...)...)
 	cmd.Stdout, cmd.Stderr = h.log, h.log

@@ -9,7 +9,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -18,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
 )
 
 // Supervisor holds one listening socket and one program.
@@ -34,7 +35,7 @@ type Supervisor struct {
 	stopped  bool          // Stop was called: no more starts
 	starts   int
 	exitErrs []error // each process's exit, in order
-	log      *lockedBuffer
+	log      *testns.Output
 	logStart int // where the current process's output begins in log
 
 	closeListener func() error // closes and unlinks the socket
@@ -62,7 +63,7 @@ func Listen(path string, restartSec time.Duration) (*Supervisor, error) {
 	}
 	// f keeps the socket; the listener's own descriptor is not needed, but
 	// closing it would unlink the path: keep it open until Close.
-	s := &Supervisor{path: path, file: f, restartSec: restartSec, log: &lockedBuffer{}}
+	s := &Supervisor{path: path, file: f, restartSec: restartSec, log: &testns.Output{}}
 	s.closeListener = l.Close
 	return s, nil
 }
@@ -237,35 +238,4 @@ func (s *Supervisor) CurrentLog() string {
 	from := s.logStart
 	s.mu.Unlock()
 	return s.log.From(from)
-}
-
-// lockedBuffer collects the processes' output, written by exec's copying
-// goroutines while tests read it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *lockedBuffer) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Len()
-}
-
-func (l *lockedBuffer) From(off int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.b.Bytes()[off:])
 }
