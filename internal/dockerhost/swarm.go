@@ -156,54 +156,56 @@ func (h *Host) killShimChildren() {
 	time.Sleep(100 * time.Millisecond)
 }
 
-// ShimChildren returns the pids of the processes whose parent is a
-// containerd shim of this host (its command line names the host's
-// directory): the first process of each container and managed plugin.
+// ShimChildren returns the pids of the first process of each of the
+// host's containers and managed plugins: the processes whose parent is one
+// of the engine's own (dockerd, containerd and the shims, which all live in
+// the host's cgroup) and which live outside that cgroup.
 func (h *Host) ShimChildren() []int {
+	engine := h.cgroupPids()
 	entries, _ := os.ReadDir("/proc")
-	shims := map[int]bool{}
-	parents := map[int]int{}
+	var out []int
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if err != nil || engine[pid] {
 			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if strings.Contains(string(cmdline), "containerd-shim") && strings.Contains(string(cmdline), h.dir) {
-			shims[pid] = true
 		}
 		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
 		// pid (comm) state ppid ...: comm may hold spaces, so after ')'.
 		if i := strings.LastIndexByte(string(stat), ')'); i > 0 {
 			if f := strings.Fields(string(stat[i+1:])); len(f) > 1 {
-				parents[pid], _ = strconv.Atoi(f[1])
+				if ppid, _ := strconv.Atoi(f[1]); engine[ppid] {
+					out = append(out, pid)
+				}
 			}
-		}
-	}
-	var out []int
-	for pid, ppid := range parents {
-		if shims[ppid] {
-			out = append(out, pid)
 		}
 	}
 	return out
 }
 
-// killEngineProcesses kills, by pid, every process whose command line
-// names the host's directory: containerd and the shims.
-func (h *Host) killEngineProcesses() {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if strings.Contains(string(cmdline), h.dir) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+// cgroupPids returns the pids of the processes in the host's cgroup.
+func (h *Host) cgroupPids() map[int]bool {
+	b, _ := os.ReadFile(filepath.Join(h.cgroup, "cgroup.procs"))
+	pids := map[int]bool{}
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			pids[pid] = true
 		}
 	}
-	time.Sleep(200 * time.Millisecond)
+	return pids
+}
+
+// killEngineProcesses ends every process of the host's cgroup (containerd
+// and the shims of a killed dockerd) and waits until none is left; the
+// cgroup stays for the engine's next start.
+func (h *Host) killEngineProcesses() {
+	if err := os.WriteFile(filepath.Join(h.cgroup, "cgroup.kill"), []byte("1"), 0); err != nil {
+		h.t.Logf("killing the processes of %s: %v", h.cgroup, err)
+		return
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(h.cgroupPids()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // LeaderHost returns the index in hosts of the host that is the swarm's
