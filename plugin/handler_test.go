@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
 	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
 )
 
@@ -475,11 +476,7 @@ func postWithin(t *testing.T, srv *httptest.Server, call, body string) string {
 // eventually waits up to 5 s for cond.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 5 s: %s", what)
-		}
-	}
+	testns.Eventually(t, 5*time.Second, 10*time.Millisecond, what, testns.Holds(func() (bool, string) { return cond(), "not yet" }))
 }
 
 const testNet = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

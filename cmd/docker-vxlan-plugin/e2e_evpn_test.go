@@ -151,17 +151,7 @@ func (h *evpnDockerHost) hasMAC(t *testing.T, mac string) (bool, string) {
 // took; after limit it fails the test with what cond last said.
 func within(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for {
-		ok, state := cond()
-		if ok {
-			return time.Since(start)
-		}
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not within %v: %s", what, limit, state)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return testns.Eventually(t, limit, 20*time.Millisecond, what, testns.Holds(cond))
 }
 
 // ping pings ip once from the container, failing the test on loss.

@@ -95,17 +95,7 @@ type swarmNode struct {
 // eventually retries check every half second for up to limit.
 func eventually(t *testing.T, limit time.Duration, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	testns.Eventually(t, limit, 500*time.Millisecond, what, check)
 }
 
 // taskOn returns the container of service svc on node n, waiting for it.

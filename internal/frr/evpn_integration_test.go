@@ -129,17 +129,7 @@ func hasMAC(entries []fdbEntry, mac string) bool {
 // took, failing the test with what cond last said.
 func waitFor(t *testing.T, what string, cond func() (bool, string)) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for {
-		ok, state := cond()
-		if ok {
-			return time.Since(start)
-		}
-		if time.Since(start) > converge {
-			t.Fatalf("%s: not within %v: %s", what, converge, state)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return testns.Eventually(t, converge, 50*time.Millisecond, what, testns.Holds(cond))
 }
 
 // Two hosts on a veth underlay, each with zebra and bgpd peering over iBGP

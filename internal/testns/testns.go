@@ -15,6 +15,7 @@ package testns
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 )
@@ -262,4 +264,33 @@ func (o *Output) From(off int) string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return string(o.b.Bytes()[off:])
+}
+
+// Eventually calls check every interval until it returns nil, and returns
+// how long that took; after limit it fails the test with what and check's
+// last error.
+func Eventually(t testing.TB, limit, interval time.Duration, what string, check func() error) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		err := check()
+		if err == nil {
+			return time.Since(start)
+		}
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not within %v: %v", what, limit, err)
+		}
+		time.Sleep(interval)
+	}
+}
+
+// Holds turns a condition that says what it saw into a check for
+// Eventually: nil when it holds, else an error with what it saw.
+func Holds(cond func() (bool, string)) func() error {
+	return func() error {
+		if ok, state := cond(); !ok {
+			return errors.New(state)
+		}
+		return nil
+	}
 }
