@@ -138,7 +138,7 @@ func TestIntegrationPodmanJoinsDockerNetwork(t *testing.T) {
 	// The Docker side goes while its plugin runs (a dockerd whose plugin is
 	// gone retries it for long).
 	d.MustDocker("rm", "-f", "cd")
-	d.MustDocker("network", "rm", "net71")
+	d.RemoveNetwork("net71")
 }
 
 // podmanConflist71 is the Podman network vx71: the VNI, VTEP device and

@@ -308,7 +308,7 @@ func TestIntegrationDockerEVPN(t *testing.T) {
 		if out, err := h.d.Docker("ps", "-aq"); err == nil && out != "" {
 			h.d.MustDocker(append([]string{"rm", "-f"}, strings.Fields(out)...)...)
 		}
-		h.d.MustDocker("network", "rm", evpnNet)
+		h.d.RemoveNetwork(evpnNet)
 		if left := ownedLinks(t, h.d); len(left) != 0 {
 			t.Fatalf("host %s: left after network rm: %v", h.name, left)
 		}

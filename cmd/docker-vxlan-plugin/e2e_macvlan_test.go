@@ -47,7 +47,7 @@ func TestIntegrationDockerMacvlanOnVXLAN(t *testing.T) {
 	}
 	for i, h := range []*dockerhost.Host{a, b} {
 		h.MustDocker("rm", "-f", fmt.Sprintf("m2%d", i+1))
-		h.MustDocker("network", "rm", "mv20")
+		h.RemoveNetwork("mv20")
 		if left := ownedLinks(t, h); len(left) != 0 {
 			t.Fatalf("left: %v", left)
 		}
@@ -123,7 +123,7 @@ func TestIntegrationDockerParentNetworks(t *testing.T) {
 			}
 			for _, h := range []*dockerhost.Host{a, b} {
 				h.MustDocker("rm", "-f", "pa", "pb")
-				h.MustDocker("network", "rm", n.name)
+				h.RemoveNetwork(n.name)
 				if left := ownedLinks(t, h); len(left) != 0 {
 					t.Fatalf("left: %v", left)
 				}

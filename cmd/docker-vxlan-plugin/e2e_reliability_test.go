@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // Bad -o values, each refused by `docker network create` with the option
@@ -62,7 +61,7 @@ func TestIntegrationDockerBadOptions(t *testing.T) {
 	if l := h.NS.LinkJSON(ul); l.Master != "" || l.Linkinfo.InfoKind != "veth" {
 		t.Fatalf("the underlay device was touched: %+v", l)
 	}
-	h.MustDocker("network", "rm", "good60")
+	h.RemoveNetwork("good60")
 }
 
 // 40 containers started in parallel on 4 networks: all get their
@@ -125,18 +124,7 @@ func TestIntegrationDockerParallelContainers(t *testing.T) {
 		return err
 	})
 	for n := 0; n < networks; n++ {
-		// `docker rm -f` returns before dockerd has released the
-		// container's endpoint (it does so when it handles the exit), so
-		// wait for the network to have none before removing it.
-		net := fmt.Sprintf("par%d", n)
-		deadline := time.Now().Add(20 * time.Second)
-		for h.MustDocker("network", "inspect", "-f", "{{len .Containers}}", net) != "0" {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s keeps endpoints 20 s after its containers were removed", net)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		h.MustDocker("network", "rm", net)
+		h.RemoveNetwork(fmt.Sprintf("par%d", n))
 	}
 	if left := ownedLinks(t, h); len(left) != 0 {
 		t.Fatalf("left: %v", left)
@@ -152,7 +140,7 @@ func TestIntegrationDockerRecreateSameVNI(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		h.MustDocker("network", "create", "-d", "vxlan", "--subnet", "198.19.90.0/24", "-o", "VxlanId=90", "-o", "vxlanName=vxsame", "-o", "bridgeName=brsame", "same")
 		h.MustDocker("run", "--rm", "--net", "same", "bb", "true")
-		h.MustDocker("network", "rm", "same")
+		h.RemoveNetwork("same")
 	}
 	if left := ownedLinks(t, h); len(left) != 0 {
 		t.Fatalf("left: %v", left)

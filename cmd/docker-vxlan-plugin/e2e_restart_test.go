@@ -45,7 +45,7 @@ func TestIntegrationDockerRestart(t *testing.T) {
 	a.MustDocker("run", "-d", "--name", "r3", "--net", "net30", "--ip", "198.19.30.13", "bb", "sleep", "3600")
 	ping("plugin restarted", "r3", a, "198.19.30.12")
 	a.MustDocker("network", "create", "-d", "vxlan", "--subnet", "198.19.31.0/24", "-o", "VxlanId=31", "net31")
-	a.MustDocker("network", "rm", "net31")
+	a.RemoveNetwork("net31")
 
 	// dockerd restarted, containers stopped and started again.
 	a.MustDocker("stop", "-t", "1", "r1", "r3")
@@ -60,7 +60,7 @@ func TestIntegrationDockerRestart(t *testing.T) {
 
 	for _, h := range []*dockerhost.Host{a, b} {
 		h.MustDocker("rm", "-f", "r1", "r2", "r3")
-		h.MustDocker("network", "rm", "net30")
+		h.RemoveNetwork("net30")
 		if left := ownedLinks(t, h); len(left) != 0 {
 			t.Fatalf("left: %v", left)
 		}

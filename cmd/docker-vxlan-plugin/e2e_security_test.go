@@ -88,6 +88,6 @@ func TestIntegrationDockerParentFileSecurity(t *testing.T) {
 			t.Fatalf("parent-file=%s: ping the underlay's other end: %v\n%s", file, err, out)
 		}
 		h.MustDocker("rm", "-f", "pc")
-		h.MustDocker("network", "rm", "pf")
+		h.RemoveNetwork("pf")
 	}
 }

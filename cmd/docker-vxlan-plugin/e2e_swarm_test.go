@@ -79,7 +79,7 @@ func TestIntegrationManagedPluginInstall(t *testing.T) {
 	pingsIn(t, h, "c2", "198.19.30.11")
 	h.MustDocker("rm", "-f", "c2")
 	h.MustDocker("rm", "-f", "c1")
-	h.MustDocker("network", "rm", "n30")
+	h.RemoveNetwork("n30")
 	if left := ownedLinks(t, h); len(left) != 0 {
 		t.Fatalf("left: %v", left)
 	}

@@ -183,7 +183,7 @@ func TestIntegrationDockerTwoHosts(t *testing.T) {
 		h.MustDocker("rm", "-f", "c1", "c2")
 	}
 	for _, h := range []*dockerhost.Host{a, b} {
-		h.MustDocker("network", "rm", "net10")
+		h.RemoveNetwork("net10")
 		if left := ownedLinks(t, h); len(left) != 0 {
 			t.Fatalf("left after network rm: %v", left)
 		}

@@ -218,6 +218,23 @@ func (h *Host) MustDocker(args ...string) string {
 	return out
 }
 
+// RemoveNetwork runs `docker network rm name`, retrying for up to 20 s
+// while dockerd answers "has active endpoints". dockerd releases a
+// removed container's endpoint when it handles the container's exit, and
+// counts it as gone only once the driver's DeleteEndpoint has answered,
+// so `docker rm -f` can return before the network is removable. Any
+// other error fails the test at once.
+func (h *Host) RemoveNetwork(name string) {
+	h.t.Helper()
+	testns.Eventually(h.t, 20*time.Second, 100*time.Millisecond, "docker network rm "+name, func() error {
+		_, err := h.Docker("network", "rm", name)
+		if err != nil && !strings.Contains(err.Error(), "has active endpoints") {
+			h.t.Fatal(err)
+		}
+		return err
+	})
+}
+
 // StartPlugin starts the plugin binary with args inside dockerd's network
 // and mount namespaces and waits until it answers Plugin.Activate on its
 // socket (a socket file left by a killed plugin does not count).
