@@ -61,7 +61,8 @@ func (h *LinuxHost) DeleteOwnedLink(ctx context.Context, o OwnedLink) error {
 // peers' FDB entries, which a reboot, the usual reason links are missing,
 // removes together with the links.
 func (h *LinuxHost) Reconcile(ctx context.Context, specs []*NetworkSpec) (*Reconciliation, error) {
-	links, err := h.conn.Links(ctx, "")
+	// Names, kinds, flags, masters, groups and aliases are all it reads.
+	links, err := h.conn.BriefLinks(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package rtlink_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -184,6 +185,48 @@ func TestIntegrationDeleteLinkGroup(t *testing.T) {
 	}
 	if err := c.DeleteLinkGroup(ctx, 0); err == nil {
 		t.Fatal("group 0 was not refused")
+	}
+}
+
+// BriefLinks reports every link Links reports, with the same fields
+// (checked against `ip -d -j link show` too) and no kind-specific data.
+func TestIntegrationBriefLinks(t *testing.T) {
+	ns := testns.New(t)
+	c := ns.Dial()
+	ns.IP("link", "add", "ul0", "type", "veth", "peer", "name", "ul1")
+	br := mustLink(t, c, &rtlink.Link{Name: "br7", Alias: "mark br7", Group: 9, Up: true, Data: &rtlink.Bridge{}})
+	mustLink(t, c, &rtlink.Link{Name: "vx7", MTU: 1400, Alias: "mark vx7", MasterIndex: br.Index, Data: &rtlink.VXLAN{ID: rtlink.Ptr[uint32](7), Port: rtlink.Ptr[uint16](4789)}})
+	full, err := c.Links(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	brief, err := c.BriefLinks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(brief) != len(full) || len(full) != 5 {
+		t.Fatalf("BriefLinks has %d links, Links %d, want 5", len(brief), len(full))
+	}
+	for i, b := range brief {
+		f := full[i]
+		if b.Data != nil {
+			t.Errorf("%s: Data %#v, want nil", b.Name, b.Data)
+		}
+		if f.Kind != "" && f.Data == nil {
+			t.Errorf("%s: Links gave no Data for kind %q", f.Name, f.Kind)
+		}
+		f.Data = nil
+		if fmt.Sprint(*b) != fmt.Sprint(*f) {
+			t.Errorf("BriefLinks %+v\nLinks      %+v", *b, *f)
+		}
+		ip := ns.LinkJSON(b.Name)
+		master := ""
+		if b.MasterIndex == br.Index {
+			master = "br7"
+		}
+		if ip.Ifindex != b.Index || ip.Linkinfo.InfoKind != b.Kind || ip.Ifalias != b.Alias || ip.Master != master || ip.MTU != b.MTU || ip.Address != b.HardwareAddr.String() {
+			t.Errorf("ip shows %+v, BriefLinks %+v", ip, *b)
+		}
 	}
 }
 

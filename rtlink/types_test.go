@@ -7,8 +7,6 @@ import (
 	"testing"
 )
 
-// ptrTo is Ptr, under the name some tests of this package use.
-
 func TestPortRangeText(t *testing.T) {
 	for in, want := range map[string]PortRange{"5000-6000": {Low: 5000, High: 6000}, "7": {Low: 7, High: 7}, "0-0": {}} {
 		var r PortRange
