@@ -42,16 +42,25 @@ func (c Config) MarshalJSON() ([]byte, error) {
 // versions of this package wrote and state files may still hold. It does
 // not validate: call Validate.
 func (c *Config) UnmarshalJSON(b []byte) error {
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(b, &keys); err != nil {
-		return fmt.Errorf("vxlan: decode Config: %w", err)
+	// One pass for what MarshalJSON wrote. Go's default encoding is told
+	// by its "Name" key: the decoder prefers a key's exact match, so
+	// "Name" lands in the probe and "name" in the name field. Only that
+	// encoding, or bad input, pays for a second look.
+	var j struct {
+		jsonConfig
+		LegacyName json.RawMessage `json:"Name"`
 	}
-	if _, legacy := keys["Name"]; legacy {
-		return c.unmarshalLegacy(keys)
-	}
-	var j jsonConfig
-	if err := json.Unmarshal(b, &j); err != nil {
-		return fmt.Errorf("vxlan: decode Config: %w", err)
+	if err := json.Unmarshal(b, &j); err != nil || j.LegacyName != nil {
+		var keys map[string]json.RawMessage
+		if kerr := json.Unmarshal(b, &keys); kerr != nil {
+			return fmt.Errorf("vxlan: decode Config: %w", kerr)
+		}
+		if _, legacy := keys["Name"]; legacy {
+			return c.unmarshalLegacy(keys)
+		}
+		if err != nil {
+			return fmt.Errorf("vxlan: decode Config: %w", err)
+		}
 	}
 	*c = Config(j.plainConfig)
 	if s := j.AgeingSeconds; s != nil {
