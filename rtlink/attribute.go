@@ -6,8 +6,8 @@ import (
 )
 
 // walkAttributes calls f with the type and payload of each netlink
-// attribute in b, in order, without copying: data is only valid during the
-// call. The nested and byte-order flags are cleared from the type. It stops
+// attribute in b, in order, without copying: data is a slice of b. The
+// nested and byte-order flags are cleared from the type. It stops
 // at the first error of f, or of the framing (a length shorter than the
 // attribute header or past the end of b).
 //
