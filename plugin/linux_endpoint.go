@@ -50,6 +50,16 @@ func (h *LinuxHost) CreateEndpointIn(ctx context.Context, spec *NetworkSpec, ep 
 	if err != nil {
 		return fmt.Errorf("network %s: %w", shortID(spec.ID), err)
 	}
+	// An endpoint made again with the ID of one just deleted (a CNI
+	// runtime restarting a container) needs the names its released links
+	// still hold.
+	names := []string{ep.HostIf}
+	if netns == nil {
+		names = append(names, ifName)
+	}
+	if err := h.reap.waitFor(ctx, names, 0, 0, false); err != nil {
+		return err
+	}
 	if spec.Kind != KindBridge {
 		_, err = h.conn.CreateLink(ctx, &rtlink.Link{Name: ifName, NetNS: netns, ParentIndex: lower.Index, MTU: spec.ContainerMTU, HardwareAddr: ep.MAC,
 			Data: &rtlink.Macvlan{Mode: spec.MacvlanMode}})

@@ -418,7 +418,8 @@ func TestIntegrationLinuxHostRestore(t *testing.T) {
 }
 
 // A network deleted and at once made again with the same VNI and names
-// works: the new CreateNetwork waits for the old links' deletion. Links
+// works: the new CreateNetwork waits for the old links' deletion; an
+// endpoint made again with the same ID likewise. Links
 // released but not deleted when the plugin stops (a crash) are deleted by
 // the next start.
 func TestIntegrationLinuxHostReleasedLinks(t *testing.T) {
@@ -436,8 +437,32 @@ func TestIntegrationLinuxHostReleasedLinks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+
+	// The same for an endpoint: deleted and made again at once with the
+	// same ID, so the same link names, as a CNI runtime does when it
+	// restarts a container. Each CreateEndpoint waits for the released
+	// veth's deletion.
+	if err := d.CreateNetwork(ctx, &CreateNetworkRequest{NetworkID: "1000000000000004", Options: map[string]any{optGeneric: map[string]any{"VxlanId": "72"}},
+		IPv4Data: []IPAMData{{Pool: "198.19.72.0/24", Gateway: "198.19.72.1/24"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		req := &CreateEndpointRequest{NetworkID: "1000000000000004", EndpointID: "e720000000000001", Interface: &EndpointInterface{Address: "198.19.72.2/24"}}
+		if _, err := d.CreateEndpoint(ctx, req); err != nil {
+			t.Fatalf("endpoint, round %d: %v", i, err)
+		}
+		if l := ns.LinkJSON(endpointHostIf(req.EndpointID)); l.Master != bridgeLinkName(req.NetworkID) || l.Group == fmt.Sprint(ReapGroup) {
+			t.Fatalf("round %d: %s is %+v", i, endpointHostIf(req.EndpointID), l)
+		}
+		if err := d.DeleteEndpoint(ctx, req.NetworkID, req.EndpointID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.DeleteNetwork(ctx, "1000000000000004"); err != nil {
+		t.Fatal(err)
+	}
 	drain(t, d)
-	if out := ns.IP("-br", "link"); strings.Contains(out, "same") {
+	if out := ns.IP("-br", "link"); strings.Contains(out, "same") || strings.Contains(out, "e72000000000") || strings.Contains(out, "_100000000000") {
 		t.Fatalf("left:\n%s", out)
 	}
 
