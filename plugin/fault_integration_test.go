@@ -300,3 +300,80 @@ func TestIntegrationReapFaultRetried(t *testing.T) {
 		t.Fatalf("left after a failed and retried deletion:\n%s", got)
 	}
 }
+
+// Networks deleted one after another have their bridges deleted at most
+// reapBridges to a request (the kernel holds its configuration lock for
+// each bridge of a request), their vxlan links and container veths with
+// them, and nothing is left. Each deletion request's bridges are counted
+// from the kernel's listing as the request is sent.
+func TestIntegrationReapBridgesPerRequest(t *testing.T) {
+	ctx := t.Context()
+	_, ns := liveDriver(t, ScopeLocal)
+	baseline := hostSnapshot(t, ns)
+	lister := ns.Dial()
+	var mu sync.Mutex
+	var perRequest []int // bridges in each deletion request
+	var listErr error
+	conn, err := rtlink.Dial(rtlink.WithNetNSPath(ns.Path()), rtlink.WithInterceptor(func(r rtlink.Request) error {
+		if r.Op != rtlink.OpDeleteLinkGroup {
+			return nil
+		}
+		links, err := lister.BriefLinks(context.Background())
+		n := 0
+		for _, l := range links {
+			if r.Link == fmt.Sprintf("group %d", l.Group) && l.Kind == linkKindBridge {
+				n++
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		perRequest = append(perRequest, n)
+		listErr = errors.Join(listErr, err)
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	d, err := NewDriver(Config{Scope: ScopeLocal, VTEPDevice: "ul0", Host: NewLinuxHost(conn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const networks = 3*reapBridges + 2
+	ids := make([]string, networks)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("5b%010x5b5b", i+1)
+		if err := d.CreateNetwork(ctx, &CreateNetworkRequest{NetworkID: ids[i], Options: map[string]any{optGeneric: map[string]any{"VxlanId": fmt.Sprint(500 + i)}},
+			IPv4Data: []IPAMData{{Pool: fmt.Sprintf("198.19.%d.0/24", 100+i), Gateway: fmt.Sprintf("198.19.%d.1/24", 100+i)}}}); err != nil {
+			t.Fatal(err)
+		}
+		ep := fmt.Sprintf("e%011xe5be", i+1)
+		if _, err := d.CreateEndpoint(ctx, &CreateEndpointRequest{NetworkID: ids[i], EndpointID: ep, Interface: &EndpointInterface{Address: fmt.Sprintf("198.19.%d.2/24", 100+i)}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.DeleteEndpoint(ctx, ids[i], ep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range ids {
+		if err := d.DeleteNetwork(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drain(t, d)
+	mu.Lock()
+	defer mu.Unlock()
+	if listErr != nil {
+		t.Fatal(listErr)
+	}
+	total, most := 0, 0
+	for _, n := range perRequest {
+		total, most = total+n, max(most, n)
+	}
+	if total != networks || most > reapBridges || most < reapBridges/2 {
+		t.Fatalf("bridges per deletion request %v: %d in all (want %d), at most %d (want %d at most, and batched)", perRequest, total, networks, most, reapBridges)
+	}
+	if got := hostSnapshot(t, ns); got != baseline {
+		t.Fatalf("left:\n%s", got)
+	}
+}

@@ -324,7 +324,7 @@ func (h *LinuxHost) DeleteNetwork(ctx context.Context, spec *NetworkSpec, parent
 	if err := h.releaseMarked(ctx, spec.VXLAN.Name, mark, pendingVXLAN(&spec.VXLAN)); err != nil {
 		return err
 	}
-	return h.releaseMarked(ctx, spec.Bridge.Name, mark, pendingLink{})
+	return h.releaseMarked(ctx, spec.Bridge.Name, mark, pendingLink{bridge: true})
 }
 
 // releaseMarked has the link called name deleted in the background if it

@@ -157,7 +157,7 @@ func (h *LinuxHost) DeleteEndpoint(ctx context.Context, spec *NetworkSpec, ep *E
 		attached = l.MasterIndex
 	}
 	if l.Kind != kind || lower == nil || attached != lower.Index {
-		if l.Group == ReapGroup {
+		if IsReapGroup(l.Group) {
 			return nil // released already, its network too
 		}
 		return fmt.Errorf("endpoint %s: %s is not the %s this plugin made on %s; it is left alone: %w", shortID(ep.ID), name, kind, lowerOf(spec), rtlink.ErrWrongKind)

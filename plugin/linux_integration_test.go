@@ -451,7 +451,7 @@ func TestIntegrationLinuxHostReleasedLinks(t *testing.T) {
 		if _, err := d.CreateEndpoint(ctx, req); err != nil {
 			t.Fatalf("endpoint, round %d: %v", i, err)
 		}
-		if l := ns.LinkJSON(endpointHostIf(req.EndpointID)); l.Master != bridgeLinkName(req.NetworkID) || l.Group == fmt.Sprint(ReapGroup) {
+		if l := ns.LinkJSON(endpointHostIf(req.EndpointID)); l.Master != bridgeLinkName(req.NetworkID) || l.Group != "default" {
 			t.Fatalf("round %d: %s is %+v", i, endpointHostIf(req.EndpointID), l)
 		}
 		if err := d.DeleteEndpoint(ctx, req.NetworkID, req.EndpointID); err != nil {
@@ -472,9 +472,8 @@ func TestIntegrationLinuxHostReleasedLinks(t *testing.T) {
 	if err := createNet(ctx, d, "2000000000000001", map[string]any{"VxlanId": "71"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"vx_200000000000", "br_200000000000"} {
-		ns.IP("link", "set", name, "group", fmt.Sprint(ReapGroup))
-	}
+	ns.IP("link", "set", "vx_200000000000", "group", fmt.Sprint(ReapGroup))
+	ns.IP("link", "set", "br_200000000000", "group", fmt.Sprint(ReapGroup+ReapGroups-1))
 	ns.IP("link", "add", "opveth", "group", fmt.Sprint(ReapGroup), "type", "veth", "peer", "name", "opveth1")
 	restarted, err := NewDriver(Config{Scope: ScopeLocal, VTEPDevice: "ul0", Host: NewLinuxHost(ns.Dial())})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -13,56 +14,83 @@ import (
 	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
 )
 
-// ReapGroup is the link group (IFLA_GROUP) of the links the plugin has
-// let go of and is about to delete. Deleting a link makes the kernel wait
-// for an RCU grace period (about 16 ms); deleting a whole link group is one
-// request and one wait, whatever the number of links in it. So the plugin
+// ReapGroup is the first of ReapGroups link groups (IFLA_GROUP) that hold
+// the links the plugin has let go of and is about to delete. Deleting a
+// link makes the kernel wait for an RCU grace period (about 16 ms);
+// deleting a whole link group of veths and vxlan links is one request and
+// about one wait, whatever the number of links in it. So the plugin
 // answers DeleteEndpoint and DeleteNetwork as soon as their links are in
-// this group, and deletes the group from the background.
+// one of these groups, and deletes the groups from the background, one
+// per request.
 //
-// The group is the plugin's own: it puts only links it made there, and at
-// start it deletes what a crash left in it, after checking that every
-// link in it is one of its own.
-const ReapGroup = 0x64767072 // "dvpr"
+// Bridges are the exception: the kernel waits a grace period for each
+// bridge it deletes, however the deletion is asked, and holds its lock on
+// the network configuration (RTNL) all along, so every other change on
+// the host (a container start among them) waits for the whole request.
+// A group therefore takes at most reapBridges bridges, and the next ones
+// go into the next group. Only with more than ReapGroups×reapBridges
+// bridges waiting does a group take more.
+//
+// The groups are the plugin's own: it puts only links it made there, and
+// at start it deletes what a crash left in them, after checking that every
+// link in them is one of its own.
+const (
+	ReapGroup  = 0x64767072 // "dvpr"
+	ReapGroups = 64
+)
+
+// IsReapGroup reports whether group is one of the plugin's deletion
+// groups, ReapGroup to ReapGroup+ReapGroups-1.
+func IsReapGroup(group uint32) bool {
+	return group >= ReapGroup && group < ReapGroup+ReapGroups
+}
 
 // reapRetry is how long the reaper waits after a failed deletion.
 const reapRetry = time.Second
 
 // A deletion waits for more links to delete with it, up to reapBatch links
-// or reapDelay after the first: while the kernel deletes links it holds
-// its lock on the network configuration (RTNL), and with thousands of
-// networks a deletion holds it for long whatever the number of links in
-// it, so fewer deletions mean fewer calls that wait for one. Drain, and a
-// create that needs a released link's name or VNI, do not wait.
+// or reapDelay after the first, so that many veths and vxlan links share
+// one grace period; a group full of bridges (reapBridges) is deleted at
+// once, since batching bridges saves little: deleting 8 bridges in one
+// request costs the kernel about 21 ms a bridge, 64 about 17 ms, one
+// alone 39 ms. Drain, and a create that needs a released link's name or
+// VNI, do not wait.
 const (
-	reapBatch = 128
-	reapDelay = 250 * time.Millisecond
+	reapBatch   = 128
+	reapBridges = 8
+	reapDelay   = 250 * time.Millisecond
 )
 
-// reaper deletes the links put into ReapGroup, in batches. It deletes
-// through a connection of its own (a clone of the host's, open while it has
-// work), so that the host's requests do not wait for a deletion's answer.
+// reaper deletes the links put into the deletion groups, a group at a
+// time. It deletes through a connection of its own (a clone of the
+// host's, open while it has work), so that the host's requests do not wait
+// for a deletion's answer.
 type reaper struct {
 	conn *rtlink.Conn // the host's: marks links
 	log  *slog.Logger
 
 	mu      sync.Mutex
 	pending map[string]pendingLink // by name
+	inGroup [ReapGroups]int        // pending links by group
+	group   int                    // the group released links go into: ReapGroup+group
+	bridges int                    // bridges released into that group since it was opened
 	round   int                    // counts deletions started
 	running bool                   // whether the background deletion runs
 	urgent  int                    // callers of drain waiting: delete at once
 	idle    *sync.Cond             // signalled when pending empties
 	kick    chan struct{}          // wakes the background deletion early
 
-	deleteMu sync.Mutex // serialises deletions of the group
+	deleteMu sync.Mutex // serialises deletions
 }
 
-// pendingLink is a link waiting in ReapGroup for its deletion.
+// pendingLink is a link waiting in a deletion group.
 type pendingLink struct {
-	round int // the deletion round that will take it
-	vni   uint32
-	port  uint16
-	vxlan bool
+	group  int // its group: ReapGroup+group
+	round  int // deletions started before it was recorded
+	vni    uint32
+	port   uint16
+	vxlan  bool
+	bridge bool
 }
 
 func newReaper(conn *rtlink.Conn) *reaper {
@@ -71,20 +99,29 @@ func newReaper(conn *rtlink.Conn) *reaper {
 	return r
 }
 
-// release puts the link into ReapGroup and has it deleted soon. The link
-// is unusable from then on; its name, and for a vxlan its VNI and port,
-// stay taken until it is deleted (see waitFor).
+// release puts the link into a deletion group and has it deleted soon. The
+// link is unusable from then on; its name, and for a vxlan its VNI and
+// port, stay taken until it is deleted (see waitFor).
 func (r *reaper) release(ctx context.Context, name string, p pendingLink) error {
-	if err := r.conn.SetLinkGroup(ctx, name, ReapGroup); err != nil {
+	r.mu.Lock()
+	group := r.group
+	if p.bridge {
+		if r.bridges++; r.bridges >= reapBridges {
+			r.nextGroup() // full: the next releases go into the next one
+		}
+	}
+	r.mu.Unlock()
+	if err := r.conn.SetLinkGroup(ctx, name, ReapGroup+uint32(group)); err != nil {
 		if errors.Is(err, rtlink.ErrNotFound) {
 			return nil
 		}
 		return err
 	}
 	r.mu.Lock()
-	p.round = r.round
+	p.group, p.round = group, r.round
 	r.pending[name] = p
-	if len(r.pending) >= reapBatch {
+	r.inGroup[group]++
+	if len(r.pending) >= reapBatch || group != r.group {
 		r.wake()
 	}
 	if !r.running {
@@ -101,6 +138,24 @@ func (r *reaper) release(ctx context.Context, name string, p pendingLink) error 
 	return nil
 }
 
+// nextGroup opens the next deletion group for releases. r.mu is held.
+func (r *reaper) nextGroup() {
+	r.group, r.bridges = (r.group+1)%ReapGroups, 0
+}
+
+// oldestGroup is the group to delete next: the one with pending links
+// opened longest ago, and whether releases have moved on from it. r.mu
+// is held and some link is pending.
+func (r *reaper) oldestGroup() (group int, closed bool) {
+	for i := 1; i <= ReapGroups; i++ {
+		g := (r.group + i) % ReapGroups
+		if r.inGroup[g] > 0 {
+			return g, g != r.group
+		}
+	}
+	return r.group, false
+}
+
 // wake has the background deletion delete now. r.mu is held.
 func (r *reaper) wake() {
 	select {
@@ -109,8 +164,9 @@ func (r *reaper) wake() {
 	}
 }
 
-// run deletes the group until nothing is pending, each deletion after the
-// batching wait. Links released while a deletion runs go with the next one.
+// run deletes the groups until nothing is pending, the oldest first. It
+// waits for more links before deleting the group releases still go into,
+// and deletes a closed group (full of bridges, or left behind) at once.
 func (r *reaper) run(conn *rtlink.Conn) {
 	if conn == nil {
 		conn = r.conn
@@ -125,7 +181,8 @@ func (r *reaper) run(conn *rtlink.Conn) {
 			r.mu.Unlock()
 			return
 		}
-		now := r.urgent > 0 || len(r.pending) >= reapBatch
+		group, closed := r.oldestGroup()
+		now := r.urgent > 0 || len(r.pending) >= reapBatch || closed
 		r.mu.Unlock()
 		if !now {
 			select {
@@ -133,30 +190,35 @@ func (r *reaper) run(conn *rtlink.Conn) {
 			case <-time.After(reapDelay):
 			}
 		}
-		if err := r.deleteGroup(context.Background(), conn); err != nil {
-			r.log.Error("deleting released links; trying again", "group", ReapGroup, "error", err)
+		if err := r.deleteGroup(context.Background(), conn, group); err != nil {
+			r.log.Error("deleting released links; trying again", "group", ReapGroup+group, "error", err)
 			time.Sleep(reapRetry)
 		}
 	}
 }
 
-// deleteGroup deletes ReapGroup in one request through conn, and forgets
-// the links released before it started.
-func (r *reaper) deleteGroup(ctx context.Context, conn *rtlink.Conn) error {
+// deleteGroup deletes the deletion group ReapGroup+group in one request
+// through conn, and forgets the links released into it before it started.
+// Releases move on to the next group if they still went into this one.
+func (r *reaper) deleteGroup(ctx context.Context, conn *rtlink.Conn, group int) error {
 	r.deleteMu.Lock()
 	defer r.deleteMu.Unlock()
 	r.mu.Lock()
 	round := r.round
 	r.round++
+	if group == r.group {
+		r.nextGroup()
+	}
 	r.mu.Unlock()
-	err := conn.DeleteLinkGroup(ctx, ReapGroup)
+	err := conn.DeleteLinkGroup(ctx, ReapGroup+uint32(group))
 	if err != nil && !errors.Is(err, rtlink.ErrNotFound) {
 		return err // ENODEV: the group was empty
 	}
 	r.mu.Lock()
 	for name, p := range r.pending {
-		if p.round <= round {
+		if p.group == group && p.round <= round {
 			delete(r.pending, name)
+			r.inGroup[group]--
 		}
 	}
 	if len(r.pending) == 0 {
@@ -166,31 +228,23 @@ func (r *reaper) deleteGroup(ctx context.Context, conn *rtlink.Conn) error {
 	return nil
 }
 
-// waitFor deletes the released links now if one of them holds a name in
-// names, or a vxlan's VNI on port, so that a new link may take it.
+// waitFor deletes now the groups of the released links that hold a name
+// in names, or a vxlan's VNI on port, so that a new link may take it.
 func (r *reaper) waitFor(ctx context.Context, names []string, vni uint32, port uint16, isVXLAN bool) error {
 	r.mu.Lock()
-	conflict := false
+	var groups []int
 	for name, p := range r.pending {
-		if contains(names, name) || (isVXLAN && p.vxlan && p.vni == vni && p.port == port) {
-			conflict = true
-			break
+		if (slices.Contains(names, name) || (isVXLAN && p.vxlan && p.vni == vni && p.port == port)) && !slices.Contains(groups, p.group) {
+			groups = append(groups, p.group)
 		}
 	}
 	r.mu.Unlock()
-	if !conflict {
-		return nil
-	}
-	return r.deleteGroup(ctx, r.conn)
-}
-
-func contains(names []string, name string) bool {
-	for _, n := range names {
-		if n == name {
-			return true
+	for _, g := range groups {
+		if err := r.deleteGroup(ctx, r.conn, g); err != nil {
+			return err
 		}
 	}
-	return false
+	return nil
 }
 
 // drain returns once every released link is deleted, or ctx is done.
@@ -222,28 +276,37 @@ func (r *reaper) drain(ctx context.Context) error {
 }
 
 // reapListed deletes the links of a listing of the host's links that a
-// crash left in ReapGroup: released, but not yet deleted. If the group
-// holds a link this plugin did not make, it is left alone, and the
+// crash left in the deletion groups: released, but not yet deleted. If the
+// groups hold a link this plugin did not make, it is left alone, and the
 // plugin's own are deleted one by one.
 func (r *reaper) reapListed(ctx context.Context, links []*rtlink.Link) (int, error) {
 	var ours []string
+	var groups []uint32
 	foreign := false
 	for _, l := range links {
-		if l.Group != ReapGroup {
+		if !IsReapGroup(l.Group) {
 			continue
 		}
 		if isOwnedLink(l) {
 			ours = append(ours, l.Name)
+			if !slices.Contains(groups, l.Group) {
+				groups = append(groups, l.Group)
+			}
 		} else {
 			foreign = true
-			r.log.Warn("a link this plugin did not make is in its link group; it is left alone", "link", l.Name, "group", ReapGroup)
+			r.log.Warn("a link this plugin did not make is in one of its link groups; it is left alone", "link", l.Name, "group", l.Group)
 		}
 	}
 	if len(ours) == 0 {
 		return 0, nil
 	}
 	if !foreign {
-		return len(ours), r.deleteGroup(ctx, r.conn)
+		for _, g := range groups {
+			if err := r.conn.DeleteLinkGroup(ctx, g); err != nil && !errors.Is(err, rtlink.ErrNotFound) {
+				return 0, err
+			}
+		}
+		return len(ours), nil
 	}
 	for _, name := range ours {
 		if err := r.conn.DeleteLink(ctx, name); err != nil && !errors.Is(err, rtlink.ErrNotFound) {

@@ -17,7 +17,7 @@ func ownedLinks(links []*rtlink.Link) []OwnedLink {
 	var out []OwnedLink
 	owners := map[int]string{} // bridge index -> network ID
 	for _, l := range links {
-		if l.Group == ReapGroup {
+		if IsReapGroup(l.Group) {
 			continue // being deleted
 		}
 		if id, ok := strings.CutPrefix(l.Alias, ownerMark("")); ok {
@@ -28,7 +28,7 @@ func ownedLinks(links []*rtlink.Link) []OwnedLink {
 		}
 	}
 	for _, l := range links {
-		if id, ok := owners[l.MasterIndex]; ok && l.Group != ReapGroup && l.Kind == linkKindVeth && strings.HasPrefix(l.Name, endpointHostIf("")) {
+		if id, ok := owners[l.MasterIndex]; ok && !IsReapGroup(l.Group) && l.Kind == linkKindVeth && strings.HasPrefix(l.Name, endpointHostIf("")) {
 			out = append(out, OwnedLink{Name: l.Name, Kind: l.Kind, NetworkID: id})
 		}
 	}
@@ -72,7 +72,7 @@ func (h *LinuxHost) Reconcile(ctx context.Context, specs []*NetworkSpec) (*Recon
 	}
 	byName := make(map[string]*rtlink.Link, len(links))
 	for _, l := range links {
-		if l.Group != ReapGroup {
+		if !IsReapGroup(l.Group) {
 			byName[l.Name] = l
 		}
 	}
@@ -104,14 +104,14 @@ func present(spec *NetworkSpec, byName map[string]*rtlink.Link) bool {
 		return p != nil && (!spec.Parent.Isolated || p.Alias == mark)
 	}
 	vx := byName[spec.VXLAN.Name]
-	if vx == nil || vx.Kind != linkKindVXLAN || vx.Alias != mark || !vx.Up || vx.Group == ReapGroup {
+	if vx == nil || vx.Kind != linkKindVXLAN || vx.Alias != mark || !vx.Up || IsReapGroup(vx.Group) {
 		return false
 	}
 	if spec.Kind == KindMacvlan {
 		return true
 	}
 	br := byName[spec.Bridge.Name]
-	return br != nil && br.Kind == linkKindBridge && br.Up && vx.MasterIndex == br.Index && br.Group != ReapGroup
+	return br != nil && br.Kind == linkKindBridge && br.Up && vx.MasterIndex == br.Index && !IsReapGroup(br.Group)
 }
 
 var _ Host = (*LinuxHost)(nil)

@@ -65,7 +65,7 @@ func (h *LinuxHost) checkVXLANLink(ctx context.Context, spec *NetworkSpec, vx *r
 	case vx.Alias != ownerMark(spec.ID):
 		it.Drift = append(it.Drift, fmt.Sprintf("not this plugin's link for the network: alias %q, want %q", vx.Alias, ownerMark(spec.ID)))
 		return it
-	case vx.Group == ReapGroup:
+	case IsReapGroup(vx.Group):
 		it.Drift = append(it.Drift, "being deleted (released to the background deletion)")
 		return it
 	}
@@ -98,7 +98,7 @@ func checkBridgeLink(spec *NetworkSpec, br, vx *rtlink.Link) ItemStatus {
 	case br.Alias != ownerMark(spec.ID) && isOwnerMark(br.Alias):
 		it.Drift = append(it.Drift, fmt.Sprintf("belongs to another network of this plugin: alias %q", br.Alias))
 		return it
-	case br.Group == ReapGroup:
+	case IsReapGroup(br.Group):
 		it.Drift = append(it.Drift, "being deleted (released to the background deletion)")
 		return it
 	}

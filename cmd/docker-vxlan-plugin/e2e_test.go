@@ -76,13 +76,24 @@ func oneDockerHost(t *testing.T) (*dockerhost.Host, string) {
 // ownedLinks lists the links in the host's namespace that this plugin
 // makes (vx_*, br_* and container veths vh*/vc*), once its background
 // deletion of released links is done: it waits up to 5 s for the plugin's
-// link group to be empty.
+// deletion groups to be empty.
 func ownedLinks(t *testing.T, h *dockerhost.Host) []string {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		out, err := h.NS.TryIP("-o", "link", "show", "group", strconv.Itoa(plugin.ReapGroup))
-		if err == nil && strings.TrimSpace(out) == "" || time.Now().After(deadline) {
+		var links []struct {
+			Group string `json:"group"`
+		}
+		if err := json.Unmarshal([]byte(h.NS.IP("-j", "link", "show")), &links); err != nil {
+			t.Fatal(err)
+		}
+		deleting := 0
+		for _, l := range links {
+			if g, err := strconv.ParseUint(l.Group, 10, 32); err == nil && plugin.IsReapGroup(uint32(g)) {
+				deleting++
+			}
+		}
+		if deleting == 0 || time.Now().After(deadline) {
 			return listOwnedLinks(t, h)
 		}
 		time.Sleep(20 * time.Millisecond)
