@@ -162,6 +162,8 @@ func print(results []*scalebench.Result) error {
 		{"CreateNetwork, mean", func(r *scalebench.Result) string { return ms(r.CreateNetwork) }},
 		{"DeleteNetwork, mean", func(r *scalebench.Result) string { return ms(r.DeleteNetwork) }},
 		{"all networks torn down", func(r *scalebench.Result) string { return r.Teardown.Round(time.Millisecond).String() }},
+		{"container start+stop meanwhile, p50", func(r *scalebench.Result) string { return duringTeardown(r, r.TeardownContainerP50) }},
+		{"container start+stop meanwhile, max", func(r *scalebench.Result) string { return duringTeardown(r, r.TeardownContainerMax) }},
 		{"links left after teardown", func(r *scalebench.Result) string { return strconv.Itoa(r.LinksLeft) }},
 		{"plugin RSS", func(r *scalebench.Result) string { return fmt.Sprintf("%.1f MB", float64(r.RSS)/1e6) }},
 		{"restart until the socket answers", func(r *scalebench.Result) string { return ms(r.RestartToAnswer) }},
@@ -174,6 +176,15 @@ func print(results []*scalebench.Result) error {
 		fmt.Fprintln(w, line)
 	}
 	return w.Flush()
+}
+
+// duringTeardown shows a figure of the container cycles timed during the
+// teardown, "-" for a run with one network, where none runs.
+func duringTeardown(r *scalebench.Result, d time.Duration) string {
+	if r.TeardownContainers == 0 {
+		return "-"
+	}
+	return ms(d)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }

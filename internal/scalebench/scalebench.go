@@ -58,17 +58,22 @@ type Config struct {
 
 // Result is what one run measured.
 type Result struct {
-	Networks        int
-	IPv6            bool
-	DualStack       bool
-	ContainerP50    time.Duration // one container start and stop
-	ContainerP99    time.Duration
-	CreateNetwork   time.Duration // mean
-	DeleteNetwork   time.Duration // mean of the calls
-	Teardown        time.Duration // every network deleted, until no link is left
-	RSS             int64         // bytes, with every network made
-	RestartToAnswer time.Duration // start of a new plugin process until its socket answers
-	LinksLeft       int           // links of the plugin left after the teardown
+	Networks      int
+	IPv6          bool
+	DualStack     bool
+	ContainerP50  time.Duration // one container start and stop
+	ContainerP99  time.Duration
+	CreateNetwork time.Duration // mean
+	DeleteNetwork time.Duration // mean of the calls
+	Teardown      time.Duration // every network deleted, until no link is left
+	// Container start and stop cycles run on the network deleted last
+	// while the others are deleted and their links are gone: what a
+	// container start meets during a mass deletion. Zero with one network.
+	TeardownContainerP50, TeardownContainerMax time.Duration
+	TeardownContainers                         int           // cycles timed during the teardown
+	RSS                                        int64         // bytes, with every network made
+	RestartToAnswer                            time.Duration // start of a new plugin process until its socket answers
+	LinksLeft                                  int           // links of the plugin left after the teardown
 }
 
 // Run makes a namespace, starts the plugin in it, measures, and removes
@@ -285,26 +290,88 @@ func (b *bench) run(ctx context.Context) (*Result, error) {
 	b.logf("restart: socket answers after %v", res.RestartToAnswer)
 
 	start = time.Now()
-	for i := 0; i < b.cfg.Networks; i++ {
-		if _, err := b.call("NetworkDriver.DeleteNetwork", fmt.Sprintf(`{"NetworkID":"%s"}`, ID("net", i))); err != nil {
-			return nil, err
+	last := b.cfg.Networks - 1
+	during, err := b.whileDeleting(func() error {
+		for i := 0; i < last; i++ {
+			if _, err := b.call("NetworkDriver.DeleteNetwork", fmt.Sprintf(`{"NetworkID":"%s"}`, ID("net", i))); err != nil {
+				return err
+			}
 		}
+		res.DeleteNetwork = time.Since(start)
+		// The cycles go on until the other networks' links are gone: the
+		// last network's two are left.
+		_, err := b.waitLinks(networkLinks, 2, start)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	res.DeleteNetwork = time.Since(start) / time.Duration(max(b.cfg.Networks, 1))
-	for {
-		left, err := b.pluginLinks()
-		if err != nil {
-			return nil, err
-		}
-		res.LinksLeft = left
-		if left == 0 || time.Since(start) > 10*time.Minute {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	if len(during) > 0 {
+		slices.Sort(during)
+		res.TeardownContainerP50, res.TeardownContainerMax, res.TeardownContainers = during[len(during)/2], during[len(during)-1], len(during)
+		b.logf("containers during the teardown: p50 %v, max %v, %d cycles", res.TeardownContainerP50, res.TeardownContainerMax, len(during))
+	}
+	t := time.Now()
+	if _, err := b.call("NetworkDriver.DeleteNetwork", fmt.Sprintf(`{"NetworkID":"%s"}`, ID("net", last))); err != nil {
+		return nil, err
+	}
+	res.DeleteNetwork = (res.DeleteNetwork + time.Since(t)) / time.Duration(max(b.cfg.Networks, 1))
+	if res.LinksLeft, err = b.waitLinks(allLinks, 0, start); err != nil {
+		return nil, err
 	}
 	res.Teardown = time.Since(start)
 	b.logf("teardown: %v (DeleteNetwork %v each), %d links left", res.Teardown, res.DeleteNetwork, res.LinksLeft)
 	return res, nil
+}
+
+// whileDeleting runs teardown while container start and stop cycles run
+// one after another on the last network, and returns the cycles' times.
+// With one network there is nothing else to delete and no cycle runs.
+func (b *bench) whileDeleting(teardown func() error) ([]time.Duration, error) {
+	if b.cfg.Networks < 2 {
+		return nil, teardown()
+	}
+	stop := make(chan struct{})
+	type outcome struct {
+		took []time.Duration
+		err  error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		var o outcome
+		for i := b.cfg.Containers; ; i++ {
+			select {
+			case <-stop:
+				done <- o
+				return
+			default:
+			}
+			d, err := b.container(b.cfg.Networks-1, i)
+			if err != nil {
+				o.err = err
+				done <- o
+				return
+			}
+			o.took = append(o.took, d)
+		}
+	}()
+	err := teardown()
+	close(stop)
+	o := <-done
+	return o.took, errors.Join(err, o.err)
+}
+
+// waitLinks waits until at most want of the plugin's links named with
+// prefixes are left, or 10 minutes from start have passed, and returns
+// how many are left.
+func (b *bench) waitLinks(prefixes []string, want int, start time.Time) (int, error) {
+	for {
+		left, err := b.pluginLinks(prefixes)
+		if err != nil || left <= want || time.Since(start) > 10*time.Minute {
+			return left, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // pluginPid is the pid of the plugin process itself: ip netns exec
@@ -326,8 +393,16 @@ func rssOf(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
 }
 
-// pluginLinks counts the links of the namespace the plugin makes.
-func (b *bench) pluginLinks() (int, error) {
+// Name prefixes of the links the plugin makes: a network's, and a
+// container's.
+var (
+	networkLinks = []string{"vx_", "br_"}
+	allLinks     = []string{"vx_", "br_", "vh", "vc"}
+)
+
+// pluginLinks counts the links of the namespace whose names start with one
+// of prefixes.
+func (b *bench) pluginLinks(prefixes []string) (int, error) {
 	out, err := exec.Command("ip", "-n", b.ns, "-o", "link", "show").Output()
 	if err != nil {
 		return 0, err
@@ -337,7 +412,7 @@ func (b *bench) pluginLinks() (int, error) {
 		f := strings.Fields(l)
 		if len(f) > 1 {
 			name := strings.TrimSuffix(strings.SplitN(f[1], "@", 2)[0], ":")
-			if strings.HasPrefix(name, "vx_") || strings.HasPrefix(name, "br_") || strings.HasPrefix(name, "vh") || strings.HasPrefix(name, "vc") {
+			if slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(name, p) }) {
 				n++
 			}
 		}

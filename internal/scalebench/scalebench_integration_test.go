@@ -28,6 +28,9 @@ func TestIntegrationScaleBench(t *testing.T) {
 	if res.ContainerP50 <= 0 || res.CreateNetwork <= 0 || res.DeleteNetwork <= 0 || res.RestartToAnswer <= 0 || res.RSS < 1<<20 || res.Teardown <= 0 {
 		t.Fatalf("a figure is missing: %+v", res)
 	}
+	if res.TeardownContainers == 0 || res.TeardownContainerP50 <= 0 || res.TeardownContainerMax < res.TeardownContainerP50 {
+		t.Fatalf("no container cycle timed during the teardown: %+v", res)
+	}
 	if res.LinksLeft != 0 {
 		t.Fatalf("%d links left", res.LinksLeft)
 	}
