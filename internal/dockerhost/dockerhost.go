@@ -231,7 +231,11 @@ func (h *Host) RemoveNetwork(name string) {
 		if err != nil && !strings.Contains(err.Error(), "has active endpoints") {
 			h.t.Fatal(err)
 		}
-		return err
+		if err != nil {
+			inspect, _ := h.Docker("network", "inspect", name)
+			return fmt.Errorf("%w\ndocker network inspect %s:\n%s", err, name, inspect)
+		}
+		return nil
 	})
 }
 
@@ -365,10 +369,29 @@ func (h *Host) stop() {
 	// containerd and the shims of containers: the rest of the cgroup.
 	h.killCgroup()
 	if h.t.Failed() {
-		h.t.Logf("dockerd log of %s (end):\n%s", h.NS.Name, testns.Tail(h.readFile("dockerd.log"), 60))
-		h.t.Logf("plugin log of %s (end):\n%s", h.NS.Name, testns.Tail(h.PluginLog(), 60))
+		dockerd, plugin := h.readFile("dockerd.log"), h.PluginLog()
+		h.t.Logf("dockerd's errors and warnings on %s, other than containerd's cleanup:\n%s", h.NS.Name, matchingLines(dockerd, func(l string) bool {
+			return (strings.Contains(l, "level=error") || strings.Contains(l, "level=warning")) && !strings.Contains(l, "cleanup warnings")
+		}))
+		h.t.Logf("the plugin's errors and warnings on %s:\n%s", h.NS.Name, matchingLines(plugin, func(l string) bool {
+			return strings.Contains(l, "level=ERROR") || strings.Contains(l, "level=WARN") || strings.Contains(l, "error=") && !strings.Contains(l, "error=<nil>")
+		}))
+		h.t.Logf("dockerd log of %s (end):\n%s", h.NS.Name, testns.Tail(dockerd, 60))
+		h.t.Logf("plugin log of %s (end):\n%s", h.NS.Name, testns.Tail(plugin, 60))
 	}
 	if err := os.RemoveAll(h.dir); err != nil {
 		h.t.Logf("removing %s: %v", h.dir, err)
 	}
+}
+
+// matchingLines is the lines of log that keep accepts, at most the last
+// 40 of them.
+func matchingLines(log string, keep func(string) bool) string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if keep(l) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out[max(0, len(out)-40):], "\n")
 }
