@@ -82,20 +82,31 @@ func (f *faultInjector) intercept(r rtlink.Request) error {
 // goes through f, with a state store of its own.
 func faultyDriver(t *testing.T, ns *testns.NS, f *faultInjector) (*Driver, *Store) {
 	t.Helper()
-	conn, err := rtlink.Dial(rtlink.WithNetNSPath(ns.Path()), rtlink.WithInterceptor(f.intercept))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
 	store, err := NewStore(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := NewDriver(Config{Scope: ScopeLocal, VTEPDevice: "ul0", Host: NewLinuxHost(conn), Store: store})
+	return interceptedDriver(t, ns, f.intercept, store), store
+}
+
+// interceptedDriver returns a driver on a LinuxHost whose connection into
+// ns goes through intercept, with store (nil for none).
+func interceptedDriver(t *testing.T, ns *testns.NS, intercept rtlink.Interceptor, store *Store) *Driver {
+	t.Helper()
+	conn, err := rtlink.Dial(rtlink.WithNetNSPath(ns.Path()), rtlink.WithInterceptor(intercept))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d, store
+	t.Cleanup(func() { conn.Close() })
+	cfg := Config{Scope: ScopeLocal, VTEPDevice: "ul0", Host: NewLinuxHost(conn)}
+	if store != nil {
+		cfg.Store = store
+	}
+	d, err := NewDriver(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 func TestIntegrationFaultAtEveryStep(t *testing.T) {
@@ -260,7 +271,7 @@ func TestIntegrationReapFaultRetried(t *testing.T) {
 	baseline := hostSnapshot(t, ns)
 	var mu sync.Mutex
 	fails := 1
-	conn, err := rtlink.Dial(rtlink.WithNetNSPath(ns.Path()), rtlink.WithInterceptor(func(r rtlink.Request) error {
+	d := interceptedDriver(t, ns, func(r rtlink.Request) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if r.Op == rtlink.OpDeleteLinkGroup && fails > 0 {
@@ -268,15 +279,7 @@ func TestIntegrationReapFaultRetried(t *testing.T) {
 			return errInjected
 		}
 		return nil
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	d, err := NewDriver(Config{Scope: ScopeLocal, VTEPDevice: "ul0", Host: NewLinuxHost(conn)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}, nil)
 	id := "4ea94ea94ea94ea9"
 	if err := createNet(ctx, d, id, map[string]any{"VxlanId": "43"}); err != nil {
 		t.Fatal(err)
@@ -314,7 +317,7 @@ func TestIntegrationReapBridgesPerRequest(t *testing.T) {
 	var mu sync.Mutex
 	var perRequest []int // bridges in each deletion request
 	var listErr error
-	conn, err := rtlink.Dial(rtlink.WithNetNSPath(ns.Path()), rtlink.WithInterceptor(func(r rtlink.Request) error {
+	d := interceptedDriver(t, ns, func(r rtlink.Request) error {
 		if r.Op != rtlink.OpDeleteLinkGroup {
 			return nil
 		}
@@ -330,15 +333,7 @@ func TestIntegrationReapBridgesPerRequest(t *testing.T) {
 		perRequest = append(perRequest, n)
 		listErr = errors.Join(listErr, err)
 		return nil
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	d, err := NewDriver(Config{Scope: ScopeLocal, VTEPDevice: "ul0", Host: NewLinuxHost(conn)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}, nil)
 	const networks = 3*reapBridges + 2
 	ids := make([]string, networks)
 	for i := range ids {
