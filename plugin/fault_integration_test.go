@@ -98,11 +98,7 @@ func interceptedDriver(t *testing.T, ns *testns.NS, intercept rtlink.Interceptor
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	cfg := Config{Scope: ScopeLocal, VTEPDevice: "ul0", Host: NewLinuxHost(conn)}
-	if store != nil {
-		cfg.Store = store
-	}
-	d, err := NewDriver(cfg)
+	d, err := NewDriver(Config{Scope: ScopeLocal, VTEPDevice: "ul0", Host: NewLinuxHost(conn), Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
