@@ -58,22 +58,24 @@ type Config struct {
 
 // Result is what one run measured.
 type Result struct {
-	Networks      int
-	IPv6          bool
-	DualStack     bool
-	ContainerP50  time.Duration // one container start and stop
-	ContainerP99  time.Duration
-	CreateNetwork time.Duration // mean
-	DeleteNetwork time.Duration // mean of the calls
-	Teardown      time.Duration // every network deleted, until no link is left
+	Networks        int
+	IPv6            bool
+	DualStack       bool
+	ContainerP50    time.Duration // one container start and stop
+	ContainerP99    time.Duration
+	CreateNetwork   time.Duration // mean
+	DeleteNetwork   time.Duration // mean of the calls
+	Teardown        time.Duration // every network deleted, until no link is left
+	RSS             int64         // bytes, with every network made
+	RestartToAnswer time.Duration // start of a new plugin process until its socket answers
+	LinksLeft       int           // links of the plugin left after the teardown
+
 	// Container start and stop cycles run on the network deleted last
-	// while the others are deleted and their links are gone: what a
-	// container start meets during a mass deletion. Zero with one network.
-	TeardownContainerP50, TeardownContainerMax time.Duration
-	TeardownContainers                         int           // cycles timed during the teardown
-	RSS                                        int64         // bytes, with every network made
-	RestartToAnswer                            time.Duration // start of a new plugin process until its socket answers
-	LinksLeft                                  int           // links of the plugin left after the teardown
+	// while the others are deleted, until their links are gone: what a
+	// container start meets during a mass deletion. None with one network.
+	TeardownContainerP50 time.Duration
+	TeardownContainerMax time.Duration
+	TeardownContainers   int // cycles timed
 }
 
 // Run makes a namespace, starts the plugin in it, measures, and removes
