@@ -50,9 +50,8 @@ func (h *LinuxHost) CreateEndpointIn(ctx context.Context, spec *NetworkSpec, ep 
 	if err != nil {
 		return fmt.Errorf("network %s: %w", shortID(spec.ID), err)
 	}
-	// An endpoint made again with the ID of one just deleted (a CNI
-	// runtime restarting a container) needs the names its released links
-	// still hold.
+	// An endpoint made again with the ID of one just deleted has the same
+	// link names, which its released links may still hold.
 	names := []string{ep.HostIf}
 	if netns == nil {
 		names = append(names, ifName)

@@ -439,9 +439,8 @@ func TestIntegrationLinuxHostReleasedLinks(t *testing.T) {
 	}
 
 	// The same for an endpoint: deleted and made again at once with the
-	// same ID, so the same link names, as a CNI runtime does when it
-	// restarts a container. Each CreateEndpoint waits for the released
-	// veth's deletion.
+	// same ID, so the same link names. Each CreateEndpoint waits for the
+	// released veth's deletion.
 	if err := d.CreateNetwork(ctx, &CreateNetworkRequest{NetworkID: "1000000000000004", Options: map[string]any{optGeneric: map[string]any{"VxlanId": "72"}},
 		IPv4Data: []IPAMData{{Pool: "198.19.72.0/24", Gateway: "198.19.72.1/24"}}}); err != nil {
 		t.Fatal(err)
