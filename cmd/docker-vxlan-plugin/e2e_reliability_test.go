@@ -129,9 +129,10 @@ func TestIntegrationDockerParallelContainers(t *testing.T) {
 	// Every container's DeleteEndpoint reached the plugin: no container
 	// link is left.
 	testns.Eventually(t, 20*time.Second, 50*time.Millisecond, "container links deleted", func() error {
-		for _, l := range ownedLinks(t, h) {
+		left := ownedLinks(t, h)
+		for _, l := range left {
 			if strings.HasPrefix(l, "vh") || strings.HasPrefix(l, "vc") {
-				return fmt.Errorf("left: %v", ownedLinks(t, h))
+				return fmt.Errorf("left: %v", left)
 			}
 		}
 		return nil
