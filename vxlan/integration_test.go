@@ -99,6 +99,10 @@ func TestIntegrationEveryField(t *testing.T) {
 				}
 			}()
 			if err := c.Create(ctx, cfg); err != nil {
+				var fe *vxlan.FeatureError
+				if errors.As(err, &fe) {
+					testns.SkipMissingFeature(t, fe.Fields[0], err)
+				}
 				t.Fatalf("create: %v", err)
 			}
 			got, err := c.Get(ctx, cfg.Name)

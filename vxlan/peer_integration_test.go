@@ -106,18 +106,29 @@ func TestIntegrationGPECombinations(t *testing.T) {
 		{"RemoteChecksumRX", func(d *rtlink.VXLAN) { d.RemCSumRX = yes }, func(c *vxlan.Config) { c.RemoteChecksumRX = true }},
 		{"RemoteChecksumNoPartial", func(d *rtlink.VXLAN) { d.RemCSumNoPartial = true }, func(c *vxlan.Config) { c.RemoteChecksumNoPartial = true }},
 	} {
-		cfg := base
-		tc.cfg(&cfg)
-		var ce *vxlan.ConfigError
-		if err := cfg.Validate(); !errors.As(err, &ce) || ce.Field != tc.field || !errors.Is(err, vxlan.ErrInvalid) {
-			t.Errorf("Validate with GPE and %s: %v", tc.field, err)
-		}
-		d := &rtlink.VXLAN{ID: vxlan.Ptr(uint32(0)), GPE: true, CollectMetadata: yes, Learning: vxlan.Ptr(false)}
-		tc.data(d)
-		_, err := c.Conn().CreateLink(ctx, &rtlink.Link{Name: "vx-raw", Data: d})
-		if !errors.Is(err, vxlan.ErrInvalid) || !errors.Is(err, unix.EINVAL) {
-			t.Errorf("the kernel took GPE with %s: %v", tc.field, err)
-			_ = c.Delete(ctx, "vx-raw")
-		}
+		t.Run(tc.field, func(t *testing.T) {
+			cfg := base
+			tc.cfg(&cfg)
+			var ce *vxlan.ConfigError
+			if err := cfg.Validate(); !errors.As(err, &ce) || ce.Field != tc.field || !errors.Is(err, vxlan.ErrInvalid) {
+				t.Errorf("Validate with GPE and %s: %v", tc.field, err)
+			}
+			// Without GPE, the kernel must offer the setting, or it refuses
+			// it for that reason rather than for GPE's rules.
+			alone := vxlan.Config{VNI: 1}
+			tc.cfg(&alone)
+			alone.CollectMetadata = false
+			if alone.RemoteChecksumNoPartial {
+				alone.RemoteChecksumRX = true
+			}
+			requireOffered(t, c, alone)
+			d := &rtlink.VXLAN{ID: vxlan.Ptr(uint32(0)), GPE: true, CollectMetadata: yes, Learning: vxlan.Ptr(false)}
+			tc.data(d)
+			_, err := c.Conn().CreateLink(ctx, &rtlink.Link{Name: "vx-raw", Data: d})
+			if !errors.Is(err, vxlan.ErrInvalid) || !errors.Is(err, unix.EINVAL) {
+				t.Errorf("the kernel took GPE with %s: %v", tc.field, err)
+				_ = c.Delete(ctx, "vx-raw")
+			}
+		})
 	}
 }

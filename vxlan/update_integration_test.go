@@ -106,11 +106,18 @@ func TestIntegrationChangelinkRefuses(t *testing.T) {
 		{"GPE", rtlink.VXLAN{GPE: true}},
 		{"Group of another family", rtlink.VXLAN{Group: netip.MustParseAddr("198.18.1.2")}},
 	} {
-		err := conn.ChangeLink(ctx, l.Index, &tc.data)
-		var oe *rtlink.OpError
-		if !errors.Is(err, vxlan.ErrNotSupported) || !errors.As(err, &oe) || !strings.Contains(strings.ToLower(oe.Message), "change") && !strings.Contains(oe.Message, "family") {
-			t.Errorf("changelink of %s: %v", tc.field, err)
-		}
+		t.Run(tc.field, func(t *testing.T) {
+			if tc.data.RemCSumNoPartial {
+				// A kernel that does not offer the setting refuses it for
+				// that reason, not because it cannot be changed.
+				requireOffered(t, c, vxlan.Config{VNI: 7, RemoteChecksumRX: true, RemoteChecksumNoPartial: true})
+			}
+			err := conn.ChangeLink(ctx, l.Index, &tc.data)
+			var oe *rtlink.OpError
+			if !errors.Is(err, vxlan.ErrNotSupported) || !errors.As(err, &oe) || !strings.Contains(strings.ToLower(oe.Message), "change") && !strings.Contains(oe.Message, "family") {
+				t.Errorf("changelink of %s: %v", tc.field, err)
+			}
+		})
 	}
 	// A changelink with the kind of another driver is refused before sending.
 	if err := conn.ChangeLink(ctx, l.Index, &rtlink.Bridge{}); !errors.Is(err, rtlink.ErrWrongKind) {

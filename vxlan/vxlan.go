@@ -81,7 +81,7 @@ func (c *Client) create(ctx context.Context, cfg *Config) (*rtlink.Link, error) 
 		return nil, c.explainExists(ctx, cfg, err)
 	}
 	if err != nil {
-		return nil, err
+		return nil, explainNotSupported(cfg, err)
 	}
 	// An underlay toLink could not look at (one in another namespace) can
 	// still make the kernel lower the MTU: remove the link and say so.
