@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
+	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/undo"
+	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/containernetworking/plugins/pkg/ipam"
 )
 
 // cmdAdd attaches a container: the network's links (on the first ADD on
@@ -26,17 +27,13 @@ func cmdAdd(ctx context.Context, s *session) (err error) {
 	}
 	defer s.unlock(ctx, st)
 	a := &addition{session: s, st: st}
-	defer func() {
-		if err != nil {
-			a.rollback()
-		}
-	}()
+	defer a.undo.OnError(ctx, &err)
 	if err := a.writeRecord(); err != nil {
 		return err
 	}
 	// IPAM runs while the network's links are made, unless the gateways
 	// it returns go on the bridge (HostGateway).
-	call := a.startIPAM()
+	call := a.startIPAM(ctx)
 	attach, result, err := a.makeNetwork(ctx, call)
 	if err != nil {
 		return err
@@ -61,17 +58,8 @@ type addition struct {
 	rec record
 	// prev is the record of an earlier ADD of this attachment, or nil.
 	prev *record
-	undo []func()
-}
-
-// onError adds a step to undo if the ADD fails.
-func (a *addition) onError(f func()) { a.undo = append(a.undo, f) }
-
-// rollback undoes what the ADD did, newest first.
-func (a *addition) rollback() {
-	for i := len(a.undo) - 1; i >= 0; i-- {
-		a.undo[i]()
-	}
+	// undo takes back what the ADD did if it fails.
+	undo undo.Steps
 }
 
 // writeRecord writes the attachment's record. The record comes first:
@@ -92,17 +80,17 @@ func (a *addition) writeRecord() error {
 	if err := a.st.put(a.rec); err != nil {
 		return err
 	}
-	a.onError(func() { _ = a.st.remove(a.rec.EndpointID) })
+	a.undo.Add(func(context.Context) { _ = a.st.remove(a.rec.EndpointID) })
 	return nil
 }
 
 // startIPAM starts IPAM's ADD in the background; if the ADD fails, the
 // address it got is released.
-func (a *addition) startIPAM() *ipamCall {
-	call := startIPAMAdd(a.conf.IPAM.Type, a.args.StdinData)
-	a.onError(func() {
+func (a *addition) startIPAM(ctx context.Context) *ipamCall {
+	call := startIPAMAdd(ctx, a.conf.IPAM.Type, a.args.StdinData)
+	a.undo.Add(func(ctx context.Context) {
 		if _, err := call.wait(); err == nil {
-			_ = ipam.ExecDel(a.conf.IPAM.Type, a.args.StdinData)
+			_ = a.ipamDel(ctx)
 		}
 	})
 	return call
@@ -113,7 +101,7 @@ func (a *addition) startIPAM() *ipamCall {
 // returns the spec of the links the container is attached to, and IPAM's
 // result when the spec needed it (HostGateway puts its gateways on the
 // bridge), else nil.
-func (a *addition) makeNetwork(ctx context.Context, call *ipamCall) (*plugin.NetworkSpec, *current.Result, error) {
+func (a *addition) makeNetwork(ctx context.Context, call *ipamCall) (*fabric.NetworkSpec, *current.Result, error) {
 	spec, err := a.spec(ctx, false)
 	if err != nil {
 		return nil, nil, err
@@ -134,13 +122,13 @@ func (a *addition) makeNetwork(ctx context.Context, call *ipamCall) (*plugin.Net
 		if err := a.st.put(a.rec); err != nil { // DEL must find the same links
 			return nil, nil, err
 		}
-		return seg.On(spec), result, nil
+		return seg.on(spec), result, nil
 	}
 	if a.prev == nil {
-		a.onError(func() {
+		a.undo.Add(func(ctx context.Context) {
 			// Without this attachment's record, the network may be unused.
 			if a.st.remove(a.rec.EndpointID) == nil {
-				_ = a.deleteNetworkIfUnused(context.Background(), a.st, spec)
+				_ = a.deleteNetworkIfUnused(ctx, a.st, spec)
 			}
 		})
 	}
@@ -149,9 +137,9 @@ func (a *addition) makeNetwork(ctx context.Context, call *ipamCall) (*plugin.Net
 
 // makeInterface makes the container's interface on the links of attach
 // and gives it the IPAM result's addresses and routes.
-func (a *addition) makeInterface(ctx context.Context, attach *plugin.NetworkSpec, result *current.Result) (*plugin.Endpoint, error) {
+func (a *addition) makeInterface(ctx context.Context, attach *fabric.NetworkSpec, result *current.Result) (*fabric.Endpoint, error) {
 	args := a.args
-	ep := plugin.NewEndpoint(a.rec.EndpointID, firstIPv4(result))
+	ep := fabric.NewEndpoint(a.rec.EndpointID, firstIPv4(result))
 	// A retried ADD finds the links of the failed one: remove them first.
 	if err := a.host.DeleteEndpoint(ctx, attach, ep); err != nil {
 		return nil, err
@@ -161,10 +149,10 @@ func (a *addition) makeInterface(ctx context.Context, attach *plugin.NetworkSpec
 		return nil, err
 	}
 	defer ctr.close()
-	if err := a.host.CreateEndpointIn(ctx, attach, ep, ctr.ns, args.IfName); err != nil {
+	if err := a.host.CreateEndpoint(ctx, attach, ep, &linuxhost.ContainerNS{NetNS: ctr.ns, IfName: args.IfName}); err != nil {
 		return nil, fmt.Errorf("container interface %s in %s: %w", args.IfName, args.Netns, err)
 	}
-	a.onError(func() { _ = a.host.DeleteEndpoint(context.Background(), attach, ep) })
+	a.undo.Add(func(ctx context.Context) { _ = a.host.DeleteEndpoint(ctx, attach, ep) })
 	if err := ctr.configure(ctx, args.IfName, result); err != nil {
 		return nil, err
 	}
@@ -175,7 +163,7 @@ func (a *addition) makeInterface(ctx context.Context, attach *plugin.NetworkSpec
 // (the addresses on the container's, the last) and, when IPAM gave no DNS,
 // the configuration's, as CNI's bridge plugin does; then prints it in the
 // configuration's CNI version.
-func (s *session) printResult(result *current.Result, attach *plugin.NetworkSpec, ep *plugin.Endpoint) error {
+func (s *session) printResult(result *current.Result, attach *fabric.NetworkSpec, ep *fabric.Endpoint) error {
 	if len(result.DNS.Nameservers) == 0 && len(result.DNS.Search) == 0 {
 		result.DNS = s.conf.DNS
 	}
@@ -190,25 +178,40 @@ func (s *session) printResult(result *current.Result, attach *plugin.NetworkSpec
 // because a vxlan link has the VNI and port: if it is a Docker network's of
 // the same mode and settings, the container joins that network's segment;
 // otherwise the error stands (createErr, which names VxlanId and the link).
-func (s *session) joinSegment(ctx context.Context, spec *plugin.NetworkSpec, createErr error) (*plugin.Segment, error) {
+func (s *session) joinSegment(ctx context.Context, spec *fabric.NetworkSpec, createErr error) (*segment, error) {
 	if !errors.Is(createErr, rtlink.ErrExists) {
 		return nil, createErr
 	}
-	seg, err := s.host.SegmentOf(ctx, spec)
+	seg, err := s.segmentOf(ctx, spec)
 	if err != nil || seg == nil || isCNINetwork(seg.NetworkID) {
 		// Another CNI network's segment is not joined: its links would go
 		// with its own last container, under this one's feet.
 		return nil, createErr
 	}
 	if seg.Kind != spec.Kind {
-		return nil, &plugin.OptionError{Option: "mode", Value: string(spec.Kind), Problem: fmt.Sprintf("VNI %d is on this host the segment of Docker network %.12s, whose mode is %s; a network joining it needs the same", spec.VXLAN.VNI, seg.NetworkID, seg.Kind), Accepted: string(seg.Kind)}
+		return nil, &fabric.OptionError{
+			Option: "mode",
+			Value:  string(spec.Kind),
+			Problem: fmt.Sprintf(
+				"VNI %d is on this host the segment of Docker network %.12s, whose mode is %s; a network joining it needs the same",
+				spec.VXLAN.VNI,
+				seg.NetworkID,
+				seg.Kind,
+			),
+			Accepted: string(seg.Kind),
+		}
 	}
 	// The segment's links and settings must be this network's; its FDB
 	// peers are the Docker network's own.
-	joined := seg.On(spec)
+	joined := seg.on(spec)
 	joined.Peers = nil
 	if err := s.host.CheckNetwork(ctx, joined, nil).Err(); err != nil {
-		return nil, fmt.Errorf("VNI %d is on this host the segment of Docker network %.12s, which this network cannot join: %w", spec.VXLAN.VNI, seg.NetworkID, err)
+		return nil, fmt.Errorf(
+			"VNI %d is on this host the segment of Docker network %.12s, which this network cannot join: %w",
+			spec.VXLAN.VNI,
+			seg.NetworkID,
+			err,
+		)
 	}
 	return seg, nil
 }
@@ -217,9 +220,9 @@ func (s *session) joinSegment(ctx context.Context, spec *plugin.NetworkSpec, cre
 // network's bridge (bridge mode) or vxlan link (macvlan mode), the host
 // end of the veth (bridge mode), and the container's interface, last,
 // with the MTU the plugin gives containers.
-func interfacesOf(spec *plugin.NetworkSpec, ep *plugin.Endpoint, args *skel.CmdArgs) []*current.Interface {
+func interfacesOf(spec *fabric.NetworkSpec, ep *fabric.Endpoint, args *skel.CmdArgs) []*current.Interface {
 	var out []*current.Interface
-	if spec.Kind == plugin.KindBridge {
+	if spec.Kind == fabric.KindBridge {
 		out = append(out, &current.Interface{Name: spec.Bridge.Name}, &current.Interface{Name: ep.HostIf})
 	} else {
 		out = append(out, &current.Interface{Name: spec.VXLAN.Name})

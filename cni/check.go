@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
+	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
+	"github.com/containernetworking/cni/pkg/invoke"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
-	"github.com/containernetworking/plugins/pkg/ipam"
 )
 
 // cmdCheck reports whether an attachment is as ADD made it: the network's
@@ -27,7 +27,7 @@ func cmdCheck(ctx context.Context, s *session) error {
 		return fmt.Errorf("check: prevResult: %w", err)
 	}
 	if s.conf.IPAM.Type != "" {
-		if err := ipam.ExecCheck(s.conf.IPAM.Type, args.StdinData); err != nil {
+		if err := invoke.DelegateCheck(ctx, s.conf.IPAM.Type, args.StdinData, nil); err != nil {
 			return fmt.Errorf("ipam %s: %w", s.conf.IPAM.Type, err)
 		}
 	}
@@ -43,7 +43,7 @@ func cmdCheck(ctx context.Context, s *session) error {
 		return fmt.Errorf("check: container %s interface %s is not attached to network %s on this host", args.ContainerID, args.IfName, s.conf.Name)
 	}
 	spec = rec.attachedTo(spec)
-	if err := s.host.CheckNetwork(ctx, spec, []*plugin.Endpoint{plugin.NewEndpoint(s.endpointID(), netip.Prefix{})}).Err(); err != nil {
+	if err := s.host.CheckNetwork(ctx, spec, []*fabric.Endpoint{fabric.NewEndpoint(s.endpointID(), netip.Prefix{})}).Err(); err != nil {
 		return err
 	}
 	ctr, err := openContainer(args.Netns)

@@ -1,13 +1,14 @@
-// Package cni is a CNI plugin of network type "vxlan": it attaches
-// containers to VXLAN segments with the same links, the same network
-// options and the same owner marks as the Docker driver of this module
-// (package plugin, on the typed API of package vxlan and the netlink of
-// package rtlink), so that Podman, containerd, CRI-O, Kubernetes and Nomad
-// hosts share segments with Docker hosts. Command vxlan-cni is its binary.
+// Package cni is the CNI front end of the project: a CNI plugin of network
+// type "vxlan" that attaches containers to VXLAN segments with the same
+// links, the same network options and the same owner marks as the Docker
+// driver (package docker, its peer: neither imports the other), since both
+// build on packages fabric (the options and rules) and linuxhost (the
+// links), so that Podman, containerd, CRI-O, Kubernetes and Nomad hosts
+// share segments with Docker hosts. Command vxlan-cni is its binary.
 //
 // It speaks CNI 0.3.0 to 1.1.0: ADD, DEL, CHECK, VERSION, GC and STATUS.
 // Every key of the network configuration that CNI does not define is a
-// network option of package plugin's option table; addresses come from the
+// network option of package fabric's option table; addresses come from the
 // IPAM plugin the configuration names under "ipam".
 //
 // State: per network, a directory under /var/lib/cni/vxlan (named by 12
@@ -29,7 +30,8 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
+	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
+	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/version"
@@ -43,7 +45,13 @@ var supportedVersions = version.PluginSupports("0.3.0", "0.3.1", "0.4.0", "1.0.0
 // for skel.PluginMainFuncs; each reads the network configuration and
 // dials netlink in the calling process's namespace.
 func Funcs() skel.CNIFuncs {
-	return skel.CNIFuncs{Add: withSession(cmdAdd), Del: withSession(cmdDel), Check: withSession(cmdCheck), GC: withSession(cmdGC), Status: withSession(cmdStatus)}
+	return skel.CNIFuncs{
+		Add:    withSession(cmdAdd),
+		Del:    withSession(cmdDel),
+		Check:  withSession(cmdCheck),
+		GC:     withSession(cmdGC),
+		Status: withSession(cmdStatus),
+	}
 }
 
 // Versions returns the CNI versions the plugin supports (0.3.0 to 1.1.0),
@@ -56,7 +64,7 @@ type session struct {
 	args *skel.CmdArgs
 	conf *netConf
 	conn *rtlink.Conn
-	host *plugin.LinuxHost
+	host *linuxhost.Host
 }
 
 // open reads the configuration and dials netlink in the host's namespace.
@@ -72,7 +80,7 @@ func open(args *skel.CmdArgs) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &session{args: args, conf: conf, conn: conn, host: plugin.NewLinuxHost(conn)}, nil
+	return &session{args: args, conf: conf, conn: conn, host: linuxhost.New(conn)}, nil
 }
 
 func (s *session) close() { s.conn.Close() }
@@ -92,36 +100,32 @@ func withSession(cmd func(context.Context, *session) error) func(*skel.CmdArgs) 
 // checkKind refuses networks other than vxlan ones: the CNI plugin makes
 // no parent (host interface) networks; CNI's macvlan plugin does.
 func checkKind(conf *netConf) error {
-	spec, err := plugin.ParseOptions(conf.Options)
+	spec, err := fabric.ParseOptions(conf.Options)
 	if err != nil {
 		return err
 	}
-	if spec.Kind != plugin.KindParent {
+	if spec.Kind != fabric.KindParent {
 		return nil
 	}
 	for _, k := range slices.Sorted(maps.Keys(conf.Options)) {
-		return &plugin.OptionError{Option: k, Value: conf.Options[k], Problem: "the CNI plugin makes vxlan networks only (for a macvlan network on a host interface, use CNI's macvlan plugin)", Accepted: "networks with VxlanId"}
-	}
-	return &plugin.OptionError{Option: "VxlanId", Problem: "missing", Accepted: acceptedOf("VxlanId")}
-}
-
-// acceptedOf returns the accepted values of an option of the table.
-func acceptedOf(name string) string {
-	for _, o := range plugin.Options() {
-		if o.Name == name {
-			return o.Accepted
+		return &fabric.OptionError{
+			Option:   k,
+			Value:    conf.Options[k],
+			Problem:  "the CNI plugin makes vxlan networks only (for a macvlan network on a host interface, use CNI's macvlan plugin)",
+			Accepted: "networks with VxlanId",
 		}
 	}
-	return ""
+	vni, _ := fabric.LookupOption("VxlanId")
+	return &fabric.OptionError{Option: "VxlanId", Problem: "missing", Accepted: vni.Accepted}
 }
 
 // spec resolves the network's spec on this host (its gateways, from IPAM,
 // are set by ADD when HostGateway puts them on the bridge); forDelete
 // resolves a network whose VTEP device is gone.
-func (s *session) spec(ctx context.Context, forDelete bool) (*plugin.NetworkSpec, error) {
-	return plugin.Resolve(ctx, s.host, s.conf.Options, plugin.ResolveConfig{
+func (s *session) spec(ctx context.Context, forDelete bool) (*fabric.NetworkSpec, error) {
+	return fabric.Resolve(ctx, s.host, s.conf.Options, fabric.ResolveConfig{
 		ID:            networkID(s.conf.Name),
-		Scope:         plugin.ScopeGlobal,
+		Scope:         fabric.ScopeGlobal,
 		MissingVTEPOK: forDelete,
 	})
 }
@@ -133,7 +137,7 @@ func (s *session) stateID() string { return networkID(s.conf.Name)[:12] }
 func (s *session) endpointID() string { return endpointID(s.args.ContainerID, s.args.IfName) }
 
 // settle returns once the links this call released are gone from the
-// kernel: LinuxHost deletes them in the background, and this process ends
+// kernel: linuxhost.Host deletes them in the background, and this process ends
 // as soon as it answers, so it waits for them before it does (and before
 // the network's lock is released, so that the next call finds them gone).
 func (s *session) settle(ctx context.Context) error { return s.host.Drain(ctx) }
@@ -146,7 +150,7 @@ func (s *session) unlock(ctx context.Context, st *netState) {
 
 // lockForDelete resolves the network's spec for taking it down (its VTEP
 // device may be gone) and locks its state.
-func (s *session) lockForDelete(ctx context.Context) (*plugin.NetworkSpec, *netState, error) {
+func (s *session) lockForDelete(ctx context.Context) (*fabric.NetworkSpec, *netState, error) {
 	spec, err := s.spec(ctx, true)
 	if err != nil {
 		return nil, nil, err
@@ -160,7 +164,7 @@ func (s *session) lockForDelete(ctx context.Context) (*plugin.NetworkSpec, *netS
 
 // deleteNetworkIfUnused deletes the network's links once no attachment on
 // this host has a record.
-func (s *session) deleteNetworkIfUnused(ctx context.Context, st *netState, spec *plugin.NetworkSpec) error {
+func (s *session) deleteNetworkIfUnused(ctx context.Context, st *netState, spec *fabric.NetworkSpec) error {
 	recs, err := st.records()
 	if err != nil {
 		return err

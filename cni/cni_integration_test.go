@@ -9,8 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
-	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
+	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -228,10 +229,10 @@ func TestIntegrationCNIBadConfig(t *testing.T) {
 func TestIntegrationCNISharesDockerSegment(t *testing.T) {
 	n := newCNINet(t)
 	ctx := t.Context()
-	host := plugin.NewLinuxHost(n.host.ns.Dial())
+	host := linuxhost.New(n.host.ns.Dial())
 	dockerID := "d0c0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0"
 	dockerOpts := map[string]string{"VxlanId": "4343", "VtepDev": n.ul, "Peers": "198.18.40.2"}
-	docker, err := plugin.Resolve(ctx, host, dockerOpts, plugin.ResolveConfig{ID: dockerID, Scope: plugin.ScopeGlobal})
+	docker, err := fabric.Resolve(ctx, host, dockerOpts, fabric.ResolveConfig{ID: dockerID, Scope: fabric.ScopeGlobal})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,8 +242,8 @@ func TestIntegrationCNISharesDockerSegment(t *testing.T) {
 	t.Cleanup(func() { _ = host.DeleteNetwork(context.WithoutCancel(ctx), docker, false) })
 	// A container of the Docker network, as the Docker plugin makes it.
 	d := testns.New(t)
-	dep := plugin.NewEndpoint("dockerendpoint01", netip.MustParsePrefix("198.19.44.200/24"))
-	if err := host.CreateEndpointIn(ctx, docker, dep, d.Open(), "eth0"); err != nil {
+	dep := fabric.NewEndpoint("dockerendpoint01", netip.MustParsePrefix("198.19.44.200/24"))
+	if err := host.CreateEndpoint(ctx, docker, dep, &linuxhost.ContainerNS{NetNS: d.Open(), IfName: "eth0"}); err != nil {
 		t.Fatal(err)
 	}
 	d.IP("addr", "add", "198.19.44.200/24", "dev", "eth0")

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
+	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/containernetworking/cni/pkg/types"
 )
 
@@ -56,7 +56,12 @@ func parseConfig(stdin []byte) (*netConf, error) {
 		}
 		s, err := optionValue(v)
 		if err != nil {
-			return nil, &plugin.OptionError{Option: k, Value: string(v), Problem: err.Error(), Accepted: "a JSON string, number or boolean (a list of strings for VtepDev and Peers)"}
+			return nil, &fabric.OptionError{
+				Option:   k,
+				Value:    string(v),
+				Problem:  err.Error(),
+				Accepted: "a JSON string, number or boolean (a list of strings for VtepDev and Peers)",
+			}
 		}
 		conf.Options[k] = s
 	}
@@ -92,12 +97,12 @@ func optionValue(v json.RawMessage) (string, error) {
 	return "", fmt.Errorf("not a string, number, boolean or list of strings")
 }
 
-// networkID is the ID of a CNI network for package plugin.
-func networkID(name string) string { return plugin.CNINetworkID(name) }
+// networkID is the ID of a CNI network for package fabric.
+func networkID(name string) string { return fabric.CNINetworkID(name) }
 
 // isCNINetwork reports whether a network ID in an owner mark is one
 // networkID made.
-func isCNINetwork(id string) bool { return plugin.IsCNINetworkID(id) }
+func isCNINetwork(id string) bool { return fabric.IsCNINetworkID(id) }
 
 // endpointID is the ID of a container's attachment (container ID and
 // interface name): 12 hex digits of their SHA-256, which name its host

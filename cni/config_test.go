@@ -6,7 +6,7 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
+	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -22,7 +22,7 @@ func TestParseConfig(t *testing.T) {
 	if conf.Name != "vx70" || conf.IPAM.Type != "host-local" {
 		t.Errorf("CNI keys: %+v", conf.PluginConf)
 	}
-	if _, err := plugin.ParseOptions(conf.Options); err != nil {
+	if _, err := fabric.ParseOptions(conf.Options); err != nil {
 		t.Errorf("the options do not parse: %v", err)
 	}
 }
@@ -39,7 +39,7 @@ func TestParseConfigRefusals(t *testing.T) {
 			t.Errorf("%s: %v, want %q", tc.conf, err, tc.want)
 		}
 	}
-	var oe *plugin.OptionError
+	var oe *fabric.OptionError
 	if _, err := parseConfig([]byte(`{"name":"n","TTL":{}}`)); !errors.As(err, &oe) || oe.Option != "TTL" {
 		t.Errorf("an object value: %v, want an OptionError for TTL", err)
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
+	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
@@ -183,8 +183,8 @@ func (c *container) deleteLink(ctx context.Context, name, kind string) error {
 }
 
 // containerKind is the link kind of the containers' interfaces.
-func containerKind(spec *plugin.NetworkSpec) string {
-	if spec.Kind == plugin.KindMacvlan {
+func containerKind(spec *fabric.NetworkSpec) string {
+	if spec.Kind == fabric.KindMacvlan {
 		return "macvlan"
 	}
 	return "veth"

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"net/netip"
 
-	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
+	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 )
 
@@ -15,7 +15,7 @@ func cmdDel(ctx context.Context, s *session) error {
 	// IPAM releases the address while the links are deleted; both are
 	// waited for.
 	ipamDone := make(chan error, 1)
-	go func() { ipamDone <- s.ipamDel() }()
+	go func() { ipamDone <- s.ipamDel(ctx) }()
 	if err := s.deleteAttachment(ctx); err != nil {
 		<-ipamDone
 		return err
@@ -56,13 +56,13 @@ func (s *session) deleteAttachment(ctx context.Context) error {
 // the bridge; when it is not (the bridge was deleted behind the plugin's
 // back), through the container's end. A macvlan link is in the container's
 // namespace. A namespace that is gone took the interface with it.
-func (s *session) deleteEndpoint(ctx context.Context, st *netState, spec *plugin.NetworkSpec, rec record) error {
+func (s *session) deleteEndpoint(ctx context.Context, st *netState, spec *fabric.NetworkSpec, rec record) error {
 	attach := rec.attachedTo(spec)
 	var err error
-	if attach.Kind == plugin.KindBridge {
-		err = s.host.DeleteEndpoint(ctx, attach, plugin.NewEndpoint(rec.EndpointID, netip.Prefix{}))
+	if attach.Kind == fabric.KindBridge {
+		err = s.host.DeleteEndpoint(ctx, attach, fabric.NewEndpoint(rec.EndpointID, netip.Prefix{}))
 	}
-	if (attach.Kind != plugin.KindBridge || errors.Is(err, rtlink.ErrWrongKind)) && rec.Netns != "" {
+	if (attach.Kind != fabric.KindBridge || errors.Is(err, rtlink.ErrWrongKind)) && rec.Netns != "" {
 		ctr, cerr := openContainer(rec.Netns)
 		if cerr == nil {
 			cerr = ctr.deleteLink(ctx, rec.IfName, containerKind(attach))
@@ -74,7 +74,7 @@ func (s *session) deleteEndpoint(ctx context.Context, st *netState, spec *plugin
 			return cerr
 		case err != nil:
 			// The container's end is gone now, and the host end with it.
-			if _, lerr := s.conn.LinkByName(ctx, plugin.NewEndpoint(rec.EndpointID, netip.Prefix{}).HostIf); errors.Is(lerr, rtlink.ErrNotFound) {
+			if _, lerr := s.conn.LinkByName(ctx, fabric.NewEndpoint(rec.EndpointID, netip.Prefix{}).HostIf); errors.Is(lerr, rtlink.ErrNotFound) {
 				err = nil
 			}
 		}

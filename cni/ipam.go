@@ -10,7 +10,6 @@ import (
 
 	"github.com/containernetworking/cni/pkg/invoke"
 	current "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/containernetworking/plugins/pkg/ipam"
 )
 
 // ipamCall is an IPAM ADD running in the background.
@@ -20,12 +19,13 @@ type ipamCall struct {
 	err    error
 }
 
-// startIPAMAdd runs the IPAM plugin's ADD in the background.
-func startIPAMAdd(plugin string, stdin []byte) *ipamCall {
+// startIPAMAdd runs the IPAM plugin's ADD in the background, through
+// libcni's invoke (the plugin is found on CNI_PATH).
+func startIPAMAdd(ctx context.Context, plugin string, stdin []byte) *ipamCall {
 	c := &ipamCall{done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
-		r, err := ipam.ExecAdd(plugin, stdin)
+		r, err := invoke.DelegateAdd(ctx, plugin, stdin, nil)
 		if err != nil {
 			c.err = fmt.Errorf("ipam %s: %w", plugin, err)
 			return
@@ -49,11 +49,11 @@ func (c *ipamCall) wait() (*current.Result, error) {
 }
 
 // ipamDel releases the attachment's address, if the network has IPAM.
-func (s *session) ipamDel() error {
+func (s *session) ipamDel(ctx context.Context) error {
 	if s.conf.IPAM.Type == "" {
 		return nil
 	}
-	if err := ipam.ExecDel(s.conf.IPAM.Type, s.args.StdinData); err != nil {
+	if err := invoke.DelegateDel(ctx, s.conf.IPAM.Type, s.args.StdinData, nil); err != nil {
 		return fmt.Errorf("ipam %s: %w", s.conf.IPAM.Type, err)
 	}
 	return nil

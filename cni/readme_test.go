@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
+	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/containernetworking/cni/libcni"
 )
 
@@ -45,7 +45,7 @@ func TestREADMEConflists(t *testing.T) {
 		if err := checkKind(conf); err != nil {
 			t.Errorf("%s: %v", list.Name, err)
 		}
-		if _, err := plugin.ParseOptions(conf.Options); err != nil {
+		if _, err := fabric.ParseOptions(conf.Options); err != nil {
 			t.Errorf("%s: %v", list.Name, err)
 		}
 	}

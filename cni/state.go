@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
+	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"golang.org/x/sys/unix"
 )
 
@@ -39,14 +39,14 @@ type record struct {
 	EndpointID  string `json:"endpointID"`
 	// Segment is set when the attachment is on another network's links
 	// (a Docker network with the VNI on this host).
-	Segment *plugin.Segment `json:"segment,omitempty"`
+	Segment *segment `json:"segment,omitempty"`
 }
 
 // attachedTo returns the spec of the links the attachment is on: spec, or
 // spec on the segment it joined.
-func (r *record) attachedTo(spec *plugin.NetworkSpec) *plugin.NetworkSpec {
+func (r *record) attachedTo(spec *fabric.NetworkSpec) *fabric.NetworkSpec {
 	if r.Segment != nil {
-		return r.Segment.On(spec)
+		return r.Segment.on(spec)
 	}
 	return spec
 }

@@ -3,7 +3,7 @@ package cni
 import (
 	"context"
 
-	"github.com/containernetworking/plugins/pkg/ipam"
+	"github.com/containernetworking/cni/pkg/invoke"
 )
 
 // cmdStatus reports the plugin ready when it can reach the kernel's
@@ -15,5 +15,5 @@ func cmdStatus(ctx context.Context, s *session) error {
 	if ok, err := s.ipamSupports(ctx, "1.1.0"); !ok || err != nil {
 		return err
 	}
-	return ipam.ExecStatus(s.conf.IPAM.Type, s.args.StdinData)
+	return invoke.DelegateStatus(ctx, s.conf.IPAM.Type, s.args.StdinData, nil)
 }

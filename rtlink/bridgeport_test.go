@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/netfault"
 	"github.com/mdlayher/netlink"
 	"github.com/mdlayher/netlink/nltest"
 	"golang.org/x/sys/unix"
@@ -153,7 +154,7 @@ func TestSetBridgePortRefusals(t *testing.T) {
 	c, seen = fakeConn(t, func(reqs []netlink.Message) ([]netlink.Message, error) {
 		return reply(reqs[0], linkReply(netlink.Attribute{Type: unix.IFLA_MASTER, Data: binary.NativeEndian.AppendUint32(nil, 3)})), nil
 	})
-	c.intercept = func(r Request) error {
+	c.intercept = func(r netfault.Request) error {
 		if r.Op == "set bridge port" && r.Changes {
 			return errors.New("injected")
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync/atomic"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/netfault"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -19,30 +20,9 @@ import (
 // context does (see [WatchNeighbors]).
 type Conn struct {
 	nc        *netlink.Conn
-	ns        *NetNS // the namespace the connection was dialled into; nil for the caller's
-	intercept Interceptor
+	ns        *NetNS               // the namespace the connection was dialled into; nil for the caller's
+	intercept netfault.Interceptor // a test's fault injection; nil in production
 	closed    atomic.Bool
-}
-
-// Interceptor is called before each request a Conn sends. An error it
-// returns fails the request as a kernel error would, and the request is not
-// sent. It exists for fault-injection tests of code built on this package:
-// fail the Nth change and check what is left.
-type Interceptor func(Request) error
-
-// Request describes a request a Conn is about to send, for an Interceptor.
-type Request struct {
-	// Op and Link are the operation and the interface as errors name them
-	// ("create link", "vx0").
-	Op, Link string
-	// Changes tells a request that changes the kernel's state (create,
-	// set, delete) from one that only reads it (get, dump).
-	Changes bool
-}
-
-// WithInterceptor installs i on the connection.
-func WithInterceptor(i Interceptor) DialOption {
-	return func(c *dialConfig) error { c.intercept = i; return nil }
 }
 
 // DialOption configures [Dial].
@@ -52,7 +32,7 @@ type dialConfig struct {
 	ns        *NetNS
 	ownsNS    bool
 	groups    uint32
-	intercept Interceptor
+	intercept netfault.Interceptor // carried over by Clone
 }
 
 // WithNetNS binds the connection to the namespace ns. The caller keeps
@@ -95,6 +75,9 @@ func Dial(opts ...DialOption) (*Conn, error) {
 		return nil, err
 	}
 	c := &Conn{nc: nc, intercept: dc.intercept}
+	if c.intercept == nil && dc.ns != nil {
+		c.intercept = netfault.For(dc.ns.Fd())
+	}
 	// The namespace is kept for what netlink cannot do, such as per-link
 	// sysctls (DisableIPv6), which must be written from inside it.
 	switch {
@@ -155,12 +138,18 @@ func (c *Conn) Close() error {
 
 // execute sends one request and returns the kernel's answers, with any error
 // wrapped for op on link.
-func (c *Conn) execute(ctx context.Context, op, link string, typ netlink.HeaderType, flags netlink.HeaderFlags, data []byte) ([]netlink.Message, error) {
+func (c *Conn) execute(
+	ctx context.Context,
+	op, link string,
+	typ netlink.HeaderType,
+	flags netlink.HeaderFlags,
+	data []byte,
+) ([]netlink.Message, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, opError(op, link, err)
 	}
 	if c.intercept != nil {
-		if err := c.intercept(Request{Op: op, Link: link, Changes: changes(typ)}); err != nil {
+		if err := c.intercept(netfault.Request{Op: op, Link: link, Changes: changes(typ)}); err != nil {
 			return nil, opError(op, link, err)
 		}
 	}
@@ -169,7 +158,7 @@ func (c *Conn) execute(ctx context.Context, op, link string, typ netlink.HeaderT
 		Data:   data,
 	})
 	if err != nil {
-		return nil, opError(op, link, err)
+		return nil, requestError(op, link, err, typ, data)
 	}
 	return msgs, nil
 }
@@ -194,12 +183,13 @@ func changes(typ netlink.HeaderType) bool {
 }
 
 // Clone dials a second connection into the connection's namespace, with
-// its interceptor. Requests on the two do not wait for each other: a
+// its fault injection, if a test installed one (internal/netfault).
+// Requests on the two do not wait for each other: a
 // request waits for the kernel's answer to the one before it on the same
 // connection, and some answers (a link deletion's) take an RCU grace
 // period.
 func (c *Conn) Clone() (*Conn, error) {
-	opts := []DialOption{WithInterceptor(c.intercept)}
+	opts := []DialOption{func(dc *dialConfig) error { dc.intercept = c.intercept; return nil }}
 	if c.ns != nil {
 		opts = append(opts, WithNetNS(c.ns))
 	}
@@ -210,7 +200,14 @@ func (c *Conn) Clone() (*Conn, error) {
 // decodes each answer that carries an object (RTM_NEW*, which rtnetlink.h
 // numbers two below the RTM_GET* of its family) with decode. An object
 // decode does not keep is left out; a decoding error fails the dump.
-func dump[T any](ctx context.Context, c *Conn, op, what string, typ netlink.HeaderType, req []byte, decode func([]byte) (v T, keep bool, err error)) ([]T, error) {
+func dump[T any](
+	ctx context.Context,
+	c *Conn,
+	op, what string,
+	typ netlink.HeaderType,
+	req []byte,
+	decode func([]byte) (v T, keep bool, err error),
+) ([]T, error) {
 	msgs, err := c.execute(ctx, op, what, typ, flagsDump, req)
 	if err != nil {
 		return nil, err

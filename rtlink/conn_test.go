@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/netfault"
 	"github.com/mdlayher/netlink"
 	"github.com/mdlayher/netlink/nltest"
 	"golang.org/x/sys/unix"
@@ -148,7 +149,7 @@ func TestCreateLinkNeedsKind(t *testing.T) {
 func TestInterceptor(t *testing.T) {
 	var seen []string
 	c, sent := fakeConn(t, func(reqs []netlink.Message) ([]netlink.Message, error) { return nltest.Error(0, reqs) })
-	c.intercept = func(r Request) error {
+	c.intercept = func(r netfault.Request) error {
 		seen = append(seen, fmt.Sprint(r.Op, " ", r.Link, " ", r.Changes))
 		if r.Op == "set mtu" {
 			return errors.New("injected")

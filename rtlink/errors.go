@@ -1,6 +1,7 @@
 package rtlink
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -37,6 +38,13 @@ type OpError struct {
 	Err error
 	// Message is the kernel's extended acknowledgement text, when it sent one.
 	Message string
+	// Attr, when the kernel pointed at the attribute it refused (the
+	// extended acknowledgement's NLMSGERR_ATTR_OFFS), is that attribute's
+	// type path in the request: the type of the top-level attribute, then
+	// of each nested one down to it. A vxlan setting is
+	// [IFLA_LINKINFO, IFLA_INFO_DATA, IFLA_VXLAN_...]. The NLA_F_NESTED and
+	// NLA_F_NET_BYTEORDER bits are cleared.
+	Attr []uint16
 }
 
 // Error returns "rtlink: OP LINK: CAUSE (kernel: MESSAGE)".
@@ -85,6 +93,13 @@ func errnoIs(errno unix.Errno, target error) bool {
 // acknowledgement text are carried over and the netlink type itself is
 // dropped, so callers never see it.
 func opError(op, link string, err error) error {
+	return requestError(op, link, err, 0, nil)
+}
+
+// requestError is opError for an error of the request whose message type
+// is typ and whose body is req: an attribute the kernel pointed at is
+// found in req and named in Attr.
+func requestError(op, link string, err error, typ netlink.HeaderType, req []byte) error {
 	if err == nil {
 		return nil
 	}
@@ -93,8 +108,55 @@ func opError(op, link string, err error) error {
 	if errors.As(err, &nerr) {
 		e.Err = nerr.Err
 		e.Message = nerr.Message
+		if hdr, ok := fixedHeaderLen(typ); ok && nerr.Offset >= nlmsgHeaderLen+hdr && len(req) >= hdr {
+			e.Attr = attrPath(req[hdr:], nerr.Offset-nlmsgHeaderLen-hdr)
+		}
 	}
 	return e
+}
+
+// nlmsgHeaderLen is the size of struct nlmsghdr, which the kernel's
+// attribute offsets count from.
+const nlmsgHeaderLen = 16
+
+// fixedHeaderLen is the size of the family header (struct ifinfomsg and
+// the like) that comes before the attributes of a request of type typ.
+func fixedHeaderLen(typ netlink.HeaderType) (int, bool) {
+	switch typ {
+	case unix.RTM_NEWLINK, unix.RTM_SETLINK, unix.RTM_DELLINK, unix.RTM_GETLINK:
+		return unix.SizeofIfInfomsg, true
+	case unix.RTM_NEWADDR, unix.RTM_DELADDR:
+		return unix.SizeofIfAddrmsg, true
+	case unix.RTM_NEWROUTE, unix.RTM_DELROUTE:
+		return unix.SizeofRtMsg, true
+	case unix.RTM_NEWNEIGH, unix.RTM_DELNEIGH:
+		return unix.SizeofNdMsg, true
+	}
+	return 0, false
+}
+
+// attrPath returns the type path of the attribute that starts at offset
+// off of the attributes b, descending into the attribute that holds off,
+// or nil when no attribute starts there.
+func attrPath(b []byte, off int) []uint16 {
+	for p := 0; p+unix.SizeofNlAttr <= len(b); {
+		l := int(binary.NativeEndian.Uint16(b[p:]))
+		typ := binary.NativeEndian.Uint16(b[p+2:]) &^ (unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER)
+		if l < unix.SizeofNlAttr || p+l > len(b) {
+			return nil
+		}
+		switch {
+		case off == p:
+			return []uint16{typ}
+		case off > p && off < p+l:
+			if sub := attrPath(b[p+unix.SizeofNlAttr:p+l], off-p-unix.SizeofNlAttr); sub != nil {
+				return append([]uint16{typ}, sub...)
+			}
+			return nil
+		}
+		p += (l + unix.NLA_ALIGNTO - 1) &^ (unix.NLA_ALIGNTO - 1)
+	}
+	return nil
 }
 
 // KindName words a link kind for people: the kind itself, or for links that

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/netfault"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -42,7 +43,7 @@ func (c *Conn) DisableIPv6(ctx context.Context, name string) error {
 		return opError(OpDisableIPv6, name, err)
 	}
 	if c.intercept != nil {
-		if err := c.intercept(Request{Op: OpDisableIPv6, Link: name, Changes: true}); err != nil {
+		if err := c.intercept(netfault.Request{Op: OpDisableIPv6, Link: name, Changes: true}); err != nil {
 			return opError(OpDisableIPv6, name, err)
 		}
 	}

@@ -283,7 +283,12 @@ func (c *Config) Validate() error {
 			return bad("Group", c.Group, "a multicast group or unicast address, IPv4 or IPv6")
 		}
 		if isMulticast(c.Group) && c.Device == "" && c.DeviceIndex == 0 {
-			return &ConfigError{Field: "Group", Value: c.Group, Problem: "a multicast group needs a VTEP device", Accepted: "a Device (the underlay interface) set, or a unicast Group"}
+			return &ConfigError{
+				Field:    "Group",
+				Value:    c.Group,
+				Problem:  "a multicast group needs a VTEP device",
+				Accepted: "a Device (the underlay interface) set, or a unicast Group",
+			}
 		}
 	}
 	if c.Local.IsValid() {
@@ -291,7 +296,12 @@ func (c *Config) Validate() error {
 			return &ConfigError{Field: "Local", Value: c.Local, Problem: "not a unicast address", Accepted: "a unicast IPv4 or IPv6 address"}
 		}
 		if c.Group.IsValid() && c.Group.Is4() != c.Local.Is4() {
-			return &ConfigError{Field: "Local", Value: c.Local, Problem: fmt.Sprintf("not of the family of Group=%s", c.Group), Accepted: "an address of the same family as Group"}
+			return &ConfigError{
+				Field:    "Local",
+				Value:    c.Local,
+				Problem:  fmt.Sprintf("not of the family of Group=%s", c.Group),
+				Accepted: "an address of the same family as Group",
+			}
 		}
 	}
 	if c.DeviceIndex < 0 || c.DeviceIndex > math.MaxInt32 {

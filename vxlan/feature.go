@@ -4,19 +4,21 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
+	"golang.org/x/sys/unix"
 )
 
 // FeatureError reports that the kernel refused a link because it does not
-// offer a setting the Config asks for: it answered EOPNOTSUPP while the
-// Config set one or more of the settings some kernels leave out (see
-// optionalFeatures). It matches ErrNotSupported; Err is the kernel's
-// error, whose text carries the kernel's own words ("remcsum nopartial is
-// not offered").
+// offer a setting the Config asks for: it answered EOPNOTSUPP. It matches
+// ErrNotSupported; Err is the kernel's error, whose text carries the
+// kernel's own words ("remcsum nopartial is not offered").
 type FeatureError struct {
 	// Name is the link that was to be created or changed.
 	Name string
-	// Fields are the Config fields asked for that the kernel may lack; the
-	// kernel refused one of them (the first, when there is only one).
+	// Fields names the Config field the kernel refused, when it pointed at
+	// its attribute; otherwise every field set that some kernels leave out
+	// (see optionalFeatures), one of which it refused.
 	Fields []string
 	// Err is the kernel's error.
 	Err error
@@ -64,15 +66,41 @@ func (c *Config) optionalFeatures() []string {
 }
 
 // explainNotSupported turns the kernel's EOPNOTSUPP for a link of cfg
-// into a *FeatureError naming the settings it may lack; other errors, and
-// a Config that sets none of them, are returned as they are.
+// into a *FeatureError naming the setting it refused: the one whose
+// attribute the kernel pointed at, or else the settings it may lack.
+// Other errors, and a refusal that names no setting of cfg, are returned
+// as they are.
 func explainNotSupported(cfg *Config, err error) error {
 	if !errors.Is(err, ErrNotSupported) {
 		return err
+	}
+	var oe *rtlink.OpError
+	if errors.As(err, &oe) && len(oe.Attr) == 3 && oe.Attr[0] == unix.IFLA_LINKINFO && oe.Attr[1] == unix.IFLA_INFO_DATA {
+		if f, ok := fieldOfAttr[oe.Attr[2]]; ok {
+			return &FeatureError{Name: cfg.Name, Fields: []string{f}, Err: err}
+		}
 	}
 	fields := cfg.optionalFeatures()
 	if len(fields) == 0 {
 		return err
 	}
 	return &FeatureError{Name: cfg.Name, Fields: fields, Err: err}
+}
+
+// fieldOfAttr names the Config field that sets each IFLA_VXLAN attribute.
+var fieldOfAttr = map[uint16]string{
+	unix.IFLA_VXLAN_ID: "VNI", unix.IFLA_VXLAN_GROUP: "Group", unix.IFLA_VXLAN_GROUP6: "Group",
+	unix.IFLA_VXLAN_LINK: "Device", unix.IFLA_VXLAN_LOCAL: "Local", unix.IFLA_VXLAN_LOCAL6: "Local",
+	unix.IFLA_VXLAN_TTL: "TTL", unix.IFLA_VXLAN_TOS: "TOS", unix.IFLA_VXLAN_LEARNING: "Learning",
+	unix.IFLA_VXLAN_AGEING: "Ageing", unix.IFLA_VXLAN_LIMIT: "Limit", unix.IFLA_VXLAN_PORT_RANGE: "SrcPorts",
+	unix.IFLA_VXLAN_PROXY: "Proxy", unix.IFLA_VXLAN_RSC: "RSC", unix.IFLA_VXLAN_L2MISS: "L2Miss",
+	unix.IFLA_VXLAN_L3MISS: "L3Miss", unix.IFLA_VXLAN_PORT: "Port", unix.IFLA_VXLAN_UDP_CSUM: "UDPChecksum",
+	unix.IFLA_VXLAN_UDP_ZERO_CSUM6_TX: "UDPZeroChecksum6TX", unix.IFLA_VXLAN_UDP_ZERO_CSUM6_RX: "UDPZeroChecksum6RX",
+	unix.IFLA_VXLAN_REMCSUM_TX: "RemoteChecksumTX", unix.IFLA_VXLAN_REMCSUM_RX: "RemoteChecksumRX",
+	unix.IFLA_VXLAN_GBP: "GBP", unix.IFLA_VXLAN_REMCSUM_NOPARTIAL: "RemoteChecksumNoPartial",
+	unix.IFLA_VXLAN_COLLECT_METADATA: "CollectMetadata", unix.IFLA_VXLAN_LABEL: "Label", unix.IFLA_VXLAN_GPE: "GPE",
+	unix.IFLA_VXLAN_TTL_INHERIT: "TTLInherit", unix.IFLA_VXLAN_DF: "DF", unix.IFLA_VXLAN_VNIFILTER: "VNIFilter",
+	unix.IFLA_VXLAN_LOCALBYPASS: "LocalBypass", unix.IFLA_VXLAN_LABEL_POLICY: "LabelInherit",
+	0x21: "ReservedBits",   // IFLA_VXLAN_RESERVED_BITS, Linux 6.14
+	0x22: "MulticastRoute", // IFLA_VXLAN_MC_ROUTE, Linux 6.15
 }

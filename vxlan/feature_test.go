@@ -28,6 +28,13 @@ func TestExplainNotSupported(t *testing.T) {
 	if err := explainNotSupported(cfg, kernel); !strings.Contains(err.Error(), "does not offer RemoteChecksumNoPartial: ") {
 		t.Errorf("one setting: %v", err)
 	}
+	// The kernel pointed at the attribute: that setting alone is named.
+	cfg.RemoteChecksumRX = true
+	pointed := *kernel
+	pointed.Attr = []uint16{unix.IFLA_LINKINFO, unix.IFLA_INFO_DATA, unix.IFLA_VXLAN_REMCSUM_NOPARTIAL}
+	if err := explainNotSupported(cfg, &pointed); !strings.Contains(err.Error(), "does not offer RemoteChecksumNoPartial: ") {
+		t.Errorf("attribute pointed at: %v", err)
+	}
 	// Nothing optional asked for: the kernel's error as it is.
 	if err := explainNotSupported(&Config{Name: "vx0", VNI: 1}, kernel); err != error(kernel) {
 		t.Errorf("no optional setting: %v", err)

@@ -89,7 +89,11 @@ func (c *Client) create(ctx context.Context, cfg *Config) (*rtlink.Link, error) 
 		if derr := c.conn.DeleteLink(context.WithoutCancel(ctx), cfg.Name); derr != nil {
 			return nil, derr
 		}
-		return nil, &ConfigError{Field: "MTU", Value: cfg.MTU, Accepted: fmt.Sprintf("at most %d, what the kernel lowered it to for the underlay (the link was removed again)", made.MTU)}
+		return nil, &ConfigError{
+			Field:    "MTU",
+			Value:    cfg.MTU,
+			Accepted: fmt.Sprintf("at most %d, what the kernel lowered it to for the underlay (the link was removed again)", made.MTU),
+		}
 	}
 	return made, nil
 }
@@ -328,7 +332,11 @@ func (c *Client) toLink(ctx context.Context, cfg *Config) (*rtlink.Link, error) 
 			return nil, fmt.Errorf("vxlan: underlay Device %q of %s: %w", cfg.Device, cfg.Name, err)
 		}
 		if cfg.DeviceIndex != 0 && cfg.DeviceIndex != dev.Index {
-			return nil, &ConfigError{Field: "DeviceIndex", Value: cfg.DeviceIndex, Accepted: fmt.Sprintf("0 or %d, the index of Device %s", dev.Index, cfg.Device)}
+			return nil, &ConfigError{
+				Field:    "DeviceIndex",
+				Value:    cfg.DeviceIndex,
+				Accepted: fmt.Sprintf("0 or %d, the index of Device %s", dev.Index, cfg.Device),
+			}
 		}
 		d.Link = Ptr(uint32(dev.Index))
 		mtuLimit = max(dev.MTU-cfg.overhead(), MinMTU)
@@ -343,8 +351,17 @@ func (c *Client) toLink(ctx context.Context, cfg *Config) (*rtlink.Link, error) 
 		}
 	}
 	if cfg.MTU != 0 && mtuLimit != 0 && cfg.MTU > mtuLimit {
-		return nil, &ConfigError{Field: "MTU", Value: cfg.MTU, Accepted: fmt.Sprintf("at most %d: the underlay's MTU less %d bytes of encapsulation, or 0 to derive it (the kernel would lower %d to %d)",
-			mtuLimit, cfg.overhead(), cfg.MTU, mtuLimit)}
+		return nil, &ConfigError{
+			Field: "MTU",
+			Value: cfg.MTU,
+			Accepted: fmt.Sprintf(
+				"at most %d: the underlay's MTU less %d bytes of encapsulation, or 0 to derive it (the kernel would lower %d to %d)",
+				mtuLimit,
+				cfg.overhead(),
+				cfg.MTU,
+				mtuLimit,
+			),
+		}
 	}
 	setIf := func(p **bool, v bool) {
 		if v {

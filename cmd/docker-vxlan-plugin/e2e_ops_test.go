@@ -20,10 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/docker"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/dockerhost"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/supervisor"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
-	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
 )
 
 // opsHost is a Docker engine whose plugin runs under a supervisor that
@@ -87,10 +87,10 @@ func (o *opsHost) status(t *testing.T, binary string, args ...string) (int, stri
 	return 0, ""
 }
 
-func (o *opsHost) statusJSON(t *testing.T, binary string, args ...string) (int, *plugin.StatusReport) {
+func (o *opsHost) statusJSON(t *testing.T, binary string, args ...string) (int, *docker.StatusReport) {
 	t.Helper()
 	code, out := o.status(t, binary, append([]string{"-json"}, args...)...)
-	var rep plugin.StatusReport
+	var rep docker.StatusReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("status -json: exit %d, %v:\n%s", code, err, out)
 	}

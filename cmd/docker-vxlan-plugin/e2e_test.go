@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/dockerhost"
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/reapgroup"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
-	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
 )
 
 // buildPlugin builds this command as a static binary for the test.
@@ -89,7 +89,7 @@ func ownedLinks(t *testing.T, h *dockerhost.Host) []string {
 		}
 		deleting := 0
 		for _, l := range links {
-			if g, err := strconv.ParseUint(l.Group, 10, 32); err == nil && plugin.IsReapGroup(uint32(g)) {
+			if g, err := strconv.ParseUint(l.Group, 10, 32); err == nil && reapgroup.Contains(uint32(g)) {
 				deleting++
 			}
 		}

@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
+	"github.com/TrilliumIT/docker-vxlan-plugin/docker"
 )
 
 // envFlags maps environment variables to the flags they set when the
@@ -49,13 +49,24 @@ type swarmFlags struct {
 // addSwarmFlags registers -peers and -vni-range on fs.
 func addSwarmFlags(fs *flag.FlagSet) *swarmFlags {
 	return &swarmFlags{
-		peers:    fs.String("peers", "", "VTEP addresses of swarm nodes, comma-separated, that every vxlan network without Group floods to, besides the nodes dockerd announces (it announces only nodes joining after the plugin registered); this node's own address is skipped"),
-		vniRange: fs.String("vni-range", plugin.DefaultVNIRange.String(), "VNIs a swarm manager allocates to global networks given without VxlanId, LOW-HIGH; the default stays below 4096, where Docker's overlay driver (and swarm's ingress) allocates"),
+		peers: fs.String(
+			"peers",
+			"",
+			"VTEP addresses of swarm nodes, comma-separated, that every vxlan network without Group floods to, besides the "+
+				"nodes dockerd announces (it announces only nodes joining after the plugin registered); this node's own "+
+				"address is skipped",
+		),
+		vniRange: fs.String(
+			"vni-range",
+			docker.DefaultVNIRange.String(),
+			"VNIs a swarm manager allocates to global networks given without VxlanId, LOW-HIGH; the default stays below "+
+				"4096, where Docker's overlay driver (and swarm's ingress) allocates",
+		),
 	}
 }
 
 // config returns the flags' values as the driver takes them.
-func (s *swarmFlags) config() (peers []netip.Addr, vnis plugin.VNIRange, err error) {
+func (s *swarmFlags) config() (peers []netip.Addr, vnis docker.VNIRange, err error) {
 	for _, p := range strings.Split(*s.peers, ",") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue
@@ -66,7 +77,7 @@ func (s *swarmFlags) config() (peers []netip.Addr, vnis plugin.VNIRange, err err
 		}
 		peers = append(peers, a)
 	}
-	vnis, err = plugin.ParseVNIRange(*s.vniRange)
+	vnis, err = docker.ParseVNIRange(*s.vniRange)
 	if err != nil {
 		return nil, vnis, fmt.Errorf("-vni-range (VNI_RANGE): %w", err)
 	}

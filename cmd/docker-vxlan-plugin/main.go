@@ -24,7 +24,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
+	"github.com/TrilliumIT/docker-vxlan-plugin/docker"
+	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
+	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 )
 
@@ -45,14 +47,38 @@ func run() error {
 		fs.PrintDefaults()
 	}
 	debug := fs.Bool("d", false, "debug logging: every call with its request")
-	scope := fs.String("scope", plugin.ScopeLocal, "scope reported to Docker: local (networks are made per host) or global (swarm; gateways are not put on the host)")
-	vtepdev := fs.String("vtepdev", "", "VTEP device for networks whose options name none, or a comma-separated list of which the first existing wins (-o VtepDev overrides it)")
+	scope := fs.String(
+		"scope",
+		fabric.ScopeLocal,
+		"scope reported to Docker: local (networks are made per host) or global (swarm; gateways are not put on the host)",
+	)
+	vtepdev := fs.String(
+		"vtepdev",
+		"",
+		"VTEP device for networks whose options name none, or a comma-separated list of which the first existing wins (-o VtepDev overrides it)",
+	)
 	name := fs.String("name", "vxlan", "driver name: docker network create -d NAME; also the socket's name")
 	socket := fs.String("socket", "", "socket path (default /run/docker/plugins/NAME.sock)")
-	stateDir := fs.String("state-dir", "/var/lib/docker-vxlan-plugin", "directory of the state store (state.db) that keeps networks and endpoints across restarts")
-	cleanOrphans := fs.Bool("clean-orphans", false, "at start, delete links this plugin made for networks its state does not know (default: only report them)")
-	parentDir := fs.String("parent-dir", plugin.DefaultParentDir, "directory that -o parent-file names are read from; the only place the plugin reads files named by a network's options")
-	callTimeout := fs.Duration("call-timeout", plugin.DefaultCallTimeout, "how long one call from dockerd may take before it is cancelled and answered with an error")
+	stateDir := fs.String(
+		"state-dir",
+		"/var/lib/docker-vxlan-plugin",
+		"directory of the state store (state.db) that keeps networks and endpoints across restarts",
+	)
+	cleanOrphans := fs.Bool(
+		"clean-orphans",
+		false,
+		"at start, delete links this plugin made for networks its state does not know (default: only report them)",
+	)
+	parentDir := fs.String(
+		"parent-dir",
+		fabric.DefaultParentDir,
+		"directory that -o parent-file names are read from; the only place the plugin reads files named by a network's options",
+	)
+	callTimeout := fs.Duration(
+		"call-timeout",
+		docker.DefaultCallTimeout,
+		"how long one call from dockerd may take before it is cancelled and answered with an error",
+	)
 	showVersion := fs.Bool("version", false, "print the module version and VCS commit, then exit")
 	logJSON := fs.Bool("log-json", false, "log JSON lines (one object per line) instead of text")
 	swarm := addSwarmFlags(fs)
@@ -81,7 +107,7 @@ func run() error {
 		return fmt.Errorf("-call-timeout %s: accepted: a positive duration such as 25s", *callTimeout)
 	}
 	return serve(daemonConfig{
-		driver: plugin.Config{Name: *name, Scope: *scope, VTEPDevice: *vtepdev, Logger: log, CleanOrphans: *cleanOrphans, ParentDir: *parentDir,
+		driver: docker.Config{Name: *name, Scope: *scope, VTEPDevice: *vtepdev, Logger: log, CleanOrphans: *cleanOrphans, ParentDir: *parentDir,
 			Peers: peers, VNIRange: vniRange},
 		socket:      *socket,
 		stateDir:    *stateDir,
@@ -91,7 +117,7 @@ func run() error {
 
 // daemonConfig is what the flags say the plugin serves.
 type daemonConfig struct {
-	driver      plugin.Config // without Host and Store, which serve opens
+	driver      docker.Config // without Host and StateDir, which serve sets
 	socket      string
 	stateDir    string
 	callTimeout time.Duration
@@ -141,19 +167,14 @@ func serve(cfg daemonConfig, log *slog.Logger) error {
 		return err
 	}
 	defer conn.Close()
-	store, err := plugin.NewStore(cfg.stateDir)
+	host := linuxhost.New(conn, linuxhost.WithLogger(log))
+	cfg.driver.Host, cfg.driver.StateDir = host, cfg.stateDir
+	driver, err := docker.NewDriver(cfg.driver)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer driver.Close()
 	if err := ownDir(cfg.stateDir, log); err != nil {
-		return err
-	}
-	host := plugin.NewLinuxHost(conn)
-	host.SetLogger(log)
-	cfg.driver.Host, cfg.driver.Store = host, store
-	driver, err := plugin.NewDriver(cfg.driver)
-	if err != nil {
 		return err
 	}
 	// Before listening: dockerd may call as soon as the socket appears.
@@ -161,14 +182,40 @@ func serve(cfg daemonConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("state restored", "file", store.Path(), "networks", rep.Networks, "failed", len(rep.Failed), "orphan links", len(rep.Orphans), "orphans deleted", rep.Cleaned)
+	log.Info(
+		"state restored",
+		"file",
+		driver.StatePath(),
+		"networks",
+		rep.Networks,
+		"failed",
+		len(rep.Failed),
+		"orphan links",
+		len(rep.Orphans),
+		"orphans deleted",
+		rep.Cleaned,
+	)
 
 	l, err := listen(cfg.socket, log)
 	if err != nil {
 		return err
 	}
 	srv := newServer(driver, cfg.callTimeout, l.activated)
-	log.Info("listening", "socket", cfg.socket, "activated", l.activated, "scope", cfg.driver.Scope, "vtepdev", cfg.driver.VTEPDevice, "parent-dir", cfg.driver.ParentDir, "call-timeout", cfg.callTimeout)
+	log.Info(
+		"listening",
+		"socket",
+		cfg.socket,
+		"activated",
+		l.activated,
+		"scope",
+		cfg.driver.Scope,
+		"vtepdev",
+		cfg.driver.VTEPDevice,
+		"parent-dir",
+		cfg.driver.ParentDir,
+		"call-timeout",
+		cfg.callTimeout,
+	)
 	err = serveUntilStopped(srv, l, cfg.callTimeout, log)
 	// The links released by the last calls: deleted now, or else by the
 	// next start.
@@ -181,15 +228,15 @@ func serve(cfg daemonConfig, log *slog.Logger) error {
 }
 
 // newServer serves the driver's calls. Every request is bounded: its
-// headers, its body (NewHandler reads at most plugin.MaxRequestBytes), the
+// headers, its body (NewHandler reads at most docker.MaxRequestBytes), the
 // time to read it, and the time the call may take; the answer may take the
 // call's time and a little more. On a socket passed in, each connection
 // carries one call: a connection kept open across a restart could be
 // closed by the stopping plugin just as dockerd sends on it, where a new
 // one waits in the socket's queue for the next plugin.
-func newServer(driver *plugin.Driver, callTimeout time.Duration, activated bool) *http.Server {
+func newServer(driver *docker.Driver, callTimeout time.Duration, activated bool) *http.Server {
 	srv := &http.Server{
-		Handler:           plugin.NewHandler(driver, plugin.WithCallTimeout(callTimeout)),
+		Handler:           docker.NewHandler(driver, docker.WithCallTimeout(callTimeout)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      callTimeout + 10*time.Second,
@@ -236,7 +283,12 @@ func ownDir(dir string, log *slog.Logger) error {
 		return fmt.Errorf("state directory: %w", err)
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("state directory %s: owned by uid %d, not by the plugin's uid %d; give it to the plugin's user or name another with -state-dir", dir, st.Uid, os.Geteuid())
+		return fmt.Errorf(
+			"state directory %s: owned by uid %d, not by the plugin's uid %d; give it to the plugin's user or name another with -state-dir",
+			dir,
+			st.Uid,
+			os.Geteuid(),
+		)
 	}
 	if fi.Mode().Perm() != 0o700 {
 		if err := os.Chmod(dir, 0o700); err != nil {

@@ -10,14 +10,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
-	"github.com/TrilliumIT/docker-vxlan-plugin/plugin/store"
+	"github.com/TrilliumIT/docker-vxlan-plugin/docker"
+	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 )
 
@@ -29,7 +28,7 @@ const (
 )
 
 // runStatus is `docker-vxlan-plugin status`: it asks the running plugin
-// over its socket (the plugin-private call plugin.StatusCall) and, when no
+// over its socket (the plugin-private call docker.StatusCall) and, when no
 // plugin answers, reads the state store itself (free then: the running
 // plugin holds it locked) and checks the kernel from this process. It
 // prints a table, or JSON with -json, and returns the exit code.
@@ -37,10 +36,15 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("docker-vxlan-plugin status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: docker-vxlan-plugin status [flags]\n\nNetworks, endpoints and swarm nodes the plugin holds, each checked against the kernel.\nExit code 0: as the state says; 1: drift (named in the report); 2: no report.\nFlags:\n")
+		fmt.Fprintf(
+			fs.Output(),
+			"Usage: docker-vxlan-plugin status [flags]\n\nNetworks, endpoints and swarm nodes the plugin holds, each "+
+				"checked against the kernel.\nExit code 0: as the state says; 1: drift (named in the report); 2: no "+
+				"report.\nFlags:\n",
+		)
 		fs.PrintDefaults()
 	}
-	asJSON := fs.Bool("json", false, "print the report as JSON (plugin.StatusReport) instead of a table")
+	asJSON := fs.Bool("json", false, "print the report as JSON (docker.StatusReport) instead of a table")
 	name := fs.String("name", "vxlan", "driver name; the socket is /run/docker/plugins/NAME.sock")
 	socket := fs.String("socket", "", "the plugin's socket (default /run/docker/plugins/NAME.sock)")
 	stateDir := fs.String("state-dir", "/var/lib/docker-vxlan-plugin", "the plugin's state directory, read when no plugin answers")
@@ -59,7 +63,13 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		var serr error
 		rep, serr = statusFromStore(*stateDir)
 		if serr != nil {
-			fmt.Fprintf(stderr, "docker-vxlan-plugin status: the plugin did not answer on %s (%v), and its store could not be read: %v\n", *socket, err, serr)
+			fmt.Fprintf(
+				stderr,
+				"docker-vxlan-plugin status: the plugin did not answer on %s (%v), and its store could not be read: %v\n",
+				*socket,
+				err,
+				serr,
+			)
 			return statusError
 		}
 	}
@@ -80,11 +90,11 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 }
 
 // askPlugin makes the plugin-private status call on the plugin's socket.
-func askPlugin(socket string, timeout time.Duration) (*plugin.StatusReport, error) {
+func askPlugin(socket string, timeout time.Duration) (*docker.StatusReport, error) {
 	client := &http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
 	}}}
-	resp, err := client.Post("http://plugin/"+plugin.StatusCall, plugin.MediaType, bytes.NewReader(nil))
+	resp, err := client.Post("http://plugin/"+docker.StatusCall, docker.MediaType, bytes.NewReader(nil))
 	if err != nil {
 		return nil, err
 	}
@@ -94,52 +104,35 @@ func askPlugin(socket string, timeout time.Duration) (*plugin.StatusReport, erro
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s answered %s: %s", plugin.StatusCall, resp.Status, strings.TrimSpace(string(b)))
+		return nil, fmt.Errorf("%s answered %s: %s", docker.StatusCall, resp.Status, strings.TrimSpace(string(b)))
 	}
 	var answer struct {
-		plugin.StatusReport
+		docker.StatusReport
 		Err string
 	}
 	if err := json.Unmarshal(b, &answer); err != nil {
-		return nil, fmt.Errorf("%s: reading the answer: %w", plugin.StatusCall, err)
+		return nil, fmt.Errorf("%s: reading the answer: %w", docker.StatusCall, err)
 	}
 	if answer.Err != "" {
-		return nil, fmt.Errorf("%s: %s", plugin.StatusCall, answer.Err)
+		return nil, fmt.Errorf("%s: %s", docker.StatusCall, answer.Err)
 	}
 	return &answer.StatusReport, nil
 }
 
 // statusFromStore reads the state store of dir, with no plugin running,
-// and checks it against the kernel from this process. The store is closed
-// before the kernel is read, so that a plugin starting meanwhile waits for
-// it only as long as the reading takes. A directory without a store holds
-// no networks: an empty report, and nothing is created.
-func statusFromStore(dir string) (*plugin.StatusReport, error) {
-	st := &plugin.State{}
-	if _, err := os.Stat(filepath.Join(dir, store.FileName)); err == nil {
-		s, err := plugin.NewStore(dir)
-		if err != nil {
-			return nil, err
-		}
-		st, err = s.Load()
-		s.Close()
-		if err != nil {
-			return nil, err
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
+// and checks it against the kernel from this process (docker.ReadStatus).
+func statusFromStore(dir string) (*docker.StatusReport, error) {
 	conn, err := rtlink.Dial()
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	return plugin.CheckState(context.Background(), plugin.NewLinuxHost(conn), st, "store"), nil
+	return docker.ReadStatus(context.Background(), dir, linuxhost.New(conn))
 }
 
 // writeStatusTable prints the report for a person: one row per checked
 // item, "ok" or what drifted, then a summary line.
-func writeStatusTable(w io.Writer, rep *plugin.StatusReport) {
+func writeStatusTable(w io.Writer, rep *docker.StatusReport) {
 	source := "the running plugin"
 	if rep.Source == "store" {
 		source = "the state store (no plugin answered)"
@@ -154,7 +147,7 @@ func writeStatusTable(w io.Writer, rep *plugin.StatusReport) {
 			vni = fmt.Sprint(n.VNI)
 		}
 		first := true
-		row := func(it plugin.ItemStatus, item, name string) {
+		row := func(it linuxhost.ItemStatus, item, name string) {
 			id, kind, v := "", "", ""
 			if first {
 				id, kind, v = shortNetworkID(n.ID), string(n.Kind), vni

@@ -9,11 +9,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/TrilliumIT/docker-vxlan-plugin/plugin"
+	"github.com/TrilliumIT/docker-vxlan-plugin/docker"
+	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
+	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
 )
 
 // servePluginStatus answers Plugin.Status on a unix socket with rep.
-func servePluginStatus(t *testing.T, rep *plugin.StatusReport) string {
+func servePluginStatus(t *testing.T, rep *docker.StatusReport) string {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "p.sock")
 	l, err := net.Listen("unix", sock)
@@ -21,7 +23,7 @@ func servePluginStatus(t *testing.T, rep *plugin.StatusReport) string {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/"+plugin.StatusCall {
+		if r.Method != http.MethodPost || r.URL.Path != "/"+docker.StatusCall {
 			http.NotFound(w, r)
 			return
 		}
@@ -35,10 +37,10 @@ func servePluginStatus(t *testing.T, rep *plugin.StatusReport) string {
 // The exit code says whether anything drifted; the table names it, the
 // JSON carries it.
 func TestStatusExitCodeAndOutput(t *testing.T) {
-	rep := &plugin.StatusReport{Source: "plugin", Networks: []plugin.NetworkStatus{{
-		ID: "0123456789abcdef", Kind: plugin.KindBridge, VNI: 40,
-		Links:     []plugin.ItemStatus{{Name: "vx_0123456789ab", Role: "vxlan"}, {Name: "br_0123456789ab", Role: "bridge"}},
-		Endpoints: []plugin.ItemStatus{{Name: "e1", Role: "veth vhe1"}},
+	rep := &docker.StatusReport{Source: "plugin", Networks: []linuxhost.NetworkStatus{{
+		ID: "0123456789abcdef", Kind: fabric.KindBridge, VNI: 40,
+		Links:     []linuxhost.ItemStatus{{Name: "vx_0123456789ab", Role: "vxlan"}, {Name: "br_0123456789ab", Role: "bridge"}},
+		Endpoints: []linuxhost.ItemStatus{{Name: "e1", Role: "veth vhe1"}},
 	}}}
 	sock := servePluginStatus(t, rep)
 	var out, errOut bytes.Buffer
@@ -54,7 +56,7 @@ func TestStatusExitCodeAndOutput(t *testing.T) {
 	if code := runStatus([]string{"-json", "-socket", sock}, &out, &errOut); code != statusDrift {
 		t.Fatalf("drift, JSON: exit %d", code)
 	}
-	var got plugin.StatusReport
+	var got docker.StatusReport
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil || got.Networks[0].Links[0].Drift[0] != "link missing" {
 		t.Fatalf("JSON: %v\n%s", err, out.String())
 	}

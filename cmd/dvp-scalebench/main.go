@@ -38,9 +38,18 @@ func run() error {
 	containers := flag.Int("containers", 200, "container start and stop cycles timed per count")
 	settle := flag.Duration("settle", 5*time.Second, "wait after making the networks, before timing")
 	plugin := flag.String("plugin", "", "plugin binary (default: built from this module)")
-	dualStack := flag.Bool("dualstack", false, "give every network an IPv6 pool too, so that every bridge holds an IPv6 gateway (the kernel's IPv6 cost then grows with the networks)")
+	dualStack := flag.Bool(
+		"dualstack",
+		false,
+		"give every network an IPv6 pool too, so that every bridge holds an IPv6 gateway (the kernel's IPv6 cost then grows with the networks)",
+	)
 	verbose := flag.Bool("v", false, "print progress")
-	maxRatio := flag.Float64("max-ratio", 0, "if set, fail unless the container p50 and the mean CreateNetwork with the most networks are at most this many times those with the fewest, and no link is left (what CI checks)")
+	maxRatio := flag.Float64(
+		"max-ratio",
+		0,
+		"if set, fail unless the container p50 and the mean CreateNetwork with the most networks are at most this many "+
+			"times those with the fewest, and no link is left (what CI checks)",
+	)
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		return errors.New("needs root: it makes a network namespace and links")
@@ -82,7 +91,14 @@ func run() error {
 	}
 	var results []*scalebench.Result
 	for _, r := range runs {
-		cfg := scalebench.Config{Plugin: *plugin, Networks: r.n, IPv6: r.ipv6, DualStack: *dualStack && r.ipv6, Containers: *containers, Settle: *settle}
+		cfg := scalebench.Config{
+			Plugin:     *plugin,
+			Networks:   r.n,
+			IPv6:       r.ipv6,
+			DualStack:  *dualStack && r.ipv6,
+			Containers: *containers,
+			Settle:     *settle,
+		}
 		if *verbose {
 			cfg.Log = os.Stderr
 		}
@@ -133,7 +149,10 @@ func checkFlat(results []*scalebench.Result, maxRatio float64) error {
 		ratio := float64(m.hi) / float64(m.lo)
 		fmt.Printf("%s: %.2f× with %d networks against %d (limit %.2f×)\n", m.what, ratio, hi.Networks, lo.Networks, maxRatio)
 		if ratio > maxRatio {
-			errs = append(errs, fmt.Errorf("%s grows %.2f× from %d to %d networks, more than %.2f×", m.what, ratio, lo.Networks, hi.Networks, maxRatio))
+			errs = append(
+				errs,
+				fmt.Errorf("%s grows %.2f× from %d to %d networks, more than %.2f×", m.what, ratio, lo.Networks, hi.Networks, maxRatio),
+			)
 		}
 	}
 	return errors.Join(errs...)

@@ -113,7 +113,8 @@ func (l *lab) addHost(ctx context.Context, i int) (*host, error) {
 	}
 	port := fmt.Sprintf("p%d", i)
 	ethMAC := hostMAC(0, i)
-	if _, err := l.ul.CreateLink(ctx, &rtlink.Link{Name: port, MasterIndex: br.Index, Up: true, Data: &rtlink.Veth{PeerName: "eth0", PeerNetNS: ns, PeerHardwareAddr: ethMAC}}); err != nil {
+	veth := &rtlink.Veth{PeerName: "eth0", PeerNetNS: ns, PeerHardwareAddr: ethMAC}
+	if _, err := l.ul.CreateLink(ctx, &rtlink.Link{Name: port, MasterIndex: br.Index, Up: true, Data: veth}); err != nil {
 		return nil, err
 	}
 	conn, err := rtlink.Dial(rtlink.WithNetNS(ns))

@@ -111,8 +111,15 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		}
 	}
 	if o.keep {
-		fmt.Fprintf(out, "fabric up: namespaces %s-h1 .. %s-h%d, underlay %s-ul; try `ip netns exec %s-h1 bridge fdb show dev vx0`; Ctrl-C removes it\n",
-			o.prefix, o.prefix, len(f.hosts), o.prefix, o.prefix)
+		fmt.Fprintf(
+			out,
+			"fabric up: namespaces %s-h1 .. %s-h%d, underlay %s-ul; try `ip netns exec %s-h1 bridge fdb show dev vx0`; Ctrl-C removes it\n",
+			o.prefix,
+			o.prefix,
+			len(f.hosts),
+			o.prefix,
+			o.prefix,
+		)
 		<-ctx.Done()
 	}
 	if ctx.Err() != nil && !o.keep {
@@ -200,7 +207,13 @@ func (r *runner) addOneMore(i int, res *result) error {
 	}
 	res.addOK, res.addTotal = reachable(r.fabric.hosts, map[*host]bool{h: true})
 	if res.addOK != res.addTotal || !res.othersUntouched {
-		return fmt.Errorf("after adding %s: %d of %d pairs reach each other, other links untouched: %v", h.Name, res.addOK, res.addTotal, res.othersUntouched)
+		return fmt.Errorf(
+			"after adding %s: %d of %d pairs reach each other, other links untouched: %v",
+			h.Name,
+			res.addOK,
+			res.addTotal,
+			res.othersUntouched,
+		)
 	}
 	return nil
 }
@@ -208,7 +221,18 @@ func (r *runner) addOneMore(i int, res *result) error {
 func report(out io.Writer, o options, r result) {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "hosts\tVNI\tmode\tunderlay\tpairs reachable\tsetup\tteardown")
-	fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%d/%d\t%s\t%s\n", r.hosts, o.vni, r.mode, r.underlay, r.ok, r.total, r.setup.Round(time.Millisecond), r.teardown.Round(time.Millisecond))
+	fmt.Fprintf(
+		w,
+		"%d\t%d\t%s\t%s\t%d/%d\t%s\t%s\n",
+		r.hosts,
+		o.vni,
+		r.mode,
+		r.underlay,
+		r.ok,
+		r.total,
+		r.setup.Round(time.Millisecond),
+		r.teardown.Round(time.Millisecond),
+	)
 	w.Flush()
 	if o.add && r.addTotal > 0 {
 		fmt.Fprintf(out, "added host %d in %s: pairs with it reachable %d/%d, other hosts' links untouched: %v\n",

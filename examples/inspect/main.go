@@ -72,7 +72,18 @@ func run(ctx context.Context, netns string, asJSON bool, out io.Writer) error {
 			if via == "" && e.ViaIndex != 0 {
 				via = fmt.Sprintf("index %d", e.ViaIndex)
 			}
-			l.FDB = append(l.FDB, FDBEntry{MAC: e.MAC.String(), Remote: addrOrEmpty(e.Remote), Kind: string(e.Kind()), VNI: e.VNI, Port: e.Port, Via: via, Permanent: e.Permanent})
+			l.FDB = append(
+				l.FDB,
+				FDBEntry{
+					MAC:       e.MAC.String(),
+					Remote:    addrOrEmpty(e.Remote),
+					Kind:      string(e.Kind()),
+					VNI:       e.VNI,
+					Port:      e.Port,
+					Via:       via,
+					Permanent: e.Permanent,
+				},
+			)
 		}
 		links = append(links, l)
 	}

@@ -135,7 +135,14 @@ func (h *Host) startDockerd() {
 	h.t.Helper()
 	// The shell enters the host's cgroup (its path under the cgroup2 root,
 	// which it mounts at /sys/fs/cgroup) before it becomes dockerd.
-	script := fmt.Sprintf(`mount -t cgroup2 none /sys/fs/cgroup && echo $$ > /sys/fs/cgroup/%[2]s/cgroup.procs && mkdir -p /run/docker/plugins && mount -t tmpfs tmpfs /run/docker/plugins && exec dockerd --data-root %[1]s/data --exec-root %[1]s/exec -H unix://%[1]s/docker.sock --pidfile %[1]s/dockerd.pid --bridge=none --iptables=false --ip-masq=false >>%[1]s/dockerd.log 2>&1`, h.dir, filepath.Base(h.cgroup))
+	script := fmt.Sprintf(
+		`mount -t cgroup2 none /sys/fs/cgroup && echo $$ > /sys/fs/cgroup/%[2]s/cgroup.procs && `+
+			`mkdir -p /run/docker/plugins && mount -t tmpfs tmpfs /run/docker/plugins && `+
+			`exec dockerd --data-root %[1]s/data --exec-root %[1]s/exec -H unix://%[1]s/docker.sock --pidfile %[1]s/dockerd.pid `+
+			`--bridge=none --iptables=false --ip-masq=false >>%[1]s/dockerd.log 2>&1`,
+		h.dir,
+		filepath.Base(h.cgroup),
+	)
 	cmd := exec.Command("ip", "netns", "exec", h.NS.Name, "sh", "-c", script)
 	if err := cmd.Start(); err != nil {
 		h.t.Fatal(err)
@@ -253,7 +260,10 @@ func (h *Host) RemoveNetwork(name string) {
 				inspect, _ := h.Docker("network", "inspect", name)
 				h.t.Fatalf("docker network rm %s: %v\ndocker network inspect %s:\n%s", name, err, name, inspect)
 			}
-			h.t.Logf("docker network rm %s: dockerd lists no container on it but still counts endpoints; restarting it, which repairs its count", name)
+			h.t.Logf(
+				"docker network rm %s: dockerd lists no container on it but still counts endpoints; restarting it, which repairs its count",
+				name,
+			)
 			h.mu.Lock()
 			args := h.pluginArgs
 			h.mu.Unlock()
@@ -402,7 +412,8 @@ func (h *Host) stop() {
 			return (strings.Contains(l, "level=error") || strings.Contains(l, "level=warning")) && !strings.Contains(l, "cleanup warnings")
 		}))
 		h.t.Logf("the plugin's errors and warnings on %s:\n%s", h.NS.Name, matchingLines(plugin, func(l string) bool {
-			return strings.Contains(l, "level=ERROR") || strings.Contains(l, "level=WARN") || strings.Contains(l, "error=") && !strings.Contains(l, "error=<nil>")
+			return strings.Contains(l, "level=ERROR") || strings.Contains(l, "level=WARN") ||
+				strings.Contains(l, "error=") && !strings.Contains(l, "error=<nil>")
 		}))
 		h.t.Logf("dockerd log of %s (end):\n%s", h.NS.Name, testns.Tail(dockerd, 60))
 		h.t.Logf("plugin log of %s (end):\n%s", h.NS.Name, testns.Tail(plugin, 60))

@@ -107,9 +107,12 @@ func newBench(cfg Config) (*bench, error) {
 		return nil, err
 	}
 	b := &bench{cfg: cfg, ns: fmt.Sprintf("dvp-scale-%d", os.Getpid()), dir: dir, sock: filepath.Join(dir, "vxlan.sock")}
-	b.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", b.sock)
-	}}}
+	b.client = &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", b.sock)
+		}},
+	}
 	if err := run("ip", "netns", "add", b.ns); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -227,8 +230,18 @@ func (b *bench) createNetwork(i int) error {
 	if b.cfg.DualStack {
 		ipv6 = fmt.Sprintf(`,"IPv6Data":[{"AddressSpace":"LocalDefault","Pool":"%[1]s::/64","Gateway":"%[1]s::1/64"}]`, subnet6(i))
 	}
-	_, err := b.call("NetworkDriver.CreateNetwork", fmt.Sprintf(`{"NetworkID":"%s","Options":{"com.docker.network.generic":{"VxlanId":"%d"},"com.docker.network.enable_ipv6":%v},"IPv4Data":[{"AddressSpace":"LocalDefault","Pool":"%s.0/24","Gateway":"%[4]s.1/24"}]%s}`,
-		ID("net", i), i+1, b.cfg.DualStack, subnet4(i), ipv6))
+	_, err := b.call(
+		"NetworkDriver.CreateNetwork",
+		fmt.Sprintf(
+			`{"NetworkID":"%s","Options":{"com.docker.network.generic":{"VxlanId":"%d"},"com.docker.network.enable_ipv6":%v},`+
+				`"IPv4Data":[{"AddressSpace":"LocalDefault","Pool":"%s.0/24","Gateway":"%[4]s.1/24"}]%s}`,
+			ID("net", i),
+			i+1,
+			b.cfg.DualStack,
+			subnet4(i),
+			ipv6,
+		),
+	)
 	return err
 }
 

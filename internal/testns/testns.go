@@ -20,12 +20,15 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/netfault"
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 )
 
@@ -220,6 +223,74 @@ func (ns *NS) LinkJSON(name string) IPLink {
 		ns.t.Fatalf("ip -d -j link show %s: %v: %s", name, err, out)
 	}
 	return links[0]
+}
+
+// Snapshot is what the namespace holds that a failed attempt could leave
+// behind: its links, its addresses other than link-local ones, and its FDB
+// entries (but the kernel's multicast ones), as sorted text to compare.
+func (ns *NS) Snapshot() string {
+	ns.t.Helper()
+	var links []struct {
+		Name  string `json:"ifname"`
+		Addrs []struct {
+			Local     string `json:"local"`
+			Prefixlen int    `json:"prefixlen"`
+			Scope     string `json:"scope"`
+		} `json:"addr_info"`
+	}
+	if err := json.Unmarshal([]byte(ns.IP("-j", "addr")), &links); err != nil {
+		ns.t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range links {
+		lines = append(lines, "link "+l.Name)
+		for _, a := range l.Addrs {
+			if a.Scope != "link" {
+				lines = append(lines, fmt.Sprintf("addr %s %s/%d", l.Name, a.Local, a.Prefixlen))
+			}
+		}
+	}
+	fdb, err := ns.Exec("bridge", "fdb", "show")
+	if err != nil {
+		ns.t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(fdb), "\n") {
+		if l != "" && !strings.HasPrefix(l, "33:33:") && !strings.HasPrefix(l, "01:00:5e:") {
+			lines = append(lines, "fdb "+l)
+		}
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+// DialFaulty returns an rtlink connection into the namespace, closed at
+// cleanup, that calls intercept before each request it sends, as do its
+// clones (see internal/netfault): a test fails the requests it chooses.
+func (ns *NS) DialFaulty(intercept netfault.Interceptor) *rtlink.Conn {
+	ns.t.Helper()
+	remove, err := netfault.Inject(ns.Path(), intercept)
+	if err != nil {
+		ns.t.Fatal(err)
+	}
+	defer remove() // the connection keeps intercept; later ones do not
+	return ns.Dial()
+}
+
+// WriteFile writes a file at path, making its directory, with exactly the
+// mode given (whatever the umask), and returns path; it fails the test on
+// any error.
+func WriteFile(t testing.TB, path, content string, mode os.FileMode) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // Tail returns the last n lines of s, for logs in failure messages.

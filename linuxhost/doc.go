@@ -1,0 +1,19 @@
+// Package linuxhost makes the networks of package fabric on a Linux
+// machine, through packages vxlan and rtlink: a [Host] creates, adopts,
+// checks and deletes a network's links (network.go), a container's
+// interfaces (endpoint.go) and a network's flood entries to remote VTEPs
+// (peers.go); it reconciles the host with a list of networks at start
+// (reconcile.go), reports how the kernel differs from a spec without
+// changing anything (check.go), gives an EVPN network's vxlan link its
+// bridge port flags (evpn.go), and deletes the links it lets go of in the
+// background, many per request (reaper.go).
+//
+// Both front ends use it: the Docker driver (package docker) keeps one
+// Host for the daemon's life, the CNI plugin (package cni) one per call.
+// It imports fabric, vxlan and rtlink, never a front end. A change made in
+// several steps is taken back whole when a step fails (internal/undo); a
+// link is deleted only when it carries the owner mark of the network it
+// is deleted for (fabric.OwnerMark), or, for a container's link, when its
+// name, kind and master or lower link show it is the one made for the
+// endpoint.
+package linuxhost

@@ -1,0 +1,30 @@
+package linuxhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
+	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
+)
+
+// AddPeer adds peer to the default FDB entry of the network's vxlan link,
+// so that its floods reach the peer by unicast.
+func (h *Host) AddPeer(ctx context.Context, spec *fabric.NetworkSpec, peer netip.Addr) error {
+	if err := h.vx.AddPeer(ctx, spec.VXLAN.Name, peer); err != nil {
+		return fmt.Errorf("add peer %s to %s: %w", peer, spec.VXLAN.Name, err)
+	}
+	return nil
+}
+
+// RemovePeer removes peer from the default FDB entry of the network's
+// vxlan link. A link that is gone has no entry: not an error.
+func (h *Host) RemovePeer(ctx context.Context, spec *fabric.NetworkSpec, peer netip.Addr) error {
+	err := h.vx.RemovePeer(ctx, spec.VXLAN.Name, peer)
+	if err != nil && !errors.Is(err, rtlink.ErrNotFound) {
+		return fmt.Errorf("remove peer %s from %s: %w", peer, spec.VXLAN.Name, err)
+	}
+	return nil
+}
