@@ -1,5 +1,5 @@
 // Package layers holds the test of the module's layering: imports flow one
-// way, cmd → {docker, cni} → {fabric, linuxhost} → vxlan → rtlink, and
+// way, cmd → {docker, cni} → {fabric, linuxhost, ipam} → vxlan → rtlink, and
 // each binary links only what it needs.
 package layers
 
@@ -24,8 +24,10 @@ func deps(t *testing.T, pkg string) []string {
 
 func TestImportsFlowOneWay(t *testing.T) {
 	forbidden := map[string][]string{
-		"rtlink":    {"vxlan", "fabric", "linuxhost", "docker", "cni"},
-		"vxlan":     {"fabric", "linuxhost", "docker", "cni"},
+		"rtlink": {"vxlan", "fabric", "linuxhost", "ipam", "docker", "cni"},
+		"vxlan":  {"fabric", "linuxhost", "ipam", "docker", "cni"},
+		// The address allocator knows pools, leases and probes, not links.
+		"ipam":      {"rtlink", "vxlan", "fabric", "linuxhost", "docker", "cni"},
 		"fabric":    {"linuxhost", "docker", "cni"},
 		"linuxhost": {"docker", "cni"},
 		"docker":    {"cni"},
