@@ -9,6 +9,9 @@ package docker
 // "Error response from daemon: remote: <Err>".
 type Response struct {
 	Err string `json:",omitempty"`
+	// Error carries the same text in answers to IPAM calls: the remote
+	// IPAM protocol names the field Error.
+	Error string `json:",omitempty"`
 }
 
 // ActivateResponse answers Plugin.Activate.

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
+	"github.com/TrilliumIT/docker-vxlan-plugin/ipam"
+	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
 )
 
 // Config configures a Driver.
@@ -69,6 +71,11 @@ type Driver struct {
 	departed map[string]bool              // addresses of nodes that left since the start
 	vnis     map[string]uint32            // VNIs allocated by this manager, by network ID
 	lastVNI  uint32                       // the VNI allocated last
+
+	// The IPAM driver (ipam.go): the allocator and its pools by ID.
+	addrs  *ipam.Allocator
+	ipamMu sync.Mutex // guards pools; never taken while holding mu
+	pools  map[string]*poolRecord
 }
 
 type network struct {
@@ -76,11 +83,27 @@ type network struct {
 	spec      *fabric.NetworkSpec
 	endpoints map[string]*fabric.Endpoint
 	gone      bool // deleted, or its creation failed
+	// pools are the IDs of the driver's own address pools the network
+	// was created with; segment probes and guards them.
+	pools   []string
+	segment *linuxhost.Segment
 }
 
 // Close releases the driver's state store, for another process to open.
 // The networks and containers stay as they are.
 func (d *Driver) Close() error {
+	d.mu.Lock()
+	nets := make([]*network, 0, len(d.networks))
+	for _, n := range d.networks {
+		nets = append(nets, n)
+	}
+	d.mu.Unlock()
+	for _, n := range nets {
+		n.mu.Lock()
+		d.detachPools(n)
+		n.mu.Unlock()
+	}
+	d.addrs.Wait()
 	if d.ownStore {
 		return d.store.Close()
 	}
@@ -129,7 +152,8 @@ func NewDriver(cfg Config) (*Driver, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	d := &Driver{cfg: cfg, log: log, networks: map[string]*network{}, nodes: map[string]NodeDiscoveryData{},
-		departed: map[string]bool{}, vnis: map[string]uint32{}, vniRange: cfg.VNIRange, store: cfg.store}
+		departed: map[string]bool{}, vnis: map[string]uint32{}, vniRange: cfg.VNIRange, store: cfg.store, pools: map[string]*poolRecord{}}
+	d.addrs = ipam.New(leaseStore{d}, ipam.WithLogger(log))
 	if d.vniRange == (VNIRange{}) {
 		d.vniRange = DefaultVNIRange
 	}

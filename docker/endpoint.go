@@ -68,7 +68,8 @@ func (d *Driver) CreateEndpoint(ctx context.Context, req *CreateEndpointRequest)
 		_ = d.cfg.Host.DeleteEndpoint(context.WithoutCancel(ctx), n.spec, ep)
 		return nil, err
 	}
-	d.log.Debug("endpoint created", "network", fabric.ShortID(req.NetworkID), "endpoint", fabric.ShortID(ep.ID), "if", ep.HostIf, "mac", ep.MAC)
+	d.bindEndpoint(n, ep)
+	d.log.Debug("endpoint created", "network", fabric.ShortID(req.NetworkID), "endpoint", fabric.ShortID(ep.ID), "if", ep.HostIf, "mac", ep.MAC.String())
 	return reply, nil
 }
 

@@ -266,3 +266,8 @@ func loadFixtures(t *testing.T, dir string) []fixture {
 	}
 	return out
 }
+
+// OpenSegment opens nothing: the fake host does not probe.
+func (f *fakeHost) OpenSegment(*fabric.NetworkSpec, linuxhost.Guard) (*linuxhost.Segment, error) {
+	return nil, nil
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,7 +63,7 @@ func NewHandler(d *Driver, opts ...HandlerOption) http.Handler {
 		mux.HandleFunc("POST /"+call, h.serve(call, fn))
 	}
 	route("Plugin.Activate", func(context.Context, []byte) (any, error) {
-		return ActivateResponse{Implements: []string{"NetworkDriver"}}, nil
+		return ActivateResponse{Implements: []string{"NetworkDriver", "IpamDriver"}}, nil
 	})
 	route("NetworkDriver.GetCapabilities", func(context.Context, []byte) (any, error) {
 		return d.Capabilities(), nil
@@ -113,6 +114,30 @@ func NewHandler(d *Driver, opts ...HandlerOption) http.Handler {
 	}))
 	route("NetworkDriver.Leave", withRequest(func(ctx context.Context, req *EndpointRequest) (any, error) {
 		return Response{}, d.Leave(ctx, req.NetworkID, req.EndpointID)
+	}))
+	route("IpamDriver.GetCapabilities", func(context.Context, []byte) (any, error) { return d.IPAMCapabilities(), nil })
+	route("IpamDriver.GetDefaultAddressSpaces", func(context.Context, []byte) (any, error) { return d.AddressSpaces(), nil })
+	route("IpamDriver.RequestPool", withRequest(func(ctx context.Context, req *RequestPoolRequest) (any, error) {
+		resp, err := d.RequestPool(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return undoable{resp, func(ctx context.Context) error { return d.ReleasePool(ctx, resp.PoolID) }}, nil
+	}))
+	route("IpamDriver.ReleasePool", withRequest(func(ctx context.Context, req *PoolRequest) (any, error) {
+		return Response{}, d.ReleasePool(ctx, req.PoolID)
+	}))
+	route("IpamDriver.RequestAddress", withRequest(func(ctx context.Context, req *RequestAddressRequest) (any, error) {
+		resp, err := d.RequestAddress(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return undoable{resp, func(ctx context.Context) error {
+			return d.ReleaseAddress(ctx, &ReleaseAddressRequest{PoolID: req.PoolID, Address: resp.Address})
+		}}, nil
+	}))
+	route("IpamDriver.ReleaseAddress", withRequest(func(ctx context.Context, req *ReleaseAddressRequest) (any, error) {
+		return Response{}, d.ReleaseAddress(ctx, req)
 	}))
 	route(StatusCall, func(ctx context.Context, _ []byte) (any, error) { return d.Status(ctx), nil }) // see status.go
 	route("NetworkDriver.DiscoverNew", h.discover(d.DiscoverNew))
@@ -373,7 +398,11 @@ func (h *handler) answer(w http.ResponseWriter, log *slog.Logger, call string, r
 		if errors.Is(res.err, errBadRequest) {
 			status = http.StatusBadRequest
 		}
-		h.reply(w, status, Response{Err: h.d.cfg.Name + ": " + res.err.Error()})
+		resp := Response{Err: h.d.cfg.Name + ": " + res.err.Error()}
+		if strings.HasPrefix(call, "IpamDriver.") {
+			resp.Error = resp.Err // the IPAM protocol's name for it
+		}
+		h.reply(w, status, resp)
 		return
 	}
 	if u, ok := res.resp.(undoable); ok {

@@ -27,7 +27,7 @@ import (
 func TestReplayStandalone(t *testing.T) {
 	srv, _, host := newTestServer(t, fabric.ScopeLocal, "")
 	want := map[string]string{
-		"001": `{"Implements":["NetworkDriver"]}`,
+		"001": `{"Implements":["NetworkDriver","IpamDriver"]}`,
 		"002": `{"Scope":"local","ConnectivityScope":"local"}`,
 		"003": `{}`,
 		"004": `{}`,
@@ -571,7 +571,7 @@ func TestCallPanics(t *testing.T) {
 	if got := postWithin(t, srv, "NetworkDriver.CreateNetwork", `{"NetworkID":"n1","Options":{"com.docker.network.generic":{"VxlanId":"5"}}}`); got != `{"Err":"vxlan: NetworkDriver.CreateNetwork failed: internal error (the plugin's log has the details)"}` {
 		t.Fatal(got)
 	}
-	if got := postWithin(t, srv, "Plugin.Activate", ``); got != `{"Implements":["NetworkDriver"]}` {
+	if got := postWithin(t, srv, "Plugin.Activate", ``); got != `{"Implements":["NetworkDriver","IpamDriver"]}` {
 		t.Fatal(got)
 	}
 }

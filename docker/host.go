@@ -45,6 +45,9 @@ type Host interface {
 	// and its endpoints' links with what spec and eps ask, changing
 	// nothing, and names every difference.
 	CheckNetwork(ctx context.Context, spec *fabric.NetworkSpec, eps []*fabric.Endpoint) linuxhost.NetworkStatus
+	// OpenSegment opens the network's segment for the IPAM driver's
+	// probes and guard (nil: the host does not probe).
+	OpenSegment(spec *fabric.NetworkSpec, g linuxhost.Guard) (*linuxhost.Segment, error)
 }
 
 var _ Host = (*linuxhost.Host)(nil)

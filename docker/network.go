@@ -41,6 +41,12 @@ func (d *Driver) CreateNetwork(ctx context.Context, req *CreateNetworkRequest) (
 	n := &network{spec: spec, endpoints: map[string]*fabric.Endpoint{}}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	defer func() {
+		if err == nil { // the links exist: probe and guard the pools on them
+			n.pools = d.poolsOf(req.NetworkID, req.IPv4Data, req.IPv6Data)
+			d.attachPools(n)
+		}
+	}()
 	d.networks[req.NetworkID] = n
 	d.mu.Unlock()
 
@@ -158,7 +164,9 @@ func (d *Driver) DeleteNetwork(ctx context.Context, id string) error {
 		}
 		delete(n.endpoints, ep.ID)
 	}
+	d.detachPools(n)
 	if err := d.cfg.Host.DeleteNetwork(ctx, n.spec, d.parentInUse(id, n.spec)); err != nil {
+		d.attachPools(n)
 		return err
 	}
 	n.gone = true

@@ -32,6 +32,9 @@ func (d *Driver) Restore(ctx context.Context) (*RestoreReport, error) {
 		}
 		d.dropStale(ctx, st)
 		d.adopt(st)
+		if err := d.restorePools(st); err != nil {
+			return nil, err
+		}
 	} else {
 		st = &state{}
 	}
@@ -55,6 +58,7 @@ func (d *Driver) Restore(ctx context.Context) (*RestoreReport, error) {
 			continue
 		}
 		d.log.Debug("network restored", "network", fabric.ShortID(ns.Spec.ID), "kind", ns.Spec.Kind, "endpoints", len(ns.Endpoints))
+		d.attachRestoredPools(ns.Spec.ID)
 	}
 	if d.store == nil {
 		return rep, nil // knowing no network, it calls no link an orphan

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/docker/internal/store"
 	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
+	"github.com/TrilliumIT/docker-vxlan-plugin/ipam"
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
 )
@@ -51,6 +53,9 @@ type state struct {
 	// VNIs are the VNIs this node allocated as a swarm manager, by
 	// network ID.
 	VNIs map[string]uint32
+	// Pools are the IPAM driver's pools by ID, Leases their leases.
+	Pools  map[string]*poolRecord
+	Leases map[string][]ipam.Lease
 }
 
 // networkState is one network and its endpoints.
@@ -63,7 +68,7 @@ type networkState struct {
 // newer version, is an error that says which and what to do: the plugin
 // never resets its state silently.
 func (s *stateStore) Load() (*state, error) {
-	st := &state{VNIs: map[string]uint32{}}
+	st := &state{VNIs: map[string]uint32{}, Pools: map[string]*poolRecord{}, Leases: map[string][]ipam.Lease{}}
 	byID := map[string]*networkState{}
 	err := s.db.Load(func(b store.Bucket, key string, raw json.RawMessage) error {
 		switch b {
@@ -106,6 +111,22 @@ func (s *stateStore) Load() (*state, error) {
 				return err
 			}
 			st.VNIs[key] = r.VNI
+		case store.Pools:
+			var r poolRecord
+			if err := json.Unmarshal(raw, &r); err != nil {
+				return err
+			}
+			st.Pools[key] = &r
+		case store.Leases:
+			pool, _, ok := strings.Cut(key, "@")
+			var l ipam.Lease
+			if err := json.Unmarshal(raw, &l); err != nil {
+				return err
+			}
+			if !ok || !l.Addr.IsValid() {
+				return fmt.Errorf("lease %q: no pool or address", key)
+			}
+			st.Leases[pool] = append(st.Leases[pool], l)
 		}
 		return nil
 	})

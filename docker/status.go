@@ -30,6 +30,11 @@ type StatusReport struct {
 	// Nodes are the swarm nodes dockerd announced (global scope), sorted by
 	// address.
 	Nodes []NodeDiscoveryData `json:"nodes"`
+	// Pools are the IPAM driver's address pools on this host, sorted by ID,
+	// with their leases and the conflicts seen (an address handed out here
+	// that another host of the segment answers for: drift). Only a running
+	// plugin knows the conflicts and the addresses held ready.
+	Pools []IPAMStatus `json:"pools,omitempty"`
 }
 
 // Drifted reports whether any item of the report differs from the state.
@@ -40,6 +45,9 @@ func (r *StatusReport) Drifted() bool {
 // DriftCount counts the items of the report that differ from the state.
 func (r *StatusReport) DriftCount() int {
 	n := 0
+	for _, p := range r.Pools {
+		n += len(p.Conflicts)
+	}
 	for _, ns := range r.Networks {
 		for _, items := range [][]linuxhost.ItemStatus{ns.Links, ns.Peers, ns.Endpoints} {
 			for _, it := range items {
@@ -97,6 +105,7 @@ func (d *Driver) Status(ctx context.Context) *StatusReport {
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Address < nodes[j].Address })
 	rep.Nodes = nodes
+	rep.Pools = d.allPoolStatus()
 	return rep
 }
 
@@ -121,5 +130,12 @@ func ReadStatus(ctx context.Context, dir string, host Host) (*StatusReport, erro
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	return checkState(ctx, host, st, "store"), nil
+	rep := checkState(ctx, host, st, "store")
+	for id, rec := range st.Pools {
+		p := IPAMStatus{ID: id, Subnet: rec.Subnet.String(), Leases: st.Leases[id]}
+		sort.Slice(p.Leases, func(i, j int) bool { return p.Leases[i].Addr.Less(p.Leases[j].Addr) })
+		rep.Pools = append(rep.Pools, p)
+	}
+	sort.Slice(rep.Pools, func(i, j int) bool { return rep.Pools[i].ID < rep.Pools[j].ID })
+	return rep, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
@@ -114,6 +115,9 @@ func Resolve(ctx context.Context, ifs Interfaces, opts map[string]string, rc Res
 	if err := r.completeEVPN(ctx, spec); err != nil {
 		return nil, err
 	}
+	if err := r.dropOwnPeers(ctx, spec); err != nil {
+		return nil, err
+	}
 	setMTUs(spec, underlayMTU)
 	return spec, optionErrorOf(v.Validate())
 }
@@ -123,6 +127,26 @@ type resolver struct {
 	ifs Interfaces // nil: no host to look at (see Resolve)
 	rc  ResolveConfig
 	log *slog.Logger
+}
+
+// dropOwnPeers takes this host's own VTEP addresses (those of the VTEP
+// device, and Local) out of Peers, so that one Peers list naming every
+// host of the segment serves every host: a flood entry to itself would
+// send the host's broadcasts back to it, and its bridge would then learn
+// its own containers behind the tunnel.
+func (r *resolver) dropOwnPeers(ctx context.Context, spec *NetworkSpec) error {
+	if r.ifs == nil || len(spec.Peers) == 0 || spec.VXLAN.Device == "" {
+		return nil
+	}
+	own, err := r.ifs.LinkAddrs(ctx, spec.VXLAN.Device)
+	if err != nil {
+		return fmt.Errorf("reading the addresses of VTEP device %s: %w", spec.VXLAN.Device, err)
+	}
+	if spec.VXLAN.Local.IsValid() {
+		own = append(own, spec.VXLAN.Local)
+	}
+	spec.Peers = slices.DeleteFunc(slices.Clone(spec.Peers), func(p netip.Addr) bool { return slices.Contains(own, p) })
+	return nil
 }
 
 // nameLinks gives the vxlan link and the bridge their names, unless the

@@ -130,3 +130,18 @@ func (s *NetworkSpec) HasIPv6Gateway() bool {
 	}
 	return false
 }
+
+// SegmentLink names the link through which this host reaches the
+// network's layer-2 segment with frames of its own: the bridge (bridge
+// kind), the vxlan link (macvlan kind) or the parent interface (parent
+// kind). Duplicate-address probes go out through it.
+func (s *NetworkSpec) SegmentLink() string {
+	switch s.Kind {
+	case KindBridge:
+		return s.Bridge.Name
+	case KindMacvlan:
+		return s.VXLAN.Name
+	default:
+		return s.Parent.Name
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,13 +36,59 @@ const (
 	UseReady Use = "ready"
 )
 
-// Lease is an address a host holds in a pool.
+// Lease is an address a host holds in a pool. In JSON its MAC is text
+// ("02:42:c6:12:00:05").
 type Lease struct {
-	Addr netip.Addr `json:"addr"`
+	Addr netip.Addr
 	// MAC is the holder's link-layer address, when known.
-	MAC  net.HardwareAddr `json:"mac,omitempty"`
-	Use  Use              `json:"use"`
-	Time time.Time        `json:"time"`
+	MAC  net.HardwareAddr
+	Use  Use
+	Time time.Time
+}
+
+// leaseJSON is a Lease's JSON form.
+type leaseJSON struct {
+	Addr netip.Addr `json:"addr"`
+	MAC  string     `json:"mac,omitempty"`
+	Use  Use        `json:"use"`
+	Time time.Time  `json:"time"`
+}
+
+// MarshalJSON writes the lease with its MAC as text.
+func (l Lease) MarshalJSON() ([]byte, error) {
+	return json.Marshal(leaseJSON{Addr: l.Addr, MAC: macString(l.MAC), Use: l.Use, Time: l.Time})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (l *Lease) UnmarshalJSON(b []byte) error {
+	var j leaseJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	mac, err := parseMAC(j.MAC)
+	if err != nil {
+		return err
+	}
+	*l = Lease{Addr: j.Addr, MAC: mac, Use: j.Use, Time: j.Time}
+	return nil
+}
+
+func macString(m net.HardwareAddr) string {
+	if len(m) == 0 {
+		return ""
+	}
+	return m.String()
+}
+
+func parseMAC(s string) (net.HardwareAddr, error) {
+	if s == "" {
+		return nil, nil
+	}
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		return nil, fmt.Errorf("lease MAC %q: %w", s, err)
+	}
+	return m, nil
 }
 
 // Pool is a range of addresses on one segment.
@@ -79,11 +126,21 @@ type Store interface {
 // Conflict is an address this host gave out that another host answers
 // for on the segment.
 type Conflict struct {
-	Addr netip.Addr `json:"addr"`
+	Addr netip.Addr
 	// Ours is the MAC of the holder here; Theirs the one that answered.
-	Ours   net.HardwareAddr `json:"ours"`
-	Theirs net.HardwareAddr `json:"theirs"`
-	Time   time.Time        `json:"time"`
+	Ours   net.HardwareAddr
+	Theirs net.HardwareAddr
+	Time   time.Time
+}
+
+// MarshalJSON writes the conflict with its MACs as text.
+func (c Conflict) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Addr   netip.Addr `json:"addr"`
+		Ours   string     `json:"ours"`
+		Theirs string     `json:"theirs"`
+		Time   time.Time  `json:"time"`
+	}{c.Addr, macString(c.Ours), macString(c.Theirs), c.Time})
 }
 
 // Errors matched with errors.Is.
@@ -519,7 +576,7 @@ func (a *Allocator) Answered(id string, addr netip.Addr, mac net.HardwareAddr) b
 	c := Conflict{Addr: addr, Ours: l.MAC, Theirs: mac, Time: a.now()}
 	pl.conflicts = append(pl.conflicts, c)
 	a.log.Error("address given out here is answered for by another host of the segment",
-		"pool", id, "address", addr, "ours", macText(l.MAC), "theirs", mac.String())
+		"pool", id, "address", addr, "ours", macText(l.MAC), "theirs", macText(mac))
 	return true
 }
 

@@ -2,6 +2,7 @@ package ipam
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -458,5 +459,23 @@ func TestUnknownPoolAndBadRange(t *testing.T) {
 		if !netip.MustParsePrefix("198.18.0.128/25").Contains(addr) {
 			t.Fatalf("%s is outside the range", addr)
 		}
+	}
+}
+
+func TestLeaseJSON(t *testing.T) {
+	l := Lease{Addr: netip.MustParseAddr("198.18.0.5"), MAC: mustMAC("02:42:c6:12:00:05"), Use: UseContainer, Time: time.Unix(1, 0).UTC()}
+	b, err := json.Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"addr":"198.18.0.5","mac":"02:42:c6:12:00:05","use":"container","time":"1970-01-01T00:00:01Z"}`; string(b) != want {
+		t.Errorf("JSON = %s, want %s", b, want)
+	}
+	var back Lease
+	if err := json.Unmarshal(b, &back); err != nil || back.Addr != l.Addr || back.MAC.String() != l.MAC.String() || back.Use != l.Use {
+		t.Errorf("read back %+v, %v", back, err)
+	}
+	if err := json.Unmarshal([]byte(`{"addr":"198.18.0.5","mac":"zz"}`), &back); err == nil {
+		t.Error("a bad MAC read without error")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
@@ -267,8 +268,8 @@ func (s *Segment) onARP(f *ethernet.Frame) {
 			return
 		}
 		s.heard(p.TargetIP, p.SenderHardwareAddr)
-		if mac, held := s.held(p.TargetIP); held {
-			s.defendIPv4(p.TargetIP, mac, p.SenderHardwareAddr)
+		if mac, held := s.held(p.TargetIP); held && !slices.Equal(mac, p.SenderHardwareAddr) {
+			s.defendIPv4(p.TargetIP, mac, p.SenderHardwareAddr) // not against the holder's own probe
 		}
 		return
 	}
@@ -293,8 +294,8 @@ func (s *Segment) onND(f *ethernet.Frame) {
 			return // address resolution, not duplicate-address detection
 		}
 		s.heard(m.TargetAddress, f.Source)
-		if mac, held := s.held(m.TargetAddress); held {
-			s.defendIPv6(m.TargetAddress, mac)
+		if mac, held := s.held(m.TargetAddress); held && !slices.Equal(mac, f.Source) {
+			s.defendIPv6(m.TargetAddress, mac) // not against the holder's own probe
 		}
 	case *ndp.NeighborAdvertisement:
 		mac := net.HardwareAddr(f.Source)
@@ -383,4 +384,11 @@ func (s *Segment) logDefence(addr netip.Addr, err error) {
 // linkLocal returns the EUI-64 link-local address of mac.
 func linkLocal(mac net.HardwareAddr) netip.Addr {
 	return netip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 8: mac[0] ^ 2, 9: mac[1], 10: mac[2], 11: 0xff, 12: 0xfe, 13: mac[3], 14: mac[4], 15: mac[5]})
+}
+
+// OpenSegment opens the segment of the network spec describes, through its
+// SegmentLink, in the calling goroutine's network namespace, once the
+// network's links exist.
+func (h *Host) OpenSegment(spec *fabric.NetworkSpec, g Guard) (*Segment, error) {
+	return OpenSegment(spec.SegmentLink(), g, h.reap.log)
 }

@@ -184,6 +184,12 @@ func writeStatusTable(w io.Writer, rep *docker.StatusReport) {
 		}
 		fmt.Fprintf(w, "swarm nodes: %s\n", strings.Join(nodes, ", "))
 	}
+	for _, p := range rep.Pools {
+		fmt.Fprintf(w, "address pool %s: %d leased, %d ready, %d conflicts\n", p.ID, len(p.Leases), p.Ready, len(p.Conflicts))
+		for _, c := range p.Conflicts {
+			fmt.Fprintf(w, "  conflict: %s handed out here to %s is answered for by %s\n", c.Addr, c.Ours, c.Theirs)
+		}
+	}
 	fmt.Fprintf(w, "%d networks, %d endpoints, %d swarm nodes; %d drifted\n", len(rep.Networks), endpoints, len(rep.Nodes), rep.DriftCount())
 }
 

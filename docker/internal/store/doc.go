@@ -24,17 +24,18 @@
 // IDs are validated: non-empty and without "/". A start reads everything
 // with DB.Load (the caller decodes each record in place) or DB.LoadAll
 // (copies, per bucket). A new kind of record is a new Bucket constant in the
-// list of buckets and a new SchemaVersion, with one exception: vnis was
-// added to version 2 before any release left it, so Open adds it to a
-// version 2 store that lacks it (one commit, at open) instead of calling
-// the store corrupt; older plugins of version 2 ignore it.
+// list of buckets and a new SchemaVersion, with one exception: vnis, pools
+// and leases were added to version 2 before any release left it, so Open
+// adds them to a version 2 store that lacks them (one commit, at open)
+// instead of calling the store corrupt; older plugins of version 2 ignore
+// them.
 //
 // # Versioning
 //
 // SchemaVersion is 2: the state.json file of earlier plugins was version 1.
 // Open refuses a store of a newer version ("run a newer plugin") and a file
 // that is not a store of this plugin: not a bolt database, a missing or
-// unreadable version, a missing bucket (other than vnis, see above). LoadAll, Get and the ForEach methods
+// unreadable version, a missing bucket (other than those added, see above). LoadAll, Get and the ForEach methods
 // refuse a record that is not valid JSON, and Load a record the caller's
 // decoder rejects, naming its bucket and key. Every
 // refusal matches ErrCorrupt or ErrNewerVersion with errors.Is and says what

@@ -41,16 +41,22 @@ const (
 	// VNIs holds one record per VNI a swarm manager allocated or recorded
 	// for a global network, keyed by network ID.
 	VNIs Bucket = "vnis"
+	// Pools holds one record per address pool of the plugin's IPAM driver,
+	// keyed by pool ID.
+	Pools Bucket = "pools"
+	// Leases holds one record per address the IPAM driver handed out,
+	// keyed by LeaseKey.
+	Leases Bucket = "leases"
 )
 
 // buckets lists every record bucket; Open creates them in a new store.
-var buckets = []Bucket{Networks, Endpoints, Nodes, VNIs}
+var buckets = []Bucket{Networks, Endpoints, Nodes, VNIs, Pools, Leases}
 
 // addedBuckets are buckets added to schema version 2 after its first
 // stores were written: they hold records an older plugin of the same
 // schema never wrote, so Open creates them in an existing store that lacks
 // them rather than calling it corrupt. Every other bucket is required.
-var addedBuckets = []Bucket{VNIs}
+var addedBuckets = []Bucket{VNIs, Pools, Leases}
 
 // metaBucket holds the schema version and the migration marker.
 var metaBucket = []byte("meta")
@@ -341,6 +347,10 @@ func (tx *Tx) forEachRecord(fn func(b Bucket, k, v []byte) error) error {
 func EndpointKey(networkID, endpointID string) string {
 	return networkID + "/" + endpointID
 }
+
+// LeaseKey is the key of a lease's record in Leases: the pool's ID, "@"
+// and the address.
+func LeaseKey(poolID, addr string) string { return poolID + "@" + addr }
 
 // SplitEndpointKey splits a key of Endpoints into its network and endpoint
 // IDs; ok is false if key is not of the form EndpointKey makes.

@@ -182,7 +182,7 @@ func TestKeysValidated(t *testing.T) {
 		{Endpoints, "n1/", "must be network ID"},
 		{Endpoints, "/e1", "must be network ID"},
 		{Endpoints, "n1/e1/x", "must be network ID"},
-		{Bucket("vni"), "1", `bucket "vni": unknown, must be one of [networks endpoints nodes vnis]`},
+		{Bucket("vni"), "1", `bucket "vni": unknown, must be one of [networks endpoints nodes vnis pools leases]`},
 	}
 	for _, c := range cases {
 		err := db.Update(func(tx *Tx) error { return tx.Put(c.b, c.key, 1) })
