@@ -276,14 +276,14 @@ func (c *driverCollector) Collect(ch chan<- prometheus.Metric) {
 	type group struct{ kind, controlPlane string }
 	byGroup := map[group]int{}
 	for _, n := range cen.Networks {
-		byGroup[group{string(n.Spec.Kind), string(n.Spec.ControlPlane)}]++
+		byGroup[group{string(n.Spec.Kind), n.Spec.ControlPlane.String()}]++
 	}
 	for g, count := range byGroup {
 		gauge(c.networks, float64(count), g.kind, c.d.cfg.Scope, g.controlPlane)
 	}
 	for _, n := range cen.Networks {
 		id := fabric.ShortID(n.Spec.ID)
-		gauge(c.info, 1, id, string(n.Spec.Kind), string(n.Spec.ControlPlane))
+		gauge(c.info, 1, id, string(n.Spec.Kind), n.Spec.ControlPlane.String())
 		gauge(c.endpoints, float64(n.Endpoints), id)
 		k := cen.Counters[n.Spec.ID]
 		if k == nil {
