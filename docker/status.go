@@ -194,5 +194,17 @@ func ReadStatus(ctx context.Context, dir string, host Host) (*StatusReport, erro
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	return checkState(ctx, host, st, "store"), nil
+	rep := checkState(ctx, host, st, "store")
+	if hc, ok := host.(hostCounters); ok {
+		specs := make([]*fabric.NetworkSpec, len(st.Networks))
+		for i, ns := range st.Networks {
+			specs[i] = ns.Spec
+		}
+		if counters, err := hc.Counters(ctx, specs); err == nil { // what could not be read is left out, as by the metrics
+			for i := range rep.Networks {
+				rep.Networks[i].Counters = counters[rep.Networks[i].ID]
+			}
+		}
+	}
+	return rep, nil
 }
