@@ -128,8 +128,8 @@ func buildInfo() prometheus.Collector {
 }
 
 // Handler serves the metrics in the Prometheus text format (or
-// OpenMetrics, when asked), one scrape at a time: a second scrape waits
-// for the first rather than read the kernel twice at once.
+// OpenMetrics, when asked), one scrape at a time: a second scrape made
+// while one runs is answered 503 rather than read the kernel twice at once.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		MaxRequestsInFlight: 1,
