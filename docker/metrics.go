@@ -236,8 +236,9 @@ func newDriverCollector(d *Driver, m *Metrics) *driverCollector {
 	}
 	return &driverCollector{
 		d: d, m: m,
-		networks:  desc("networks", "Networks the plugin holds, by kind, scope and control plane.", []string{"kind", "scope", "control_plane"}),
-		info:      desc("network_info", "Always 1 for each network the plugin holds; its labels say the network's kind and control plane.", []string{"network", "kind", "control_plane"}),
+		networks: desc("networks", "Networks the plugin holds, by kind, scope and control plane.", []string{"kind", "scope", "control_plane"}),
+		info: desc("network_info", "Always 1 for each network the plugin holds; its labels say the network's kind and control plane.",
+			[]string{"network", "kind", "control_plane"}),
 		endpoints: desc("network_endpoints", "Endpoints (containers' attachments) of each network.", net),
 		peers: desc("network_peers",
 			"Remote VTEPs each network's vxlan link floods to: its head-end replication entries (all-zero MAC) in the kernel's FDB.", net),

@@ -240,19 +240,26 @@ func TestMetricsPromtoolCheck(t *testing.T) {
 	if err != nil {
 		t.Skip("promtool not installed (Debian package prometheus): cannot check the exposition with it")
 	}
-	host := &countingHost{fakeHost: newFakeHost()}
-	m := NewMetrics()
-	d, err := NewDriver(Config{Scope: fabric.ScopeLocal, Host: host, Metrics: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	createNetworks(t, d, 3)
+	m, _ := networksWithMetrics(t, 3)
 	m.ObserveDeletion(2, 30*time.Millisecond)
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = strings.NewReader(scrape(t, m))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("promtool check metrics: %v\n%s", err, out)
 	}
+}
+
+// networksWithMetrics is a driver with metrics over a counting host,
+// holding n networks (createNetworks).
+func networksWithMetrics(t testing.TB, n int) (*Metrics, *Driver) {
+	t.Helper()
+	m := NewMetrics()
+	d, err := NewDriver(Config{Scope: fabric.ScopeLocal, Host: &countingHost{fakeHost: newFakeHost()}, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	createNetworks(t, d, n)
+	return m, d
 }
 
 // createNetworks makes n bridge networks with a peer each through the
@@ -274,13 +281,7 @@ func createNetworks(t testing.TB, d *Driver, n int) {
 // host (the kernel's two dumps are measured by the linuxhost and rtlink
 // benchmarks).
 func BenchmarkScrape4096(b *testing.B) {
-	host := &countingHost{fakeHost: newFakeHost()}
-	m := NewMetrics()
-	d, err := NewDriver(Config{Scope: fabric.ScopeLocal, Host: host, Metrics: m})
-	if err != nil {
-		b.Fatal(err)
-	}
-	createNetworks(b, d, 4096)
+	m, _ := networksWithMetrics(b, 4096)
 	h := m.Handler()
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/mdlayher/netlink"
 	"github.com/mdlayher/netlink/nlenc"
 	"golang.org/x/sys/unix"
 )
@@ -85,14 +84,7 @@ type LinkCounters struct {
 // kernel's answer.
 func (c *Conn) LinkCounters(ctx context.Context, kind string) ([]LinkCounters, error) {
 	const op = "list link counters"
-	ae := netlink.NewAttributeEncoder()
-	if kind != "" {
-		ae.Nested(unix.IFLA_LINKINFO, func(nae *netlink.AttributeEncoder) error {
-			nae.String(unix.IFLA_INFO_KIND, kind)
-			return nil
-		})
-	}
-	attrs, err := ae.Encode()
+	attrs, err := kindFilter(kind).Encode()
 	if err != nil {
 		return nil, opError(op, kind, err)
 	}
