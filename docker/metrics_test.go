@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
 	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
 )
 
@@ -238,7 +239,7 @@ func TestMetricsRestore(t *testing.T) {
 func TestMetricsPromtoolCheck(t *testing.T) {
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
-		t.Skip("promtool not installed (Debian package prometheus): cannot check the exposition with it")
+		testns.Skip(t, "promtool not installed (Debian package prometheus): cannot check the exposition with it")
 	}
 	m, _ := networksWithMetrics(t, 3)
 	m.ObserveDeletion(2, 30*time.Millisecond)
