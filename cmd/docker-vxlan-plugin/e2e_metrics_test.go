@@ -306,3 +306,35 @@ func TestIntegrationMetricsPrometheus(t *testing.T) {
 	h.MustDocker("rm", "-f", "c13")
 	h.RemoveNetwork("m13")
 }
+
+// TestIntegrationManagedPluginMetrics: the managed plugin's METRICS_ADDR
+// setting serves the metrics on the host's network, at that address.
+func TestIntegrationManagedPluginMetrics(t *testing.T) {
+	dockerhost.Require(t)
+	dir := dockerhost.BuildManagedPlugin(t, "../..")
+	fab := dockerhost.NewFabric(t)
+	ns, addr := fab.Add()
+	h := dockerhost.Start(t, ns)
+	metricsAddr := net.JoinHostPort(addr.String(), "9474")
+	h.InstallPlugin(pluginName, dir, "VTEPDEV="+dockerhost.Underlay, "SCOPE=local", "METRICS_ADDR="+metricsAddr)
+	h.MustDocker("network", "create", "-d", pluginName, "--subnet", "198.19.31.0/24", "--gateway", "198.19.31.1", "-o", "VxlanId=31", "n31")
+	c := nsHTTPClient(t, ns)
+	var scrape string
+	testns.Eventually(t, 10*time.Second, 200*time.Millisecond, "the managed plugin's metrics", func() error {
+		var err error
+		scrape, err = httpGet(c, "http://"+metricsAddr+"/metrics")
+		return err
+	})
+	for _, line := range []string{
+		`dvp_networks{control_plane="none",kind="bridge",scope="local"} 1`,
+		`dvp_calls_total{call="NetworkDriver.CreateNetwork",result="ok"} 1`,
+	} {
+		if !strings.Contains(scrape, "\n"+line+"\n") {
+			t.Errorf("the managed plugin's scrape has no line %s:\n%s", line, testns.Tail(scrape, 40))
+		}
+	}
+	if _, err := httpGet(c, "http://127.0.0.1:9474/metrics"); err == nil {
+		t.Error("the managed plugin serves metrics on 127.0.0.1 too")
+	}
+	h.RemoveNetwork("n31")
+}
