@@ -37,11 +37,30 @@ func BenchmarkCounters4096(b *testing.B) {
 		}
 		specs[i] = &fabric.NetworkSpec{ID: fmt.Sprintf("%064x", i), Kind: fabric.KindBridge, VXLAN: vxlan.Config{Name: name}}
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		got, err := h.Counters(ctx, specs)
-		if err != nil || len(got) != networks || got[specs[0].ID].FDBPeers != 1 {
-			b.Fatalf("%d networks' counters, %v", len(got), err)
+	b.Run("Counters", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			got, err := h.Counters(ctx, specs)
+			if err != nil || len(got) != networks || got[specs[0].ID].FDBPeers != 1 {
+				b.Fatalf("%d networks' counters, %v", len(got), err)
+			}
 		}
-	}
+	})
+	// Its two dumps alone.
+	b.Run("LinkDump", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if got, err := c.LinkCounters(ctx, "vxlan"); err != nil || len(got) != networks {
+				b.Fatalf("%d links, %v", len(got), err)
+			}
+		}
+	})
+	b.Run("FDBDump", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.Neighs(ctx, rtlink.FamilyBridge, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
