@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/netfault"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
+	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 )
 
 // TestIntegrationCounters reads a network's vxlan link counters and FDB
@@ -18,7 +21,14 @@ func TestIntegrationCounters(t *testing.T) {
 	ns := underlayNS(t)
 	var mu sync.Mutex
 	var observed []int
-	h := New(ns.Dial(), WithDeletionObserver(func(links int, took time.Duration) {
+	var hold atomic.Bool // the kernel refuses the background deletion while set
+	conn := ns.DialFaulty(func(r netfault.Request) error {
+		if r.Op == rtlink.OpDeleteLinkGroup && hold.Load() {
+			return errInjected
+		}
+		return nil
+	})
+	h := New(conn, WithDeletionObserver(func(links int, took time.Duration) {
 		mu.Lock()
 		defer mu.Unlock()
 		if took <= 0 {
@@ -78,22 +88,42 @@ func TestIntegrationCounters(t *testing.T) {
 		}
 		return all, peers
 	}
+	type txStats struct{ Packets, Bytes uint64 }
+	tx := func(dev string) txStats {
+		var st []struct {
+			Stats64 struct {
+				TX txStats `json:"tx"`
+			} `json:"stats64"`
+		}
+		if err := json.Unmarshal([]byte(ns.IP("-s", "-j", "link", "show", "dev", dev)), &st); err != nil || len(st) != 1 {
+			t.Fatal(err)
+		}
+		return st[0].Stats64.TX
+	}
 	for _, s := range []*fabric.NetworkSpec{a, b} {
 		c := got[s.ID]
 		all, peers := fdb(s.VXLAN.Name)
 		if c.Link != s.VXLAN.Name || c.FDBEntries != all || c.FDBPeers != peers {
 			t.Errorf("%s: %+v; bridge fdb show: %d self entries, %d peers", s.VXLAN.Name, c, all, peers)
 		}
-		var st []struct {
-			Stats64 struct {
-				TX struct{ Packets, Bytes uint64 } `json:"tx"`
-			} `json:"stats64"`
-		}
-		if err := json.Unmarshal([]byte(ns.IP("-s", "-j", "link", "show", "dev", s.VXLAN.Name)), &st); err != nil || len(st) != 1 {
-			t.Fatal(err)
-		}
-		if c.Traffic.TxPackets != st[0].Stats64.TX.Packets || c.Traffic.TxBytes != st[0].Stats64.TX.Bytes {
-			t.Errorf("%s: traffic %+v; ip -s: %+v", s.VXLAN.Name, c.Traffic, st[0].Stats64)
+		// A read between two equal readings of ip is compared: the
+		// bridge's own IPv6 packets may be flooded out meanwhile.
+		for try := 0; ; try++ {
+			before := tx(s.VXLAN.Name)
+			again, err := h.Counters(ctx, []*fabric.NetworkSpec{s})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tx(s.VXLAN.Name) != before {
+				if try == 10 {
+					t.Fatalf("%s: its counters kept changing", s.VXLAN.Name)
+				}
+				continue
+			}
+			if tr := again[s.ID].Traffic; tr.TxPackets != before.Packets || tr.TxBytes != before.Bytes {
+				t.Errorf("%s: traffic %+v; ip -s: %+v", s.VXLAN.Name, tr, before)
+			}
+			break
 		}
 	}
 	if got[a.ID].FDBPeers != 2 {
@@ -106,12 +136,20 @@ func TestIntegrationCounters(t *testing.T) {
 	if n := h.Released(); n != 0 {
 		t.Fatalf("%d links released before any deletion", n)
 	}
+	hold.Store(true)
 	if err := h.DeleteNetwork(ctx, b, false); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(2 * reapDelay) // the background deletion tried, and failed
 	if n := h.Released(); n != 2 {
 		t.Errorf("%d links released after a bridge network's deletion, want 2 (vxlan link and bridge)", n)
 	}
+	mu.Lock()
+	if len(observed) != 0 {
+		t.Errorf("the observer was told of deletions %v that the kernel refused", observed)
+	}
+	mu.Unlock()
+	hold.Store(false)
 	drain(t, h)
 	if n := h.Released(); n != 0 {
 		t.Errorf("%d links released after the drain", n)
