@@ -7,7 +7,9 @@
 // the calls on each (driver.go, network.go, endpoint.go), its state store
 // across restarts (state.go over internal/store) and the restore at start
 // (restore.go, restore_global.go), swarm VNI allocation (allocate.go) and
-// swarm peers (peers.go, discovery.go), and the status report (status.go).
+// swarm peers (peers.go, discovery.go), the status report (status.go), and
+// the Prometheus metrics (metrics.go), which read the status report's
+// census and count every call in the handler's one wrapper.
 //
 // What a network is and how its options are read is package fabric's;
 // making it on the machine is package linuxhost's, behind the Host

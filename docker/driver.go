@@ -50,6 +50,10 @@ type Config struct {
 	// nodes that join after the plugin registered). This node's own
 	// address is skipped.
 	Peers []netip.Addr
+	// Metrics, if not nil, records the calls, the restore and what the
+	// driver holds (see NewMetrics); NewDriver adds the driver's metrics to
+	// its registry, so it serves one driver.
+	Metrics *Metrics
 }
 
 // Driver implements the network driver: it keeps the networks and
@@ -166,6 +170,9 @@ func NewDriver(cfg Config) (*Driver, error) {
 			return nil, fmt.Errorf("default VTEP device %q: %w", cfg.VTEPDevice, err)
 		}
 		d.vtepDevices = names
+	}
+	if err := cfg.Metrics.register(d); err != nil {
+		return nil, err
 	}
 	if d.store == nil && cfg.StateDir != "" {
 		if d.store, err = openStore(cfg.StateDir); err != nil {

@@ -150,6 +150,7 @@ func NewHandler(d *Driver, opts ...HandlerOption) http.Handler {
 		}))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		d.cfg.Metrics.observeCall(callUnknown, resultNotFound, 0)
 		h.reply(w, http.StatusNotFound, Response{Err: fmt.Sprintf("%s: unknown call %s %s", d.cfg.Name, r.Method, r.URL.Path)})
 	})
 	return mux
@@ -297,7 +298,9 @@ type result struct {
 }
 
 // serve answers call with fn's result, or with an error once the call's
-// deadline passes. fn runs on a goroutine of its own, with a context that
+// deadline passes, and counts it in the driver's metrics (by call and
+// result, with its time): every route, IPAM's included, goes through here,
+// so every call is counted the same way. fn runs on a goroutine of its own, with a context that
 // is cancelled at the deadline; a success that comes after the answer was
 // an error is undone, if fn answered with an undoable.
 func (h *handler) serve(call string, fn func(context.Context, []byte) (any, error)) http.HandlerFunc {
@@ -306,6 +309,7 @@ func (h *handler) serve(call string, fn func(context.Context, []byte) (any, erro
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
 		if err != nil {
 			var tooBig *http.MaxBytesError
+			h.d.cfg.Metrics.observeCall(call, resultBadRequest, time.Since(start))
 			if errors.As(err, &tooBig) {
 				h.reply(
 					w,
@@ -321,6 +325,7 @@ func (h *handler) serve(call string, fn func(context.Context, []byte) (any, erro
 		res := h.runBounded(r.Context(), log, call, fn, body, start)
 		log.Debug("call", "call", call, "took", time.Since(start), "request", string(body), "error", res.err)
 		h.answer(w, log, call, res)
+		h.d.cfg.Metrics.observeCall(call, callResult(res.err), time.Since(start))
 	}
 }
 
@@ -369,7 +374,7 @@ func (h *handler) runBounded(
 	}
 	if res.err != nil && ctx.Err() != nil && (errors.Is(res.err, context.DeadlineExceeded) || errors.Is(res.err, context.Canceled)) {
 		// Over time: the host calls gave up, or the answer could not wait.
-		res.err = fmt.Errorf("%s did not finish within %s (%v); it was cancelled, and whatever it made is undone", call, h.timeout, ctx.Err())
+		res.err = fmt.Errorf("%s did not finish within %s (%w); it was cancelled, and whatever it made is undone", call, h.timeout, ctx.Err())
 	}
 	return res
 }

@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
@@ -11,6 +12,8 @@ import (
 // RestoreReport says what Restore found.
 type RestoreReport struct {
 	Networks int                   // networks in the state file
+	Missing  int                   // networks whose links were missing and were made again (or failed to be)
+	Reaped   int                   // links the last run released and did not delete, deleted now
 	Failed   []string              // networks whose links could not be brought back, with why
 	Orphans  []linuxhost.OwnedLink // links made by this plugin for networks it does not know
 	Cleaned  bool                  // whether the orphans were deleted
@@ -22,7 +25,18 @@ type RestoreReport struct {
 // say), and links this plugin made for networks it does not know are
 // reported, or deleted with CleanOrphans. A state that cannot be trusted is
 // an error; a network whose links cannot be made is reported and kept.
+//
+// Its duration and what it found are recorded in Config.Metrics.
 func (d *Driver) Restore(ctx context.Context) (*RestoreReport, error) {
+	start := time.Now()
+	rep, err := d.restore(ctx)
+	if err == nil {
+		d.cfg.Metrics.observeRestore(rep, time.Since(start))
+	}
+	return rep, err
+}
+
+func (d *Driver) restore(ctx context.Context) (*RestoreReport, error) {
 	rep := &RestoreReport{}
 	var st *state
 	if d.store != nil {
@@ -47,6 +61,7 @@ func (d *Driver) Restore(ctx context.Context) (*RestoreReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	rep.Missing, rep.Reaped = rec.Missing, rec.Reaped
 	if rec.Reaped > 0 {
 		d.log.Info("deleted links released before the last stop", "links", rec.Reaped)
 	}

@@ -74,26 +74,98 @@ func checkState(ctx context.Context, host Host, st *state, source string) *Statu
 	return rep
 }
 
+// census is what the driver holds, counted, with what the kernel counts
+// for its networks: the one source of the numbers the status report and
+// the metrics give.
+type census struct {
+	// Networks are sorted by ID.
+	Networks []networkCensus
+	// Nodes counts the swarm nodes dockerd announced; NodeList has them,
+	// sorted by address.
+	Nodes    int
+	NodeList []NodeDiscoveryData
+	// VNIsAllocated counts the VNIs of the range this manager allocated;
+	// VNIsFree those left.
+	VNIsAllocated, VNIsFree int
+	// Counters are the kernel's counters of each network's vxlan link, by
+	// network ID; FilterDrops the VTEP filter's drops, if the host has one.
+	Counters    map[string]*linuxhost.NetworkCounters
+	FilterDrops map[string]uint64
+	// Released counts the links waiting for the background deletion; -1
+	// when the host does not say.
+	Released int
+	// ReadErr is why the kernel's counters are missing, if they are.
+	ReadErr error
+}
+
+// networkCensus is one network: its spec and its number of endpoints.
+type networkCensus struct {
+	Spec      *fabric.NetworkSpec
+	Endpoints int
+}
+
+// census counts what the driver holds and, with kernel, reads the
+// kernel's counters of its networks: two dumps whatever their number (see
+// linuxhost.Host.Counters). Each network's lock is held only to read its
+// spec and count its endpoints.
+func (d *Driver) census(ctx context.Context, kernel bool) *census {
+	d.mu.Lock()
+	nets := make([]*network, 0, len(d.networks))
+	for _, n := range d.networks {
+		nets = append(nets, n)
+	}
+	c := &census{Nodes: len(d.nodes), NodeList: make([]NodeDiscoveryData, 0, len(d.nodes)), Released: -1}
+	for _, n := range d.nodes {
+		c.NodeList = append(c.NodeList, n)
+	}
+	for _, vni := range d.vnis {
+		if d.vniRange.contains(vni) {
+			c.VNIsAllocated++
+		}
+	}
+	c.VNIsFree = int(d.vniRange.High-d.vniRange.Low+1) - c.VNIsAllocated
+	d.mu.Unlock()
+	sort.Slice(c.NodeList, func(i, j int) bool { return c.NodeList[i].Address < c.NodeList[j].Address })
+	c.Networks = make([]networkCensus, 0, len(nets))
+	for _, n := range nets {
+		n.mu.Lock()
+		if !n.gone {
+			c.Networks = append(c.Networks, networkCensus{Spec: n.spec, Endpoints: len(n.endpoints)})
+		}
+		n.mu.Unlock()
+	}
+	sort.Slice(c.Networks, func(i, j int) bool { return c.Networks[i].Spec.ID < c.Networks[j].Spec.ID })
+	if !kernel {
+		return c
+	}
+	hc, ok := d.cfg.Host.(hostCounters)
+	if !ok {
+		return c
+	}
+	c.Released = hc.Released()
+	specs := make([]*fabric.NetworkSpec, len(c.Networks))
+	for i, n := range c.Networks {
+		specs[i] = n.Spec
+	}
+	c.Counters, c.ReadErr = hc.Counters(ctx, specs)
+	if f, ok := d.cfg.Host.(FilterDropReader); ok && c.ReadErr == nil {
+		c.FilterDrops, c.ReadErr = f.FilterDrops(ctx, specs)
+	}
+	return c
+}
+
 // Status checks what the driver holds against the host. Each network is
 // checked with its lock held, so a call on it waits for its check (a few
-// link reads) and the check never sees half of a call.
+// link reads) and the check never sees half of a call. The networks, the
+// nodes and the kernel's counters are the census's, as the metrics read
+// them.
 func (d *Driver) Status(ctx context.Context) *StatusReport {
-	d.mu.Lock()
-	ids := make([]string, 0, len(d.networks))
-	for id := range d.networks {
-		ids = append(ids, id)
-	}
-	nodes := make([]NodeDiscoveryData, 0, len(d.nodes))
-	for _, n := range d.nodes {
-		nodes = append(nodes, n)
-	}
-	d.mu.Unlock()
-	sort.Strings(ids)
-	rep := &StatusReport{Source: "plugin", Networks: []linuxhost.NetworkStatus{}}
-	for _, id := range ids {
-		n, err := d.lockNetwork(id)
+	cen := d.census(ctx, true)
+	rep := &StatusReport{Source: "plugin", Networks: []linuxhost.NetworkStatus{}, Nodes: cen.NodeList}
+	for _, nc := range cen.Networks {
+		n, err := d.lockNetwork(nc.Spec.ID)
 		if err != nil {
-			continue // deleted since the listing
+			continue // deleted since the census
 		}
 		eps := make([]*fabric.Endpoint, 0, len(n.endpoints))
 		for _, ep := range n.endpoints {
@@ -101,10 +173,11 @@ func (d *Driver) Status(ctx context.Context) *StatusReport {
 		}
 		one := checkState(ctx, d.cfg.Host, &state{Networks: []*networkState{{Spec: n.spec, Endpoints: eps}}}, "plugin")
 		n.mu.Unlock()
+		for i := range one.Networks {
+			one.Networks[i].Counters = cen.Counters[nc.Spec.ID]
+		}
 		rep.Networks = append(rep.Networks, one.Networks...)
 	}
-	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Address < nodes[j].Address })
-	rep.Nodes = nodes
 	rep.Pools = d.allPoolStatus()
 	return rep
 }
@@ -137,5 +210,16 @@ func ReadStatus(ctx context.Context, dir string, host Host) (*StatusReport, erro
 		rep.Pools = append(rep.Pools, p)
 	}
 	sort.Slice(rep.Pools, func(i, j int) bool { return rep.Pools[i].ID < rep.Pools[j].ID })
+	if hc, ok := host.(hostCounters); ok {
+		specs := make([]*fabric.NetworkSpec, len(st.Networks))
+		for i, ns := range st.Networks {
+			specs[i] = ns.Spec
+		}
+		if counters, err := hc.Counters(ctx, specs); err == nil { // what could not be read is left out, as by the metrics
+			for i := range rep.Networks {
+				rep.Networks[i].Counters = counters[rep.Networks[i].ID]
+			}
+		}
+	}
 	return rep, nil
 }

@@ -28,6 +28,9 @@ type NetworkStatus struct {
 	Peers []ItemStatus `json:"peers"`
 	// Endpoints are the network's containers' attachments, sorted by ID.
 	Endpoints []ItemStatus `json:"endpoints"`
+	// Counters are what the kernel counts for its vxlan link, when they
+	// were read (see Counters): the numbers the metrics export.
+	Counters *NetworkCounters `json:"counters,omitempty"`
 }
 
 // ItemStatus is one checked item: a link, a peer or an endpoint.

@@ -5,8 +5,11 @@
 // (peers.go); it reconciles the host with a list of networks at start
 // (reconcile.go), reports how the kernel differs from a spec without
 // changing anything (check.go), gives an EVPN network's vxlan link its
-// bridge port flags (evpn.go), and deletes the links it lets go of in the
-// background, many per request (reaper.go).
+// bridge port flags (evpn.go), reads its vxlan links' counters and FDB
+// sizes in two dumps for the metrics and the status (counters.go), and
+// deletes the links it lets go of in the background, many per request
+// (reaper.go), counting them for the metrics (Released,
+// WithDeletionObserver).
 //
 // Both front ends use it: the Docker driver (package docker) keeps one
 // Host for the daemon's life, the CNI plugin (package cni) one per call.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"time"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
@@ -38,6 +39,17 @@ type Option func(*Host)
 func WithLogger(log *slog.Logger) Option {
 	return func(h *Host) { h.reap.log = log }
 }
+
+// WithDeletionObserver has observe told of each deletion request of the
+// background deletion: how many released links it deleted and how long the
+// kernel took. It is called on the deleting goroutine, and must not block.
+func WithDeletionObserver(observe func(links int, took time.Duration)) Option {
+	return func(h *Host) { h.reap.observe = observe }
+}
+
+// Released counts the links DeleteEndpoint and DeleteNetwork let go of
+// that the background deletion has not deleted yet.
+func (h *Host) Released() int { return h.reap.released() }
 
 // New returns a Host working through conn, which the caller keeps open for
 // as long as the Host is used.

@@ -62,8 +62,9 @@ const (
 // host's, open while it has work), so that the host's requests do not wait
 // for a deletion's answer.
 type reaper struct {
-	conn *rtlink.Conn // the host's: marks links
-	log  *slog.Logger
+	conn    *rtlink.Conn // the host's: marks links
+	log     *slog.Logger
+	observe func(links int, took time.Duration) // told of each deletion; nil: none
 
 	mu      sync.Mutex
 	pending map[string]pendingLink // by name
@@ -206,22 +207,36 @@ func (r *reaper) deleteGroup(ctx context.Context, conn *rtlink.Conn, group int) 
 		r.nextGroup()
 	}
 	r.mu.Unlock()
+	start := time.Now()
 	err := conn.DeleteLinkGroup(ctx, reapGroup+uint32(group))
 	if err != nil && !errors.Is(err, rtlink.ErrNotFound) {
 		return err // ENODEV: the group was empty
 	}
+	took := time.Since(start)
 	r.mu.Lock()
+	deleted := 0
 	for name, p := range r.pending {
 		if p.group == group && p.round <= round {
 			delete(r.pending, name)
 			r.inGroup[group]--
+			deleted++
 		}
 	}
 	if len(r.pending) == 0 {
 		r.idle.Broadcast()
 	}
 	r.mu.Unlock()
+	if r.observe != nil && deleted > 0 {
+		r.observe(deleted, took)
+	}
 	return nil
+}
+
+// released counts the links waiting in the deletion groups.
+func (r *reaper) released() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pending)
 }
 
 // waitFor deletes now the groups of the released links that hold a name

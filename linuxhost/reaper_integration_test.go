@@ -19,7 +19,7 @@ var errInjected = errors.New("injected fault")
 
 // underlayNS is a fresh namespace with an underlay device "ul0" (MTU 1500)
 // holding 198.18.4.1/24.
-func underlayNS(t *testing.T) *testns.NS {
+func underlayNS(t testing.TB) *testns.NS {
 	t.Helper()
 	ns := testns.New(t)
 	ns.IP("link", "add", "ul0", "type", "veth", "peer", "name", "ul1")

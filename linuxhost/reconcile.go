@@ -15,6 +15,9 @@ import (
 type Reconciliation struct {
 	// Reaped counts the released links it deleted.
 	Reaped int
+	// Missing counts the networks whose links were not all there, which
+	// it made again (or failed to: see Failed).
+	Missing int
 	// Failed holds, for each network given, why its links could not be
 	// made again, or nil.
 	Failed []error
@@ -102,6 +105,7 @@ func (h *Host) Reconcile(ctx context.Context, specs []*fabric.NetworkSpec) (*Rec
 	for i, spec := range specs {
 		known[spec.ID] = true
 		if !present(spec, byName) {
+			rec.Missing++
 			rec.Failed[i] = h.CreateNetwork(ctx, spec)
 			continue
 		}

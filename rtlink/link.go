@@ -353,13 +353,7 @@ func (c *Conn) BriefLinks(ctx context.Context) ([]*Link, error) {
 
 func (c *Conn) links(ctx context.Context, kind string, kindData bool) ([]*Link, error) {
 	const op = "list links"
-	ae := netlink.NewAttributeEncoder()
-	if kind != "" {
-		ae.Nested(unix.IFLA_LINKINFO, func(nae *netlink.AttributeEncoder) error {
-			nae.String(unix.IFLA_INFO_KIND, kind)
-			return nil
-		})
-	}
+	ae := kindFilter(kind)
 	ae.Uint32(unix.IFLA_EXT_MASK, rtextFilterSkipStats)
 	attrs, err := ae.Encode()
 	if err != nil {
@@ -369,6 +363,19 @@ func (c *Conn) links(ctx context.Context, kind string, kindData bool) ([]*Link, 
 		l, err := decodeLinkMessage(b, kindData)
 		return l, true, err
 	})
+}
+
+// kindFilter starts the attributes of a link dump that asks the kernel for
+// the links of kind only, or for every link when kind is empty.
+func kindFilter(kind string) *netlink.AttributeEncoder {
+	ae := netlink.NewAttributeEncoder()
+	if kind != "" {
+		ae.Nested(unix.IFLA_LINKINFO, func(nae *netlink.AttributeEncoder) error {
+			nae.String(unix.IFLA_INFO_KIND, kind)
+			return nil
+		})
+	}
+	return ae
 }
 
 // DeleteLink deletes the link called name. Deleting a link that does not

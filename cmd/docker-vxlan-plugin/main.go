@@ -82,6 +82,7 @@ func run() error {
 	showVersion := fs.Bool("version", false, "print the module version and VCS commit, then exit")
 	logJSON := fs.Bool("log-json", false, "log JSON lines (one object per line) instead of text")
 	swarm := addSwarmFlags(fs)
+	metricsAddr := addMetricsFlag(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -99,6 +100,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if err := checkMetricsAddr(*metricsAddr); err != nil {
+		return err
+	}
 	log := newLogger(os.Stderr, *debug, *logJSON)
 	if *socket == "" {
 		*socket = filepath.Join("/run/docker/plugins", *name+".sock")
@@ -112,6 +116,7 @@ func run() error {
 		socket:      *socket,
 		stateDir:    *stateDir,
 		callTimeout: *callTimeout,
+		metricsAddr: *metricsAddr,
 	}, log)
 }
 
@@ -121,6 +126,7 @@ type daemonConfig struct {
 	socket      string
 	stateDir    string
 	callTimeout time.Duration
+	metricsAddr string // empty: no metrics endpoint
 }
 
 // newLogger logs to w, as text or as JSON lines, at debug level with -d.
@@ -167,8 +173,9 @@ func serve(cfg daemonConfig, log *slog.Logger) error {
 		return err
 	}
 	defer conn.Close()
-	host := linuxhost.New(conn, linuxhost.WithLogger(log))
-	cfg.driver.Host, cfg.driver.StateDir = host, cfg.stateDir
+	metrics := docker.NewMetrics()
+	host := linuxhost.New(conn, linuxhost.WithLogger(log), linuxhost.WithDeletionObserver(metrics.ObserveDeletion))
+	cfg.driver.Host, cfg.driver.StateDir, cfg.driver.Metrics = host, cfg.stateDir, metrics
 	driver, err := docker.NewDriver(cfg.driver)
 	if err != nil {
 		return err
@@ -196,6 +203,11 @@ func serve(cfg daemonConfig, log *slog.Logger) error {
 		rep.Cleaned,
 	)
 
+	stopMetrics, err := serveMetrics(cfg.metricsAddr, metrics.Handler(), log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	l, err := listen(cfg.socket, log)
 	if err != nil {
 		return err
