@@ -19,7 +19,7 @@ import (
 )
 
 // buildPlugin builds this command as a static binary for the test.
-func buildPlugin(t *testing.T) string {
+func buildPlugin(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "docker-vxlan-plugin")
 	cmd := exec.Command("go", "build", "-o", bin, ".")
@@ -61,7 +61,7 @@ func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 // oneDockerHost starts one Docker engine with the plugin; its underlay
 // device is a veth to a second namespace (198.18.11.1/24).
-func oneDockerHost(t *testing.T) (*dockerhost.Host, string) {
+func oneDockerHost(t testing.TB) (*dockerhost.Host, string) {
 	t.Helper()
 	dockerhost.Require(t)
 	bin := buildPlugin(t)
