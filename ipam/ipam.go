@@ -277,17 +277,28 @@ func (a *Allocator) Close(id string) error {
 	return errors.Join(errs...)
 }
 
+// lockPool takes a.mu and returns the pool of id; for an unknown pool it
+// releases a.mu and returns an error matching ErrUnknownPool.
+func (a *Allocator) lockPool(id string) (*pool, error) {
+	a.mu.Lock()
+	pl := a.pools[id]
+	if pl == nil {
+		a.mu.Unlock()
+		return nil, fmt.Errorf("pool %s: %w", id, ErrUnknownPool)
+	}
+	return pl, nil
+}
+
 // Attach gives the pool the segment its addresses are checked on, once the
 // network's links exist on this host, and starts holding addresses ready.
 // The host's candidate order is derived from the segment's identity.
 // Attaching again replaces the segment.
 func (a *Allocator) Attach(id string, seg Segment) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	pl := a.pools[id]
-	if pl == nil {
-		return fmt.Errorf("pool %s: %w", id, ErrUnknownPool)
+	pl, err := a.lockPool(id)
+	if err != nil {
+		return err
 	}
+	defer a.mu.Unlock()
 	pl.seg = seg
 	sum := sha256.Sum256(append([]byte(pl.cfg.Range.String()+"|"), seg.Identity()...))
 	pl.mult = binary.BigEndian.Uint64(sum[0:8]) | 1 // odd: a permutation of every power of two
@@ -346,11 +357,9 @@ func (a *Allocator) Request(ctx context.Context, id string, want netip.Addr, use
 		return netip.Addr{}, fmt.Errorf("pool %s: a %s address must be named", id, use)
 	}
 	for tries := 0; ; tries++ {
-		a.mu.Lock()
-		pl := a.pools[id]
-		if pl == nil {
-			a.mu.Unlock()
-			return netip.Addr{}, fmt.Errorf("pool %s: %w", id, ErrUnknownPool)
+		pl, err := a.lockPool(id)
+		if err != nil {
+			return netip.Addr{}, err
 		}
 		if addr, ok := pl.takeReady(); ok {
 			l := Lease{Addr: addr, MAC: mac, Use: use, Time: a.now()}
@@ -392,11 +401,9 @@ func (a *Allocator) Request(ctx context.Context, id string, want netip.Addr, use
 
 // requestAddr leases a named address.
 func (a *Allocator) requestAddr(ctx context.Context, id string, want netip.Addr, use Use, mac net.HardwareAddr) (netip.Addr, error) {
-	a.mu.Lock()
-	pl := a.pools[id]
-	if pl == nil {
-		a.mu.Unlock()
-		return netip.Addr{}, fmt.Errorf("pool %s: %w", id, ErrUnknownPool)
+	pl, err := a.lockPool(id)
+	if err != nil {
+		return netip.Addr{}, err
 	}
 	if !pl.cfg.Subnet.Contains(want) {
 		a.mu.Unlock()
@@ -492,11 +499,9 @@ func (a *Allocator) release(id string, addr netip.Addr) {
 // Release gives an address back. One not held is not an error.
 func (a *Allocator) Release(id string, addr netip.Addr) error {
 	addr = addr.Unmap()
-	a.mu.Lock()
-	pl := a.pools[id]
-	if pl == nil {
-		a.mu.Unlock()
-		return fmt.Errorf("pool %s: %w", id, ErrUnknownPool)
+	pl, err := a.lockPool(id)
+	if err != nil {
+		return err
 	}
 	_, held := pl.leases[addr]
 	delete(pl.leases, addr)
@@ -513,11 +518,9 @@ func (a *Allocator) Release(id string, addr netip.Addr) error {
 // the holder's own, not a conflict.
 func (a *Allocator) Bind(id string, addr netip.Addr, mac net.HardwareAddr) error {
 	addr = addr.Unmap()
-	a.mu.Lock()
-	pl := a.pools[id]
-	if pl == nil {
-		a.mu.Unlock()
-		return fmt.Errorf("pool %s: %w", id, ErrUnknownPool)
+	pl, err := a.lockPool(id)
+	if err != nil {
+		return err
 	}
 	l, ok := pl.leases[addr]
 	if !ok || l.Use == UseReady || slices.Equal(l.MAC, mac) {
