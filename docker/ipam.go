@@ -161,12 +161,13 @@ func (d *Driver) RequestPool(_ context.Context, req *RequestPoolRequest) (*Reque
 		}
 	}
 	if o := d.pools[id]; o != nil {
-		if o.Network != "" && d.network(o.Network) != nil {
-			return nil, fmt.Errorf("IPAM: subnet %s is the subnet of network %s on this host", subnet, fabric.ShortID(o.Network))
+		// dockerd asks again for the pools of its networks when it starts
+		// (and a second network may share a subnet): the same pool, with
+		// its leases.
+		if o.Range != rng {
+			return nil, fmt.Errorf("IPAM: subnet %s is in use on this host with the ip-range %s", subnet, o.Range)
 		}
-		if err := d.addrs.Close(id); err != nil {
-			return nil, err
-		}
+		return &RequestPoolResponse{PoolID: id, Pool: subnet.String()}, nil
 	}
 	if err := d.addrs.Open(id, ipam.Pool{Subnet: subnet, Range: rng}, nil); err != nil {
 		return nil, fmt.Errorf("IPAM: %w", err)
@@ -180,13 +181,14 @@ func (d *Driver) RequestPool(_ context.Context, req *RequestPoolRequest) (*Reque
 	return &RequestPoolResponse{PoolID: id, Pool: subnet.String()}, nil
 }
 
-// ReleasePool forgets a pool and its leases. An unknown pool is not an
-// error.
+// ReleasePool forgets a pool and its leases, unless a network of the
+// driver still uses it. An unknown pool is not an error.
 func (d *Driver) ReleasePool(_ context.Context, id string) error {
 	d.ipamMu.Lock()
 	defer d.ipamMu.Unlock()
-	if d.pools[id] == nil {
-		return nil
+	rec := d.pools[id]
+	if rec == nil || rec.Network != "" && d.network(rec.Network) != nil {
+		return nil // unknown, or still the pool of a network (see RequestPool)
 	}
 	if err := d.addrs.Close(id); err != nil {
 		return err

@@ -112,3 +112,57 @@ func TestIPAMProtocol(t *testing.T) {
 		t.Errorf("pools after ReleasePool: %+v", st.Pools)
 	}
 }
+
+// dockerd asks again, when it starts, for the pools and addresses its
+// networks hold: the same pool and addresses come back, and a pool is
+// released only once its network is gone.
+func TestIPAMDockerdRestart(t *testing.T) {
+	srv, _, _ := newTestServer(t, fabric.ScopeLocal, "")
+	poolReq := `{"AddressSpace":"vxlan-local","Pool":"198.18.71.0/24"}`
+	_, got := post(t, srv, "IpamDriver.RequestPool", poolReq)
+	if got != `{"PoolID":"vxlan-local:198.18.71.0_24","Pool":"198.18.71.0/24","Data":null}` {
+		t.Fatalf("RequestPool = %s", got)
+	}
+	pool := `"PoolID":"vxlan-local:198.18.71.0_24"`
+	gw := `{` + pool + `,"Options":{"RequestAddressType":"com.docker.network.gateway"}}`
+	post(t, srv, "IpamDriver.RequestAddress", gw)
+	ctr := `{` + pool + `,"Options":{"com.docker.network.endpoint.macaddress":"02:42:00:00:00:07"}}`
+	_, got = post(t, srv, "IpamDriver.RequestAddress", ctr)
+	var resp RequestAddressResponse
+	if err := json.Unmarshal([]byte(got), &resp); err != nil || resp.Address == "" {
+		t.Fatalf("container address: %s", got)
+	}
+	create := `{"NetworkID":"eeeeeeeeeeee","Options":{"com.docker.network.generic":{"VxlanId":"71"}},` +
+		`"IPv4Data":[{"AddressSpace":"vxlan-local","Pool":"198.18.71.0/24","Gateway":"198.18.71.1/24"}]}`
+	if _, got := post(t, srv, "NetworkDriver.CreateNetwork", create); got != `{}` {
+		t.Fatalf("CreateNetwork = %s", got)
+	}
+	// dockerd starts again.
+	if _, again := post(t, srv, "IpamDriver.RequestPool", poolReq); !strings.Contains(again, `"PoolID":"vxlan-local:198.18.71.0_24"`) {
+		t.Errorf("RequestPool again = %s", again)
+	}
+	if _, again := post(t, srv, "IpamDriver.RequestAddress", strings.Replace(gw, pool, pool+`,"Address":"198.18.71.1"`, 1)); again != `{"Address":"198.18.71.1/24","Data":null}` {
+		t.Errorf("the gateway again = %s", again)
+	}
+	addr := strings.TrimSuffix(resp.Address, "/24")
+	if _, again := post(t, srv, "IpamDriver.RequestAddress", strings.Replace(ctr, pool, pool+`,"Address":"`+addr+`"`, 1)); again != got {
+		t.Errorf("the container's address again = %s, want %s", again, got)
+	}
+	if _, other := post(t, srv, "IpamDriver.RequestAddress", `{`+pool+`,"Address":"`+addr+`","Options":{"com.docker.network.endpoint.macaddress":"02:42:00:00:00:08"}}`); !strings.Contains(other, "is held on this host") {
+		t.Errorf("another container asking for it: %s", other)
+	}
+	if _, got := post(t, srv, "IpamDriver.RequestPool", `{"AddressSpace":"vxlan-local","Pool":"198.18.71.0/24","SubPool":"198.18.71.0/25"}`); !strings.Contains(got, "in use on this host with the ip-range 198.18.71.0/24") {
+		t.Errorf("the subnet with another range: %s", got)
+	}
+	// A release while the network exists keeps the pool; after the
+	// network is deleted it goes.
+	post(t, srv, "IpamDriver.ReleasePool", `{`+pool+`}`)
+	if _, again := post(t, srv, "IpamDriver.RequestAddress", strings.Replace(ctr, pool, pool+`,"Address":"`+addr+`"`, 1)); again != got {
+		t.Errorf("after ReleasePool of a network's pool: %s", again)
+	}
+	post(t, srv, "NetworkDriver.DeleteNetwork", `{"NetworkID":"eeeeeeeeeeee"}`)
+	post(t, srv, "IpamDriver.ReleasePool", `{`+pool+`}`)
+	if _, gone := post(t, srv, "IpamDriver.RequestAddress", ctr); !strings.Contains(gone, "unknown pool") {
+		t.Errorf("after the network and its pool were released: %s", gone)
+	}
+}

@@ -424,9 +424,11 @@ func (a *Allocator) requestAddr(ctx context.Context, id string, want netip.Addr,
 				return netip.Addr{}, err
 			}
 			return want, nil
-		case l.Use == use && len(mac) > 0 && slices.Equal(l.MAC, mac):
+		case l.Use == use && (use == UseGateway || use == UseAux || len(mac) > 0 && slices.Equal(l.MAC, mac)):
+			// The same request again: a replay, or dockerd reserving at its
+			// start the addresses its networks hold.
 			a.mu.Unlock()
-			return want, nil // the same request again (a replay)
+			return want, nil
 		}
 		a.mu.Unlock()
 		return netip.Addr{}, fmt.Errorf("address %s is held on this host (%s): %w", want, l.Use, ErrInUse)

@@ -176,15 +176,21 @@ func ipamBridge(t *testing.T, hosts []*dockerhost.Host, addrs []string, bin stri
 	}
 	other.Docker("rm", "-f", "thief")
 
-	// The plugin of host 1 restarts; its containers are replaced while the
-	// other hosts start more: still no address twice.
+	// The plugin of host 1 restarts and dockerd of host 2; containers are
+	// replaced while the other hosts start more: still no address twice.
 	h1 := hosts[1]
 	if err := h1.StopPlugin(syscall.SIGTERM); err != nil {
 		t.Logf("plugin stop: %v", err)
 	}
 	h1.StartPlugin(bin, "-d", "-vtepdev", dockerhost.Underlay, "-state-dir", h1.StateDir())
+	// dockerd of host 2 restarts: it asks the plugin again for its pools
+	// and addresses, and its containers stop (releasing theirs).
+	hosts[2].RestartDockerd()
 	var kept []container
 	for _, c := range cs {
+		if c.host == 2 {
+			continue
+		}
 		if c.host == 1 && strings.HasSuffix(c.name, "-0") {
 			kept = append(kept, c)
 			continue
