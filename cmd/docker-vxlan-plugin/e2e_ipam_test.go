@@ -186,6 +186,7 @@ func ipamBridge(t *testing.T, hosts []*dockerhost.Host, addrs []string, bin stri
 	// dockerd of host 2 restarts: it asks the plugin again for its pools
 	// and addresses, and its containers stop (releasing theirs).
 	hosts[2].RestartDockerd()
+	hosts[2].StartPlugin(bin, "-d", "-vtepdev", dockerhost.Underlay, "-state-dir", hosts[2].StateDir())
 	var kept []container
 	for _, c := range cs {
 		if c.host == 2 {
