@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -92,5 +94,41 @@ func TestCommandLine(t *testing.T) {
 				t.Errorf("%v: wrote %v (%v)", c.args, ents, err)
 			}
 		})
+	}
+}
+
+// A second plugin started by hand on the socket of one that runs fails,
+// naming the socket and the process that listens on it, and leaves the
+// socket (and the state directory) alone.
+func TestSecondInstanceKeepsLiveSocket(t *testing.T) {
+	bin := buildPlugin(t)
+	dir := t.TempDir()
+	sock := dir + "/vxlan.sock"
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	code, _, stderr := runBinary(t, bin, nil, "-socket", sock, "-state-dir", dir+"/state")
+	want := fmt.Sprintf("-socket %s: in use: process %d (", sock, os.Getpid())
+	if code != exitError || !strings.Contains(stderr, want) {
+		t.Fatalf("exit %d, want %d and %q in:\n%s", code, exitError, want, stderr)
+	}
+	if c, err := net.Dial("unix", sock); err != nil {
+		t.Fatalf("the live socket is gone: %v", err)
+	} else {
+		c.Close()
+	}
+	if _, err := os.Stat(dir + "/state"); !os.IsNotExist(err) {
+		t.Fatalf("state directory touched: %v", err)
 	}
 }

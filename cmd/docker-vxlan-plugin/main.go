@@ -16,11 +16,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -29,6 +31,7 @@ import (
 	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
+	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -335,6 +338,14 @@ func versionText() string {
 // serve restores the state, then serves dockerd until SIGTERM or SIGINT.
 func serve(cfg daemonConfig) error {
 	log := cfg.log
+	// A socket some process listens on is refused before the state store
+	// is opened (whose lock the other plugin may hold), unless the socket
+	// is passed in.
+	if !socketPassedIn() {
+		if err := removeStaleSocket(cfg.socket); err != nil {
+			return err
+		}
+	}
 	conn, err := rtlink.Dial()
 	if err != nil {
 		return err
@@ -473,8 +484,10 @@ func ownDir(dir string, log *slog.Logger) error {
 }
 
 // removeStaleSocket removes a socket left at path by a plugin that was
-// killed, which would make the listen fail; anything else at path is left
-// alone and is an error.
+// killed, which would make the listen fail. A socket that something
+// listens on is never removed: the error names the process that made it,
+// as the kernel tells (SO_PEERCRED). Anything else at path is left alone
+// and is an error.
 func removeStaleSocket(path string) error {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -486,8 +499,45 @@ func removeStaleSocket(path string) error {
 	if fi.Mode().Type() != os.ModeSocket {
 		return fmt.Errorf("-socket %s: exists and is not a socket; refusing to remove it", path)
 	}
+	conn, err := net.DialTimeout("unix", path, time.Second)
+	switch {
+	case err == nil:
+		holder := socketHolder(conn.(*net.UnixConn))
+		conn.Close()
+		return fmt.Errorf("-socket %s: in use: %s listens on it (another docker-vxlan-plugin, or the systemd socket unit); "+
+			"refusing to remove it: stop that one first, or name another socket with -socket", path, holder)
+	case !errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("-socket %s: cannot tell whether something listens on it: %w; refusing to remove it", path, err)
+	}
+	// Connection refused: nothing listens; the socket is stale.
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	return nil
+}
+
+// socketPassedIn reports whether a supervisor passed this process its
+// socket (LISTEN_PID is its pid), as listen then takes it.
+func socketPassedIn() bool {
+	return os.Getenv("LISTEN_FDS") != "" && os.Getenv("LISTEN_PID") == strconv.Itoa(os.Getpid())
+}
+
+// socketHolder names the process at the other end of conn: the one that
+// made the listening socket, as the kernel recorded it (SO_PEERCRED), with
+// its command name if /proc still shows it.
+func socketHolder(conn *net.UnixConn) string {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return "a process"
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) }); err != nil || cerr != nil {
+		return "a process (the kernel did not tell which)"
+	}
+	who := fmt.Sprintf("process %d", cred.Pid)
+	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", cred.Pid)); err == nil {
+		who += " (" + strings.TrimSpace(string(comm)) + ")"
+	}
+	return fmt.Sprintf("%s, uid %d,", who, cred.Uid)
 }
