@@ -114,7 +114,7 @@ var optionTable = []Option{
 		}},
 	{Name: "ControlPlane", Kinds: bridgeKinds, whyKinds: evpnNeedsBridge,
 		Meaning: "how VTEPs and remote MACs are found: flood and learn (Group or Peers), or BGP EVPN through a routing daemon " +
-			"on each host such as FRR (see EVPN below: learning off, the local address from SrcAddr or VtepDev, no Peers " +
+			"on each host such as FRR (see docs/evpn.md: learning off, the local address from SrcAddr or VtepDev, no Peers " +
 			"or Group)",
 		Default:  "none",
 		Accepted: controlPlaneAccepted,
