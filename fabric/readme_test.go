@@ -2,11 +2,11 @@ package fabric_test
 
 import (
 	"flag"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/doctable"
 )
 
 // optionsDoc is the documentation page whose option table is generated.
@@ -28,24 +28,8 @@ func optionMarkdown() string {
 // The documentation's option table (docs/options.md) is the one the parser
 // uses.
 func TestREADMEOptionTable(t *testing.T) {
-	const begin, end = "<!-- options -->\n", "<!-- /options -->"
-	b, err := os.ReadFile(optionsDoc)
-	if err != nil {
+	if err := doctable.Sync(optionsDoc, "options", optionMarkdown(), *updateREADME,
+		"go test ./fabric -run TestREADMEOptionTable -update-readme"); err != nil {
 		t.Fatal(err)
-	}
-	readme := string(b)
-	i, j := strings.Index(readme, begin), strings.Index(readme, end)
-	if i < 0 || j < i {
-		t.Fatal(optionsDoc + " has no option table markers")
-	}
-	if *updateREADME {
-		readme = readme[:i+len(begin)] + optionMarkdown() + readme[j:]
-		if err := os.WriteFile(optionsDoc, []byte(readme), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		j = strings.Index(readme, end)
-	}
-	if got := readme[i+len(begin) : j]; got != optionMarkdown() {
-		t.Fatalf(optionsDoc+" option table is stale; run go test ./fabric -run TestREADMEOptionTable -update-readme\n%s", got)
 	}
 }

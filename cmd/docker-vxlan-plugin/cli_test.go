@@ -104,20 +104,7 @@ func TestSecondInstanceKeepsLiveSocket(t *testing.T) {
 	bin := buildPlugin(t)
 	dir := t.TempDir()
 	sock := dir + "/vxlan.sock"
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	listenUnix(t, sock, nil)
 	code, _, stderr := runBinary(t, bin, nil, "-socket", sock, "-state-dir", dir+"/state")
 	want := fmt.Sprintf("-socket %s: in use: process %d (", sock, os.Getpid())
 	if code != exitError || !strings.Contains(stderr, want) {

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/doctable"
 )
 
 var updateDocs = flag.Bool("update-docs", false, "rewrite the settings table of "+settingsDoc+" from the settings table and the flags")
@@ -57,25 +58,9 @@ func settingsMarkdown() string {
 // The table of docs/plugin.md is the settings table of the code, with the
 // flags' own meanings and defaults.
 func TestDocsSettingsTable(t *testing.T) {
-	const begin, end = "<!-- settings -->\n", "<!-- /settings -->"
-	b, err := os.ReadFile(settingsDoc)
-	if err != nil {
+	if err := doctable.Sync(settingsDoc, "settings", settingsMarkdown(), *updateDocs,
+		"go test ./cmd/docker-vxlan-plugin -run TestDocsSettingsTable -update-docs"); err != nil {
 		t.Fatal(err)
-	}
-	doc := string(b)
-	i, j := strings.Index(doc, begin), strings.Index(doc, end)
-	if i < 0 || j < i {
-		t.Fatalf("%s has no settings table markers", settingsDoc)
-	}
-	if *updateDocs {
-		doc = doc[:i+len(begin)] + settingsMarkdown() + doc[j:]
-		if err := os.WriteFile(settingsDoc, []byte(doc), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		j = strings.Index(doc, end)
-	}
-	if got := doc[i+len(begin) : j]; got != settingsMarkdown() {
-		t.Fatalf("%s settings table is stale; run go test ./cmd/docker-vxlan-plugin -run TestDocsSettingsTable -update-docs\n%s", settingsDoc, got)
 	}
 }
 

@@ -75,16 +75,15 @@ func TestRemoveStaleSocket(t *testing.T) {
 	}
 }
 
-// A socket that something listens on is never removed: the error names
-// the socket and the process that listens (this test's).
-func TestRemoveStaleSocketKeepsLiveSocket(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "vxlan.sock")
-	l, err := net.Listen("unix", sock)
+// listenUnix listens on a unix socket at path, accepting and closing every
+// connection (each also sent to accepted, if not nil), until the test ends.
+func listenUnix(t *testing.T, path string, accepted chan<- struct{}) {
+	t.Helper()
+	l, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	accepted := make(chan struct{}, 1)
+	t.Cleanup(func() { l.Close() })
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -92,10 +91,20 @@ func TestRemoveStaleSocketKeepsLiveSocket(t *testing.T) {
 				return
 			}
 			c.Close()
-			accepted <- struct{}{}
+			if accepted != nil {
+				accepted <- struct{}{}
+			}
 		}
 	}()
-	err = removeStaleSocket(sock)
+}
+
+// A socket that something listens on is never removed: the error names
+// the socket and the process that listens (this test's).
+func TestRemoveStaleSocketKeepsLiveSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "vxlan.sock")
+	accepted := make(chan struct{}, 1)
+	listenUnix(t, sock, accepted)
+	err := removeStaleSocket(sock)
 	want := fmt.Sprintf("-socket %s: in use: process %d (", sock, os.Getpid())
 	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "refusing to remove it") {
 		t.Fatalf("got %v, want one containing %q", err, want)
