@@ -19,7 +19,7 @@ import (
 // error, what was done is undone, newest first, under the network's lock.
 func cmdAdd(ctx context.Context, s *session) (err error) {
 	if s.conf.IPAM.Type == "" {
-		return fmt.Errorf("ipam: no IPAM plugin named (the \"type\" of \"ipam\", such as host-local, static or dhcp)")
+		return &configError{fmt.Errorf("ipam: no IPAM plugin named (the \"type\" of \"ipam\", such as host-local, static or dhcp)")}
 	}
 	st, err := lockNetwork(s.stateID())
 	if err != nil {

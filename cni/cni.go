@@ -27,12 +27,14 @@ package cni
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
+	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/version"
 )
@@ -85,15 +87,16 @@ func open(args *skel.CmdArgs) (*session, error) {
 
 func (s *session) close() { s.conn.Close() }
 
-// withSession makes a CNI command of cmd: it runs with the call's session.
+// withSession makes a CNI command of cmd: it runs with the call's session,
+// and its error carries the CNI specification's code (cniError).
 func withSession(cmd func(context.Context, *session) error) func(*skel.CmdArgs) error {
 	return func(args *skel.CmdArgs) error {
 		s, err := open(args)
 		if err != nil {
-			return err
+			return cniError(err)
 		}
 		defer s.close()
-		return cmd(context.Background(), s)
+		return cniError(cmd(context.Background(), s))
 	}
 }
 
@@ -122,12 +125,17 @@ func checkKind(conf *netConf) error {
 // spec resolves the network's spec on this host (its gateways, from IPAM,
 // are set by ADD when HostGateway puts them on the bridge); forDelete
 // resolves a network whose VTEP device is gone.
+// A VTEP device that is not on this host (yet) is worth another try.
 func (s *session) spec(ctx context.Context, forDelete bool) (*fabric.NetworkSpec, error) {
-	return fabric.Resolve(ctx, s.host, s.conf.Options, fabric.ResolveConfig{
+	spec, err := fabric.Resolve(ctx, s.host, s.conf.Options, fabric.ResolveConfig{
 		ID:            networkID(s.conf.Name),
 		Scope:         fabric.ScopeGlobal,
 		MissingVTEPOK: forDelete,
 	})
+	if errors.Is(err, vxlan.ErrNotFound) {
+		return nil, &tryAgainError{err}
+	}
+	return spec, err
 }
 
 // stateID is the name of the network's state directory: the 12 hex digits

@@ -47,7 +47,7 @@ func parseConfig(stdin []byte) (*netConf, error) {
 		return nil, fmt.Errorf("network configuration: %w", err)
 	}
 	if conf.Name == "" {
-		return nil, fmt.Errorf("network configuration: no name")
+		return nil, &configError{fmt.Errorf("network configuration: no name")}
 	}
 	conf.Options = map[string]string{}
 	for k, v := range raw {

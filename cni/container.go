@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 	current "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/containernetworking/plugins/pkg/ns"
-	"golang.org/x/sys/unix"
 )
 
 // errNoNetns says that a container's network namespace no longer exists.
@@ -30,20 +29,13 @@ func openContainer(path string) (*container, error) {
 	if path == "" {
 		return nil, fmt.Errorf("no network namespace given (CNI_NETNS): %w", errNoNetns)
 	}
-	n, err := ns.GetNS(path)
-	if err != nil {
-		var gone ns.NSPathNotExistErr
-		if errors.As(err, &gone) {
-			return nil, fmt.Errorf("container namespace %s: %w", path, errNoNetns)
-		}
-		return nil, fmt.Errorf("container namespace %s: %w", path, err)
+	h, err := rtlink.OpenNetNS(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("container namespace %s: %w", path, errNoNetns)
 	}
-	defer n.Close()
-	fd, err := unix.Dup(int(n.Fd()))
 	if err != nil {
 		return nil, fmt.Errorf("container namespace %s: %w", path, err)
 	}
-	h := rtlink.NetNSFromFd(fd)
 	conn, err := rtlink.Dial(rtlink.WithNetNS(h))
 	if err != nil {
 		h.Close()

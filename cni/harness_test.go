@@ -45,7 +45,7 @@ func pluginDir(t testing.TB) string {
 		if buildErr != nil {
 			return
 		}
-		// Built as the README tells operators to: static, without symbols.
+		// Built as docs/cni.md tells operators to: static, without symbols.
 		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(buildDir, "vxlan"), "../cmd/vxlan-cni")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		out, err := cmd.CombinedOutput()

@@ -15,7 +15,7 @@ import (
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
 )
 
-// podmanConflist is the network vx70 as the README gives it for Podman,
+// podmanConflist is the network vx70 as docs/cni.md gives it for Podman,
 // with this host's VTEP device, its peer and its share of the subnet.
 func podmanConflist(t *testing.T, vtep, peer, first, last string) []byte {
 	t.Helper()

@@ -10,22 +10,22 @@ import (
 	"github.com/containernetworking/cni/libcni"
 )
 
-// The README's conflists are ones libcni loads and the plugin accepts.
+// The conflists of docs/cni.md are ones libcni loads and the plugin accepts.
 func TestREADMEConflists(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
+	b, err := os.ReadFile("../docs/cni.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	const marker = "<!-- cni-conflist -->\n```json\n"
 	blocks := strings.Split(string(b), marker)[1:]
 	if len(blocks) != 2 {
-		t.Fatalf("README has %d conflists after %q markers, want 2 (Podman, Kubernetes)", len(blocks), strings.TrimSpace(marker))
+		t.Fatalf("docs/cni.md has %d conflists after %q markers, want 2 (Podman, Kubernetes)", len(blocks), strings.TrimSpace(marker))
 	}
 	for _, blk := range blocks {
 		text := blk[:strings.Index(blk, "```")]
 		list, err := libcni.ConfListFromBytes([]byte(text))
 		if err != nil {
-			t.Fatalf("libcni refuses a README conflist: %v\n%s", err, text)
+			t.Fatalf("libcni refuses a conflist of docs/cni.md: %v\n%s", err, text)
 		}
 		if list.Plugins[0].Network.Type != "vxlan" {
 			t.Errorf("%s: first plugin is %q, not vxlan", list.Name, list.Plugins[0].Network.Type)

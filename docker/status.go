@@ -25,6 +25,8 @@ type StatusReport struct {
 	// plugin's memory, or "store", the state store read with no plugin
 	// running.
 	Source string `json:"source"`
+	// StateDir is the state directory read, when Source is "store".
+	StateDir string `json:"stateDir,omitempty"`
 	// Networks are sorted by ID.
 	Networks []linuxhost.NetworkStatus `json:"networks"`
 	// Nodes are the swarm nodes dockerd announced (global scope), sorted by
@@ -182,6 +184,9 @@ func (d *Driver) Status(ctx context.Context) *StatusReport {
 	return rep
 }
 
+// StateFileName is the file of the state store in the state directory.
+const StateFileName = store.FileName
+
 // ReadStatus reads the state store of dir, with no plugin running (a
 // running plugin holds it locked: ask it with StatusCall instead), and
 // checks it against host, changing nothing. The store is closed before
@@ -221,5 +226,6 @@ func ReadStatus(ctx context.Context, dir string, host Host) (*StatusReport, erro
 			}
 		}
 	}
+	rep.StateDir = dir
 	return rep, nil
 }

@@ -26,7 +26,7 @@ func ExampleParseOptions() {
 	// TTL | option TTL=300: out of range; accepted: 0..255
 }
 
-// The option table documents every option; the README's table is made
+// The option table documents every option; the table of docs/options.md is made
 // from it.
 func ExampleOptions() {
 	for _, o := range fabric.Options() {

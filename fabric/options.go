@@ -16,7 +16,7 @@ import (
 // it, its documentation and how its value is read. The table of options
 // (see [Options]) is the only place an option is declared: the parser, the
 // checks of which network takes which option, the error texts and the
-// README's option table all read it.
+// option table of docs/options.md all read it.
 type Option struct {
 	// Name is the canonical name; keys match it without regard to case.
 	Name string
@@ -114,7 +114,7 @@ var optionTable = []Option{
 		}},
 	{Name: "ControlPlane", Kinds: bridgeKinds, whyKinds: evpnNeedsBridge,
 		Meaning: "how VTEPs and remote MACs are found: flood and learn (Group or Peers), or BGP EVPN through a routing daemon " +
-			"on each host such as FRR (see EVPN below: learning off, the local address from SrcAddr or VtepDev, no Peers " +
+			"on each host such as FRR (see docs/evpn.md: learning off, the local address from SrcAddr or VtepDev, no Peers " +
 			"or Group)",
 		Default:  "none",
 		Accepted: controlPlaneAccepted,
@@ -248,7 +248,7 @@ var optionTable = []Option{
 		}},
 }
 
-// Options returns the table of network options, in the order the README
+// Options returns the table of network options, in the order docs/options.md
 // lists them. The slice is a copy: changing it changes nothing.
 func Options() []Option {
 	out := slices.Clone(optionTable)
@@ -315,10 +315,10 @@ func macValue(set func(*NetworkSpec, []byte)) func(*parsedOptions, string) error
 	}
 }
 
-// kindNames describes kinds for the README and for errors.
+// kindNames describes kinds for the documentation and for errors.
 var kindNames = map[NetworkKind]string{KindBridge: "vxlan, bridge mode", KindMacvlan: "vxlan, mode=macvlan", KindParent: "parent (no VxlanId)"}
 
-// KindsText describes kinds of network as the README and the errors do.
+// KindsText describes kinds of network as the documentation and the errors do.
 func KindsText(kinds []NetworkKind) string {
 	parts := make([]string, len(kinds))
 	for i, k := range kinds {

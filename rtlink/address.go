@@ -5,9 +5,9 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/linuxabi"
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // Address is an IP address with its prefix length, assigned to a link.
@@ -23,7 +23,7 @@ func addressMessage(index int, p netip.Prefix) *rtnetlink.AddressMessage {
 	m := &rtnetlink.AddressMessage{
 		Family:       family(p.Addr()),
 		PrefixLength: uint8(p.Bits()),
-		Scope:        unix.RT_SCOPE_UNIVERSE,
+		Scope:        linuxabi.RT_SCOPE_UNIVERSE,
 		Index:        uint32(index),
 		Attributes:   &rtnetlink.AddressAttributes{Address: ip},
 	}
@@ -32,27 +32,27 @@ func addressMessage(index int, p netip.Prefix) *rtnetlink.AddressMessage {
 	} else {
 		// The address is managed by its owner, not autoconfigured: skip
 		// duplicate address detection so it is usable at once.
-		m.Attributes.Flags = unix.IFA_F_NODAD
+		m.Attributes.Flags = linuxabi.IFA_F_NODAD
 	}
 	return m
 }
 
 func family(a netip.Addr) uint8 {
 	if a.Is4() {
-		return unix.AF_INET
+		return linuxabi.AF_INET
 	}
-	return unix.AF_INET6
+	return linuxabi.AF_INET6
 }
 
 // AddAddress assigns prefix (for example 198.18.0.1/24) to the link. IPv6
 // addresses are added without duplicate address detection.
 func (c *Conn) AddAddress(ctx context.Context, l *Link, prefix netip.Prefix) error {
-	return c.changeAddress(ctx, "add address", unix.RTM_NEWADDR, flagsCreate, l, prefix)
+	return c.changeAddress(ctx, "add address", linuxabi.RTM_NEWADDR, flagsCreate, l, prefix)
 }
 
 // DeleteAddress removes prefix from the link.
 func (c *Conn) DeleteAddress(ctx context.Context, l *Link, prefix netip.Prefix) error {
-	return c.changeAddress(ctx, "delete address", unix.RTM_DELADDR, flagsChange, l, prefix)
+	return c.changeAddress(ctx, "delete address", linuxabi.RTM_DELADDR, flagsChange, l, prefix)
 }
 
 func (c *Conn) changeAddress(ctx context.Context, op string, typ netlink.HeaderType, flags netlink.HeaderFlags, l *Link, prefix netip.Prefix) error {
@@ -76,7 +76,7 @@ func (c *Conn) Addresses(ctx context.Context, l *Link) ([]Address, error) {
 		what, index = l.Name, l.Index
 	}
 	b, _ := (&rtnetlink.AddressMessage{Index: uint32(index)}).MarshalBinary()
-	return dump(ctx, c, op, what, unix.RTM_GETADDR, b, func(b []byte) (Address, bool, error) {
+	return dump(ctx, c, op, what, linuxabi.RTM_GETADDR, b, func(b []byte) (Address, bool, error) {
 		var am rtnetlink.AddressMessage
 		if err := am.UnmarshalBinary(b); err != nil {
 			return Address{}, false, err

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/linuxabi"
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // ErrNotBridgePort reports that a link is not a port of a bridge, so it has
@@ -72,19 +72,19 @@ var bridgePortFlags = []struct {
 	typ   uint16
 	field func(*BridgePort) **bool
 }{
-	{unix.IFLA_BRPORT_MODE, func(p *BridgePort) **bool { return &p.Hairpin }},
-	{unix.IFLA_BRPORT_GUARD, func(p *BridgePort) **bool { return &p.Guard }},
-	{unix.IFLA_BRPORT_PROTECT, func(p *BridgePort) **bool { return &p.RootBlock }},
-	{unix.IFLA_BRPORT_FAST_LEAVE, func(p *BridgePort) **bool { return &p.FastLeave }},
-	{unix.IFLA_BRPORT_LEARNING, func(p *BridgePort) **bool { return &p.Learning }},
-	{unix.IFLA_BRPORT_UNICAST_FLOOD, func(p *BridgePort) **bool { return &p.UnicastFlood }},
-	{unix.IFLA_BRPORT_PROXYARP, func(p *BridgePort) **bool { return &p.ProxyARP }},
-	{unix.IFLA_BRPORT_PROXYARP_WIFI, func(p *BridgePort) **bool { return &p.ProxyARPWiFi }},
-	{unix.IFLA_BRPORT_MCAST_FLOOD, func(p *BridgePort) **bool { return &p.MulticastFlood }},
-	{unix.IFLA_BRPORT_MCAST_TO_UCAST, func(p *BridgePort) **bool { return &p.MulticastToUnicast }},
-	{unix.IFLA_BRPORT_BCAST_FLOOD, func(p *BridgePort) **bool { return &p.BroadcastFlood }},
-	{unix.IFLA_BRPORT_NEIGH_SUPPRESS, func(p *BridgePort) **bool { return &p.NeighSuppress }},
-	{unix.IFLA_BRPORT_ISOLATED, func(p *BridgePort) **bool { return &p.Isolated }},
+	{linuxabi.IFLA_BRPORT_MODE, func(p *BridgePort) **bool { return &p.Hairpin }},
+	{linuxabi.IFLA_BRPORT_GUARD, func(p *BridgePort) **bool { return &p.Guard }},
+	{linuxabi.IFLA_BRPORT_PROTECT, func(p *BridgePort) **bool { return &p.RootBlock }},
+	{linuxabi.IFLA_BRPORT_FAST_LEAVE, func(p *BridgePort) **bool { return &p.FastLeave }},
+	{linuxabi.IFLA_BRPORT_LEARNING, func(p *BridgePort) **bool { return &p.Learning }},
+	{linuxabi.IFLA_BRPORT_UNICAST_FLOOD, func(p *BridgePort) **bool { return &p.UnicastFlood }},
+	{linuxabi.IFLA_BRPORT_PROXYARP, func(p *BridgePort) **bool { return &p.ProxyARP }},
+	{linuxabi.IFLA_BRPORT_PROXYARP_WIFI, func(p *BridgePort) **bool { return &p.ProxyARPWiFi }},
+	{linuxabi.IFLA_BRPORT_MCAST_FLOOD, func(p *BridgePort) **bool { return &p.MulticastFlood }},
+	{linuxabi.IFLA_BRPORT_MCAST_TO_UCAST, func(p *BridgePort) **bool { return &p.MulticastToUnicast }},
+	{linuxabi.IFLA_BRPORT_BCAST_FLOOD, func(p *BridgePort) **bool { return &p.BroadcastFlood }},
+	{linuxabi.IFLA_BRPORT_NEIGH_SUPPRESS, func(p *BridgePort) **bool { return &p.NeighSuppress }},
+	{linuxabi.IFLA_BRPORT_ISOLATED, func(p *BridgePort) **bool { return &p.Isolated }},
 }
 
 // encode writes the flags of p that are set, as one-byte attributes (1 on,
@@ -126,7 +126,7 @@ func (p *BridgePort) decode(ad *netlink.AttributeDecoder) error {
 // STP port state instead.
 func encodeBridgePortSet(index int, p *BridgePort) ([]byte, error) {
 	ae := netlink.NewAttributeEncoder()
-	ae.Nested(unix.IFLA_PROTINFO, p.encode)
+	ae.Nested(linuxabi.IFLA_PROTINFO, p.encode)
 	attrs, err := ae.Encode()
 	if err != nil {
 		return nil, err
@@ -138,8 +138,8 @@ func encodeBridgePortSet(index int, p *BridgePort) ([]byte, error) {
 // link with the given index (0 in a dump request). It is written by hand:
 // rtnetlink.LinkMessage always marshals the family as AF_UNSPEC.
 func bridgeLinkHeader(index int) []byte {
-	b := make([]byte, unix.SizeofIfInfomsg)
-	b[0] = unix.AF_BRIDGE
+	b := make([]byte, linuxabi.SizeofIfInfomsg)
+	b[0] = linuxabi.AF_BRIDGE
 	binary.NativeEndian.PutUint32(b[4:8], uint32(index))
 	return b
 }
@@ -164,7 +164,7 @@ func (c *Conn) SetBridgePort(ctx context.Context, name string, p *BridgePort) er
 	if err != nil {
 		return opError(op, name, err)
 	}
-	_, err = c.execute(ctx, op, name, unix.RTM_SETLINK, flagsChange, body)
+	_, err = c.execute(ctx, op, name, linuxabi.RTM_SETLINK, flagsChange, body)
 	return err
 }
 
@@ -176,18 +176,18 @@ func (c *Conn) SetBridgePort(ctx context.Context, name string, p *BridgePort) er
 func (c *Conn) BridgePort(ctx context.Context, name string) (*BridgePort, error) {
 	const op = "get bridge port"
 	ae := netlink.NewAttributeEncoder()
-	ae.String(unix.IFLA_IFNAME, name)
-	ae.Uint32(unix.IFLA_EXT_MASK, rtextFilterSkipStats)
+	ae.String(linuxabi.IFLA_IFNAME, name)
+	ae.Uint32(linuxabi.IFLA_EXT_MASK, rtextFilterSkipStats)
 	attrs, err := ae.Encode()
 	if err != nil {
 		return nil, opError(op, name, err)
 	}
-	msgs, err := c.execute(ctx, op, name, unix.RTM_GETLINK, 0, append(linkHeader(0, 0, 0), attrs...))
+	msgs, err := c.execute(ctx, op, name, linuxabi.RTM_GETLINK, 0, append(linkHeader(0, 0, 0), attrs...))
 	if err != nil {
 		return nil, err
 	}
 	for _, m := range msgs {
-		if m.Header.Type != unix.RTM_NEWLINK {
+		if m.Header.Type != linuxabi.RTM_NEWLINK {
 			continue
 		}
 		p, err := decodeSlaveBridgePort(m.Data)
@@ -199,7 +199,7 @@ func (c *Conn) BridgePort(ctx context.Context, name string) (*BridgePort, error)
 		}
 		return p, nil
 	}
-	return nil, &OpError{Op: op, Link: name, Err: unix.ENODEV}
+	return nil, &OpError{Op: op, Link: name, Err: linuxabi.ENODEV}
 }
 
 // decodeSlaveBridgePort returns the bridge port flags of an RTM_NEWLINK
@@ -212,7 +212,7 @@ func decodeSlaveBridgePort(b []byte) (*BridgePort, error) {
 	}
 	var port *BridgePort
 	for ad.Next() {
-		if ad.Type() != unix.IFLA_LINKINFO {
+		if ad.Type() != linuxabi.IFLA_LINKINFO {
 			continue
 		}
 		ad.Nested(func(nad *netlink.AttributeDecoder) error {
@@ -220,9 +220,9 @@ func decodeSlaveBridgePort(b []byte) (*BridgePort, error) {
 			var data []byte
 			for nad.Next() {
 				switch nad.Type() {
-				case unix.IFLA_INFO_SLAVE_KIND:
+				case linuxabi.IFLA_INFO_SLAVE_KIND:
 					kind = nad.String()
-				case unix.IFLA_INFO_SLAVE_DATA:
+				case linuxabi.IFLA_INFO_SLAVE_DATA:
 					data = nad.Bytes()
 				}
 			}
@@ -258,12 +258,12 @@ type BridgePortLink struct {
 func (c *Conn) BridgePorts(ctx context.Context) ([]*BridgePortLink, error) {
 	const op = "list bridge ports"
 	ae := netlink.NewAttributeEncoder()
-	ae.Uint32(unix.IFLA_EXT_MASK, rtextFilterSkipStats)
+	ae.Uint32(linuxabi.IFLA_EXT_MASK, rtextFilterSkipStats)
 	attrs, err := ae.Encode()
 	if err != nil {
 		return nil, opError(op, "", err)
 	}
-	return dump(ctx, c, op, "", unix.RTM_GETLINK, append(bridgeLinkHeader(0), attrs...), func(b []byte) (*BridgePortLink, bool, error) {
+	return dump(ctx, c, op, "", linuxabi.RTM_GETLINK, append(bridgeLinkHeader(0), attrs...), func(b []byte) (*BridgePortLink, bool, error) {
 		pl, err := decodeBridgePortLink(b)
 		return pl, pl != nil, err
 	})
@@ -278,16 +278,16 @@ func decodeBridgePortLink(b []byte) (*BridgePortLink, error) {
 		return nil, err
 	}
 	var hdr rtnetlink.LinkMessage
-	_ = hdr.UnmarshalBinary(b[:unix.SizeofIfInfomsg]) // length checked by linkAttrs
+	_ = hdr.UnmarshalBinary(b[:linuxabi.SizeofIfInfomsg]) // length checked by linkAttrs
 	pl := &BridgePortLink{Index: int(hdr.Index)}
 	seen := false
 	for ad.Next() {
 		switch ad.Type() {
-		case unix.IFLA_IFNAME:
+		case linuxabi.IFLA_IFNAME:
 			pl.Name = ad.String()
-		case unix.IFLA_MASTER:
+		case linuxabi.IFLA_MASTER:
 			pl.MasterIndex = int(ad.Uint32())
-		case unix.IFLA_PROTINFO:
+		case linuxabi.IFLA_PROTINFO:
 			seen = true
 			ad.Do(func(data []byte) error { return decodeBridgePortAttrs(data, &pl.Port) })
 		}
@@ -303,10 +303,10 @@ func decodeBridgePortLink(b []byte) (*BridgePortLink, error) {
 
 // linkAttrs returns a decoder over the attributes of an ifinfomsg body.
 func linkAttrs(b []byte) (*netlink.AttributeDecoder, error) {
-	if len(b) < unix.SizeofIfInfomsg {
+	if len(b) < linuxabi.SizeofIfInfomsg {
 		return nil, fmt.Errorf("link message of %d bytes is shorter than its header", len(b))
 	}
-	return netlink.NewAttributeDecoder(b[unix.SizeofIfInfomsg:])
+	return netlink.NewAttributeDecoder(b[linuxabi.SizeofIfInfomsg:])
 }
 
 // decodeBridgePortAttrs decodes the IFLA_BRPORT_* attributes in data into p.

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"sync/atomic"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/linuxabi"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/netfault"
 	"github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // Conn is a NETLINK_ROUTE connection bound to one network namespace.
@@ -84,7 +84,7 @@ func Dial(opts ...DialOption) (*Conn, error) {
 	case dc.ownsNS:
 		c.ns = dc.ns
 	case dc.ns != nil:
-		fd, err := unix.FcntlInt(uintptr(dc.ns.Fd()), unix.F_DUPFD_CLOEXEC, 0)
+		fd, err := dupCloexec(dc.ns.Fd())
 		if err != nil {
 			nc.Close()
 			return nil, opError("dial", dc.ns.String(), err)
@@ -97,6 +97,9 @@ func Dial(opts ...DialOption) (*Conn, error) {
 // dial applies the options and opens the netlink connection. A namespace
 // an option opened (dc.ownsNS) is the caller's to close, also on error.
 func dial(dc *dialConfig, opts []DialOption) (*netlink.Conn, error) {
+	if errNoRtnetlink != nil {
+		return nil, opError("dial", "", errNoRtnetlink)
+	}
 	for _, o := range opts {
 		if err := o(dc); err != nil {
 			if dc.ownsNS {
@@ -111,7 +114,7 @@ func dial(dc *dialConfig, opts []DialOption) (*netlink.Conn, error) {
 		cfg.NetNS = dc.ns.Fd()
 		where = dc.ns.String()
 	}
-	nc, err := netlink.Dial(unix.NETLINK_ROUTE, cfg)
+	nc, err := netlink.Dial(linuxabi.NETLINK_ROUTE, cfg)
 	if err != nil {
 		if dc.ownsNS {
 			dc.ns.Close()
@@ -176,7 +179,7 @@ const (
 // kernel's state: rtnetlink's RTM_GET* types only read it.
 func changes(typ netlink.HeaderType) bool {
 	switch typ {
-	case unix.RTM_GETLINK, unix.RTM_GETADDR, unix.RTM_GETROUTE, unix.RTM_GETNEIGH, unix.RTM_GETNSID, unix.RTM_GETTUNNEL:
+	case linuxabi.RTM_GETLINK, linuxabi.RTM_GETADDR, linuxabi.RTM_GETROUTE, linuxabi.RTM_GETNEIGH, linuxabi.RTM_GETNSID, linuxabi.RTM_GETTUNNEL:
 		return false
 	}
 	return true

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/linuxabi"
 	"github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // Sentinel errors matched with errors.Is against any error of this package.
@@ -34,7 +34,7 @@ type OpError struct {
 	Op string
 	// Link names the interface the operation was about, when there is one.
 	Link string
-	// Err is the cause: a unix.Errno from the kernel, or another error.
+	// Err is the cause: a syscall.Errno (unix.Errno) from the kernel, or another error.
 	Err error
 	// Message is the kernel's extended acknowledgement text, when it sent one.
 	Message string
@@ -65,7 +65,7 @@ func (e *OpError) Unwrap() error { return e.Err }
 
 // Is maps the kernel's errno onto the package's sentinel errors.
 func (e *OpError) Is(target error) bool {
-	var errno unix.Errno
+	var errno linuxabi.Errno
 	if !errors.As(e.Err, &errno) {
 		return false
 	}
@@ -73,18 +73,18 @@ func (e *OpError) Is(target error) bool {
 }
 
 // errnoIs reports whether the kernel's errno means the sentinel target.
-func errnoIs(errno unix.Errno, target error) bool {
+func errnoIs(errno linuxabi.Errno, target error) bool {
 	switch target {
 	case ErrInvalid:
-		return errno == unix.EINVAL
+		return errno == linuxabi.EINVAL
 	case ErrNotFound:
-		return errno == unix.ENODEV || errno == unix.ENOENT || errno == unix.ESRCH || errno == unix.EADDRNOTAVAIL
+		return errno == linuxabi.ENODEV || errno == linuxabi.ENOENT || errno == linuxabi.ESRCH || errno == linuxabi.EADDRNOTAVAIL
 	case ErrExists:
-		return errno == unix.EEXIST
+		return errno == linuxabi.EEXIST
 	case ErrPermission:
-		return errno == unix.EPERM || errno == unix.EACCES
+		return errno == linuxabi.EPERM || errno == linuxabi.EACCES
 	case ErrNotSupported:
-		return errno == unix.EOPNOTSUPP || errno == unix.EAFNOSUPPORT || errno == unix.EPROTONOSUPPORT
+		return errno == linuxabi.EOPNOTSUPP || errno == linuxabi.EAFNOSUPPORT || errno == linuxabi.EPROTONOSUPPORT
 	}
 	return false
 }
@@ -123,14 +123,14 @@ const nlmsgHeaderLen = 16
 // the like) that comes before the attributes of a request of type typ.
 func fixedHeaderLen(typ netlink.HeaderType) (int, bool) {
 	switch typ {
-	case unix.RTM_NEWLINK, unix.RTM_SETLINK, unix.RTM_DELLINK, unix.RTM_GETLINK:
-		return unix.SizeofIfInfomsg, true
-	case unix.RTM_NEWADDR, unix.RTM_DELADDR:
-		return unix.SizeofIfAddrmsg, true
-	case unix.RTM_NEWROUTE, unix.RTM_DELROUTE:
-		return unix.SizeofRtMsg, true
-	case unix.RTM_NEWNEIGH, unix.RTM_DELNEIGH:
-		return unix.SizeofNdMsg, true
+	case linuxabi.RTM_NEWLINK, linuxabi.RTM_SETLINK, linuxabi.RTM_DELLINK, linuxabi.RTM_GETLINK:
+		return linuxabi.SizeofIfInfomsg, true
+	case linuxabi.RTM_NEWADDR, linuxabi.RTM_DELADDR:
+		return linuxabi.SizeofIfAddrmsg, true
+	case linuxabi.RTM_NEWROUTE, linuxabi.RTM_DELROUTE:
+		return linuxabi.SizeofRtMsg, true
+	case linuxabi.RTM_NEWNEIGH, linuxabi.RTM_DELNEIGH:
+		return linuxabi.SizeofNdMsg, true
 	}
 	return 0, false
 }
@@ -139,22 +139,22 @@ func fixedHeaderLen(typ netlink.HeaderType) (int, bool) {
 // off of the attributes b, descending into the attribute that holds off,
 // or nil when no attribute starts there.
 func attrPath(b []byte, off int) []uint16 {
-	for p := 0; p+unix.SizeofNlAttr <= len(b); {
+	for p := 0; p+linuxabi.SizeofNlAttr <= len(b); {
 		l := int(binary.NativeEndian.Uint16(b[p:]))
-		typ := binary.NativeEndian.Uint16(b[p+2:]) &^ (unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER)
-		if l < unix.SizeofNlAttr || p+l > len(b) {
+		typ := binary.NativeEndian.Uint16(b[p+2:]) &^ (linuxabi.NLA_F_NESTED | linuxabi.NLA_F_NET_BYTEORDER)
+		if l < linuxabi.SizeofNlAttr || p+l > len(b) {
 			return nil
 		}
 		switch {
 		case off == p:
 			return []uint16{typ}
 		case off > p && off < p+l:
-			if sub := attrPath(b[p+unix.SizeofNlAttr:p+l], off-p-unix.SizeofNlAttr); sub != nil {
+			if sub := attrPath(b[p+linuxabi.SizeofNlAttr:p+l], off-p-linuxabi.SizeofNlAttr); sub != nil {
 				return append([]uint16{typ}, sub...)
 			}
 			return nil
 		}
-		p += (l + unix.NLA_ALIGNTO - 1) &^ (unix.NLA_ALIGNTO - 1)
+		p += (l + linuxabi.NLA_ALIGNTO - 1) &^ (linuxabi.NLA_ALIGNTO - 1)
 	}
 	return nil
 }

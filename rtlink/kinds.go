@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/linuxabi"
 	"github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // Constants of the kernel's uapi headers that golang.org/x/sys lacks.
@@ -60,16 +60,16 @@ func (v *Veth) encode(ae *netlink.AttributeEncoder) error {
 	ae.Do(vethInfoPeer, func() ([]byte, error) {
 		pae := netlink.NewAttributeEncoder()
 		if len(v.PeerHardwareAddr) > 0 {
-			pae.Bytes(unix.IFLA_ADDRESS, v.PeerHardwareAddr)
+			pae.Bytes(linuxabi.IFLA_ADDRESS, v.PeerHardwareAddr)
 		}
 		if v.PeerName != "" {
-			pae.String(unix.IFLA_IFNAME, v.PeerName)
+			pae.String(linuxabi.IFLA_IFNAME, v.PeerName)
 		}
 		if v.PeerMTU != 0 {
-			pae.Uint32(unix.IFLA_MTU, uint32(v.PeerMTU))
+			pae.Uint32(linuxabi.IFLA_MTU, uint32(v.PeerMTU))
 		}
 		if v.PeerNetNS != nil {
-			pae.Uint32(unix.IFLA_NET_NS_FD, uint32(v.PeerNetNS.Fd()))
+			pae.Uint32(linuxabi.IFLA_NET_NS_FD, uint32(v.PeerNetNS.Fd()))
 		}
 		attrs, err := pae.Encode()
 		return append(linkHeader(0, 0, 0), attrs...), err
@@ -145,14 +145,14 @@ func (*Macvlan) Kind() string { return "macvlan" }
 
 func (m *Macvlan) encode(ae *netlink.AttributeEncoder) error {
 	if m.Mode != 0 {
-		ae.Uint32(unix.IFLA_MACVLAN_MODE, uint32(m.Mode))
+		ae.Uint32(linuxabi.IFLA_MACVLAN_MODE, uint32(m.Mode))
 	}
 	return nil
 }
 
 func (m *Macvlan) decode(ad *netlink.AttributeDecoder) error {
 	for ad.Next() {
-		if ad.Type() == unix.IFLA_MACVLAN_MODE {
+		if ad.Type() == linuxabi.IFLA_MACVLAN_MODE {
 			m.Mode = MacvlanMode(ad.Uint32())
 		}
 	}
@@ -161,8 +161,8 @@ func (m *Macvlan) decode(ad *netlink.AttributeDecoder) error {
 
 // VLAN protocols (IFLA_VLAN_PROTOCOL).
 const (
-	VLANProtocol8021Q  uint16 = unix.ETH_P_8021Q
-	VLANProtocol8021AD uint16 = unix.ETH_P_8021AD
+	VLANProtocol8021Q  uint16 = linuxabi.ETH_P_8021Q
+	VLANProtocol8021AD uint16 = linuxabi.ETH_P_8021AD
 )
 
 // VLAN is an 802.1Q (or 802.1ad) sub-interface (kind "vlan") of the link
@@ -178,9 +178,9 @@ type VLAN struct {
 func (*VLAN) Kind() string { return "vlan" }
 
 func (v *VLAN) encode(ae *netlink.AttributeEncoder) error {
-	ae.Uint16(unix.IFLA_VLAN_ID, v.ID)
+	ae.Uint16(linuxabi.IFLA_VLAN_ID, v.ID)
 	if v.Protocol != 0 {
-		ae.Bytes(unix.IFLA_VLAN_PROTOCOL, binary.BigEndian.AppendUint16(nil, v.Protocol))
+		ae.Bytes(linuxabi.IFLA_VLAN_PROTOCOL, binary.BigEndian.AppendUint16(nil, v.Protocol))
 	}
 	return nil
 }
@@ -188,9 +188,9 @@ func (v *VLAN) encode(ae *netlink.AttributeEncoder) error {
 func (v *VLAN) decode(ad *netlink.AttributeDecoder) error {
 	for ad.Next() {
 		switch ad.Type() {
-		case unix.IFLA_VLAN_ID:
+		case linuxabi.IFLA_VLAN_ID:
 			v.ID = ad.Uint16()
-		case unix.IFLA_VLAN_PROTOCOL:
+		case linuxabi.IFLA_VLAN_PROTOCOL:
 			v.Protocol = beUint16(ad)
 		}
 	}

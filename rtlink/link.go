@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/linuxabi"
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
 	"github.com/mdlayher/netlink/nlenc"
-	"golang.org/x/sys/unix"
 )
 
 // Link is a network interface as the kernel reports it, and the description
@@ -95,7 +95,7 @@ func newLinkData(kind string) LinkData {
 
 // linkHeader marshals an ifinfomsg with the given index and flag change.
 func linkHeader(index int, flags, change uint32) []byte {
-	b, _ := (&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Index: uint32(index), Flags: flags, Change: change}).MarshalBinary()
+	b, _ := (&rtnetlink.LinkMessage{Family: linuxabi.AF_UNSPEC, Index: uint32(index), Flags: flags, Change: change}).MarshalBinary()
 	return b
 }
 
@@ -103,7 +103,7 @@ func linkHeader(index int, flags, change uint32) []byte {
 func encodeLink(l *Link) ([]byte, error) {
 	var flags, change uint32
 	if l.Up {
-		flags, change = unix.IFF_UP, unix.IFF_UP
+		flags, change = linuxabi.IFF_UP, linuxabi.IFF_UP
 	}
 	ae := netlink.NewAttributeEncoder()
 	if err := encodeLinkAttrs(ae, l); err != nil {
@@ -120,38 +120,38 @@ func encodeLink(l *Link) ([]byte, error) {
 // their attribute numbers.
 func encodeLinkAttrs(ae *netlink.AttributeEncoder, l *Link) error {
 	if len(l.HardwareAddr) > 0 {
-		ae.Bytes(unix.IFLA_ADDRESS, l.HardwareAddr)
+		ae.Bytes(linuxabi.IFLA_ADDRESS, l.HardwareAddr)
 	}
 	if l.Name != "" {
-		ae.String(unix.IFLA_IFNAME, l.Name)
+		ae.String(linuxabi.IFLA_IFNAME, l.Name)
 	}
 	if l.MTU != 0 {
-		ae.Uint32(unix.IFLA_MTU, uint32(l.MTU))
+		ae.Uint32(linuxabi.IFLA_MTU, uint32(l.MTU))
 	}
 	if l.ParentIndex != 0 {
-		ae.Uint32(unix.IFLA_LINK, uint32(l.ParentIndex))
+		ae.Uint32(linuxabi.IFLA_LINK, uint32(l.ParentIndex))
 	}
 	if l.MasterIndex != 0 {
-		ae.Uint32(unix.IFLA_MASTER, uint32(l.MasterIndex))
+		ae.Uint32(linuxabi.IFLA_MASTER, uint32(l.MasterIndex))
 	}
 	if l.TxQueueLen != 0 {
-		ae.Uint32(unix.IFLA_TXQLEN, uint32(l.TxQueueLen))
+		ae.Uint32(linuxabi.IFLA_TXQLEN, uint32(l.TxQueueLen))
 	}
 	if l.Data != nil {
-		ae.Nested(unix.IFLA_LINKINFO, func(nae *netlink.AttributeEncoder) error {
-			nae.String(unix.IFLA_INFO_KIND, l.Data.Kind())
-			nae.Nested(unix.IFLA_INFO_DATA, l.Data.encode)
+		ae.Nested(linuxabi.IFLA_LINKINFO, func(nae *netlink.AttributeEncoder) error {
+			nae.String(linuxabi.IFLA_INFO_KIND, l.Data.Kind())
+			nae.Nested(linuxabi.IFLA_INFO_DATA, l.Data.encode)
 			return nil
 		})
 	}
 	if l.NetNS != nil {
-		ae.Uint32(unix.IFLA_NET_NS_FD, uint32(l.NetNS.Fd()))
+		ae.Uint32(linuxabi.IFLA_NET_NS_FD, uint32(l.NetNS.Fd()))
 	}
 	if l.Group != 0 {
-		ae.Uint32(unix.IFLA_GROUP, l.Group)
+		ae.Uint32(linuxabi.IFLA_GROUP, l.Group)
 	}
 	if l.LinkNetNSID != nil {
-		ae.Int32(unix.IFLA_LINK_NETNSID, *l.LinkNetNSID)
+		ae.Int32(linuxabi.IFLA_LINK_NETNSID, *l.LinkNetNSID)
 	}
 	return nil
 }
@@ -162,48 +162,48 @@ func decodeLink(b []byte) (*Link, error) { return decodeLinkMessage(b, true) }
 // decodeLinkMessage parses an RTM_NEWLINK message body; the kind-specific
 // attributes (Data) only with kindData.
 func decodeLinkMessage(b []byte, kindData bool) (*Link, error) {
-	if len(b) < unix.SizeofIfInfomsg {
+	if len(b) < linuxabi.SizeofIfInfomsg {
 		return nil, fmt.Errorf("link message of %d bytes is shorter than its header", len(b))
 	}
 	var hdr rtnetlink.LinkMessage
-	if err := hdr.UnmarshalBinary(b[:unix.SizeofIfInfomsg]); err != nil {
+	if err := hdr.UnmarshalBinary(b[:linuxabi.SizeofIfInfomsg]); err != nil {
 		return nil, err
 	}
-	l := &Link{Index: int(hdr.Index), Up: hdr.Flags&unix.IFF_UP != 0}
+	l := &Link{Index: int(hdr.Index), Up: hdr.Flags&linuxabi.IFF_UP != 0}
 	// A link message carries some thirty attributes, most of them (the
 	// per-family settings in IFLA_AF_SPEC above all) of no use here. They
 	// are walked in place rather than copied one by one, which takes about
 	// a tenth off a listing of 8000 links.
-	err := walkAttributes(b[unix.SizeofIfInfomsg:], func(typ uint16, data []byte) error {
+	err := walkAttributes(b[linuxabi.SizeofIfInfomsg:], func(typ uint16, data []byte) error {
 		var err error
 		switch typ {
-		case unix.IFLA_ADDRESS:
+		case linuxabi.IFLA_ADDRESS:
 			l.HardwareAddr = net.HardwareAddr(bytes.Clone(data))
-		case unix.IFLA_IFNAME:
+		case linuxabi.IFLA_IFNAME:
 			l.Name = nlenc.String(data)
-		case unix.IFLA_IFALIAS:
+		case linuxabi.IFLA_IFALIAS:
 			l.Alias = nlenc.String(data)
-		case unix.IFLA_MTU:
+		case linuxabi.IFLA_MTU:
 			return attrInt(&l.MTU, typ, data)
-		case unix.IFLA_LINK:
+		case linuxabi.IFLA_LINK:
 			return attrInt(&l.ParentIndex, typ, data)
-		case unix.IFLA_MASTER:
+		case linuxabi.IFLA_MASTER:
 			return attrInt(&l.MasterIndex, typ, data)
-		case unix.IFLA_TXQLEN:
+		case linuxabi.IFLA_TXQLEN:
 			return attrInt(&l.TxQueueLen, typ, data)
-		case unix.IFLA_GROUP:
+		case linuxabi.IFLA_GROUP:
 			l.Group, err = attrUint32(typ, data)
-		case unix.IFLA_LINK_NETNSID:
+		case linuxabi.IFLA_LINK_NETNSID:
 			var id uint32
 			if id, err = attrUint32(typ, data); err == nil {
 				l.LinkNetNSID = Ptr(int32(id))
 			}
-		case unix.IFLA_OPERSTATE:
+		case linuxabi.IFLA_OPERSTATE:
 			if len(data) != 1 {
 				return fmt.Errorf("attribute %d is not a uint8; length: %d", typ, len(data))
 			}
 			l.OperUp = data[0] == ifOperUp
-		case unix.IFLA_LINKINFO:
+		case linuxabi.IFLA_LINKINFO:
 			return decodeLinkInfo(data, l, kindData)
 		}
 		return err
@@ -218,9 +218,9 @@ func decodeLinkInfo(b []byte, l *Link, kindData bool) error {
 	var data []byte
 	err := walkAttributes(b, func(typ uint16, v []byte) error {
 		switch typ {
-		case unix.IFLA_INFO_KIND:
+		case linuxabi.IFLA_INFO_KIND:
 			l.Kind = nlenc.String(v)
-		case unix.IFLA_INFO_DATA:
+		case linuxabi.IFLA_INFO_DATA:
 			data = v
 		}
 		return nil
@@ -255,7 +255,7 @@ func (c *Conn) CreateLink(ctx context.Context, l *Link) (*Link, error) {
 	if err != nil {
 		return nil, opError(op, l.Name, err)
 	}
-	if _, err := c.execute(ctx, op, l.Name, unix.RTM_NEWLINK, flagsCreate, body); err != nil {
+	if _, err := c.execute(ctx, op, l.Name, linuxabi.RTM_NEWLINK, flagsCreate, body); err != nil {
 		return nil, err
 	}
 	if l.NetNS != nil {
@@ -290,16 +290,16 @@ func (c *Conn) ChangeLink(ctx context.Context, index int, data LinkData) error {
 		return err
 	}
 	ae := netlink.NewAttributeEncoder()
-	ae.Nested(unix.IFLA_LINKINFO, func(nae *netlink.AttributeEncoder) error {
-		nae.String(unix.IFLA_INFO_KIND, data.Kind())
-		nae.Nested(unix.IFLA_INFO_DATA, data.encode)
+	ae.Nested(linuxabi.IFLA_LINKINFO, func(nae *netlink.AttributeEncoder) error {
+		nae.String(linuxabi.IFLA_INFO_KIND, data.Kind())
+		nae.Nested(linuxabi.IFLA_INFO_DATA, data.encode)
 		return nil
 	})
 	attrs, err := ae.Encode()
 	if err != nil {
 		return opError(op, l.Name, err)
 	}
-	_, err = c.execute(ctx, op, l.Name, unix.RTM_NEWLINK, flagsChange, append(linkHeader(index, 0, 0), attrs...))
+	_, err = c.execute(ctx, op, l.Name, linuxabi.RTM_NEWLINK, flagsChange, append(linkHeader(index, 0, 0), attrs...))
 	return err
 }
 
@@ -307,7 +307,7 @@ func (c *Conn) ChangeLink(ctx context.Context, index int, data LinkData) error {
 // directly: the cost does not grow with the number of links.
 func (c *Conn) LinkByName(ctx context.Context, name string) (*Link, error) {
 	ae := netlink.NewAttributeEncoder()
-	ae.String(unix.IFLA_IFNAME, name)
+	ae.String(linuxabi.IFLA_IFNAME, name)
 	return c.getLink(ctx, name, 0, ae)
 }
 
@@ -318,22 +318,22 @@ func (c *Conn) LinkByIndex(ctx context.Context, index int) (*Link, error) {
 
 func (c *Conn) getLink(ctx context.Context, what string, index int, ae *netlink.AttributeEncoder) (*Link, error) {
 	const op = "get link"
-	ae.Uint32(unix.IFLA_EXT_MASK, rtextFilterSkipStats)
+	ae.Uint32(linuxabi.IFLA_EXT_MASK, rtextFilterSkipStats)
 	attrs, err := ae.Encode()
 	if err != nil {
 		return nil, opError(op, what, err)
 	}
-	msgs, err := c.execute(ctx, op, what, unix.RTM_GETLINK, 0, append(linkHeader(index, 0, 0), attrs...))
+	msgs, err := c.execute(ctx, op, what, linuxabi.RTM_GETLINK, 0, append(linkHeader(index, 0, 0), attrs...))
 	if err != nil {
 		return nil, err
 	}
 	for _, m := range msgs {
-		if m.Header.Type == unix.RTM_NEWLINK {
+		if m.Header.Type == linuxabi.RTM_NEWLINK {
 			l, err := decodeLink(m.Data)
 			return l, opError(op, what, err)
 		}
 	}
-	return nil, &OpError{Op: op, Link: what, Err: unix.ENODEV}
+	return nil, &OpError{Op: op, Link: what, Err: linuxabi.ENODEV}
 }
 
 // Links lists the links of the namespace. A non-empty kind asks the kernel to
@@ -354,12 +354,12 @@ func (c *Conn) BriefLinks(ctx context.Context) ([]*Link, error) {
 func (c *Conn) links(ctx context.Context, kind string, kindData bool) ([]*Link, error) {
 	const op = "list links"
 	ae := kindFilter(kind)
-	ae.Uint32(unix.IFLA_EXT_MASK, rtextFilterSkipStats)
+	ae.Uint32(linuxabi.IFLA_EXT_MASK, rtextFilterSkipStats)
 	attrs, err := ae.Encode()
 	if err != nil {
 		return nil, opError(op, kind, err)
 	}
-	return dump(ctx, c, op, kind, unix.RTM_GETLINK, append(linkHeader(0, 0, 0), attrs...), func(b []byte) (*Link, bool, error) {
+	return dump(ctx, c, op, kind, linuxabi.RTM_GETLINK, append(linkHeader(0, 0, 0), attrs...), func(b []byte) (*Link, bool, error) {
 		l, err := decodeLinkMessage(b, kindData)
 		return l, true, err
 	})
@@ -370,8 +370,8 @@ func (c *Conn) links(ctx context.Context, kind string, kindData bool) ([]*Link, 
 func kindFilter(kind string) *netlink.AttributeEncoder {
 	ae := netlink.NewAttributeEncoder()
 	if kind != "" {
-		ae.Nested(unix.IFLA_LINKINFO, func(nae *netlink.AttributeEncoder) error {
-			nae.String(unix.IFLA_INFO_KIND, kind)
+		ae.Nested(linuxabi.IFLA_LINKINFO, func(nae *netlink.AttributeEncoder) error {
+			nae.String(linuxabi.IFLA_INFO_KIND, kind)
 			return nil
 		})
 	}
@@ -382,9 +382,9 @@ func kindFilter(kind string) *netlink.AttributeEncoder {
 // exist fails with ErrNotFound.
 func (c *Conn) DeleteLink(ctx context.Context, name string) error {
 	ae := netlink.NewAttributeEncoder()
-	ae.String(unix.IFLA_IFNAME, name)
+	ae.String(linuxabi.IFLA_IFNAME, name)
 	attrs, _ := ae.Encode()
-	_, err := c.execute(ctx, "delete link", name, unix.RTM_DELLINK, flagsChange, append(linkHeader(0, 0, 0), attrs...))
+	_, err := c.execute(ctx, "delete link", name, linuxabi.RTM_DELLINK, flagsChange, append(linkHeader(0, 0, 0), attrs...))
 	return err
 }
 
@@ -402,9 +402,9 @@ func (c *Conn) DeleteLinkGroup(ctx context.Context, group uint32) error {
 		return errorf(op, what, "refusing to delete the default link group 0")
 	}
 	ae := netlink.NewAttributeEncoder()
-	ae.Uint32(unix.IFLA_GROUP, group)
+	ae.Uint32(linuxabi.IFLA_GROUP, group)
 	attrs, _ := ae.Encode()
-	_, err := c.execute(ctx, op, what, unix.RTM_DELLINK, flagsChange, append(linkHeader(0, 0, 0), attrs...))
+	_, err := c.execute(ctx, op, what, linuxabi.RTM_DELLINK, flagsChange, append(linkHeader(0, 0, 0), attrs...))
 	return err
 }
 
@@ -412,7 +412,7 @@ func (c *Conn) DeleteLinkGroup(ctx context.Context, group uint32) error {
 // attributes written by fn and the given IFF flag change.
 func (c *Conn) setLink(ctx context.Context, op, name string, flags, change uint32, fn func(ae *netlink.AttributeEncoder)) error {
 	ae := netlink.NewAttributeEncoder()
-	ae.String(unix.IFLA_IFNAME, name)
+	ae.String(linuxabi.IFLA_IFNAME, name)
 	if fn != nil {
 		fn(ae)
 	}
@@ -420,39 +420,39 @@ func (c *Conn) setLink(ctx context.Context, op, name string, flags, change uint3
 	if err != nil {
 		return opError(op, name, err)
 	}
-	_, err = c.execute(ctx, op, name, unix.RTM_NEWLINK, flagsChange, append(linkHeader(0, flags, change), attrs...))
+	_, err = c.execute(ctx, op, name, linuxabi.RTM_NEWLINK, flagsChange, append(linkHeader(0, flags, change), attrs...))
 	return err
 }
 
 // SetUp sets the link called name administratively up.
 func (c *Conn) SetUp(ctx context.Context, name string) error {
-	return c.setLink(ctx, "set up", name, unix.IFF_UP, unix.IFF_UP, nil)
+	return c.setLink(ctx, "set up", name, linuxabi.IFF_UP, linuxabi.IFF_UP, nil)
 }
 
 // SetDown sets the link called name administratively down.
 func (c *Conn) SetDown(ctx context.Context, name string) error {
-	return c.setLink(ctx, "set down", name, 0, unix.IFF_UP, nil)
+	return c.setLink(ctx, "set down", name, 0, linuxabi.IFF_UP, nil)
 }
 
 // SetMTU sets the MTU of the link called name.
 func (c *Conn) SetMTU(ctx context.Context, name string, mtu int) error {
-	return c.setLink(ctx, "set mtu", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.Uint32(unix.IFLA_MTU, uint32(mtu)) })
+	return c.setLink(ctx, "set mtu", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.Uint32(linuxabi.IFLA_MTU, uint32(mtu)) })
 }
 
 // SetHardwareAddr sets the link-layer address of the link called name.
 func (c *Conn) SetHardwareAddr(ctx context.Context, name string, addr net.HardwareAddr) error {
-	return c.setLink(ctx, "set address", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.Bytes(unix.IFLA_ADDRESS, addr) })
+	return c.setLink(ctx, "set address", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.Bytes(linuxabi.IFLA_ADDRESS, addr) })
 }
 
 // SetTxQueueLen sets the transmit queue length of the link called name.
 func (c *Conn) SetTxQueueLen(ctx context.Context, name string, qlen int) error {
-	return c.setLink(ctx, "set txqueuelen", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.Uint32(unix.IFLA_TXQLEN, uint32(qlen)) })
+	return c.setLink(ctx, "set txqueuelen", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.Uint32(linuxabi.IFLA_TXQLEN, uint32(qlen)) })
 }
 
 // SetMaster enslaves the link called name to the master with the given
 // index (a bridge); index 0 releases it, as [Conn.SetNoMaster] does.
 func (c *Conn) SetMaster(ctx context.Context, name string, masterIndex int) error {
-	return c.setLink(ctx, "set master", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.Uint32(unix.IFLA_MASTER, uint32(masterIndex)) })
+	return c.setLink(ctx, "set master", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.Uint32(linuxabi.IFLA_MASTER, uint32(masterIndex)) })
 }
 
 // SetNoMaster releases the link called name from its master.
@@ -462,26 +462,26 @@ func (c *Conn) SetNoMaster(ctx context.Context, name string) error {
 
 // SetAlias sets IFLA_IFALIAS of the link called name; "" clears it.
 func (c *Conn) SetAlias(ctx context.Context, name, alias string) error {
-	return c.setLink(ctx, "set alias", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.String(unix.IFLA_IFALIAS, alias) })
+	return c.setLink(ctx, "set alias", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.String(linuxabi.IFLA_IFALIAS, alias) })
 }
 
 // Rename renames the link with the given index (the kernel requires the link
 // to be down).
 func (c *Conn) Rename(ctx context.Context, index int, newName string) error {
 	ae := netlink.NewAttributeEncoder()
-	ae.String(unix.IFLA_IFNAME, newName)
+	ae.String(linuxabi.IFLA_IFNAME, newName)
 	attrs, _ := ae.Encode()
-	_, err := c.execute(ctx, "rename link", newName, unix.RTM_NEWLINK, flagsChange, append(linkHeader(index, 0, 0), attrs...))
+	_, err := c.execute(ctx, "rename link", newName, linuxabi.RTM_NEWLINK, flagsChange, append(linkHeader(index, 0, 0), attrs...))
 	return err
 }
 
 // SetLinkGroup puts the link called name into a link group (IFLA_GROUP).
 func (c *Conn) SetLinkGroup(ctx context.Context, name string, group uint32) error {
-	return c.setLink(ctx, "set group", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.Uint32(unix.IFLA_GROUP, group) })
+	return c.setLink(ctx, "set group", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.Uint32(linuxabi.IFLA_GROUP, group) })
 }
 
 // SetNetNS moves the link called name into the namespace ns. The link
 // disappears from this connection's namespace.
 func (c *Conn) SetNetNS(ctx context.Context, name string, ns *NetNS) error {
-	return c.setLink(ctx, "set netns", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.Uint32(unix.IFLA_NET_NS_FD, uint32(ns.Fd())) })
+	return c.setLink(ctx, "set netns", name, 0, 0, func(ae *netlink.AttributeEncoder) { ae.Uint32(linuxabi.IFLA_NET_NS_FD, uint32(ns.Fd())) })
 }

@@ -8,15 +8,15 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/linuxabi"
 	"github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // Address families of neighbour entries.
 const (
-	FamilyIPv4   = unix.AF_INET
-	FamilyIPv6   = unix.AF_INET6
-	FamilyBridge = unix.AF_BRIDGE // forwarding database (FDB) entries
+	FamilyIPv4   = linuxabi.AF_INET
+	FamilyIPv6   = linuxabi.AF_INET6
+	FamilyBridge = linuxabi.AF_BRIDGE // forwarding database (FDB) entries
 )
 
 // Neighbour states (NUD_*), a bit set in Neigh.State. On a bridge or vxlan
@@ -24,26 +24,26 @@ const (
 // `static` NUDNoARP, `dynamic` NUDReachable; learnt entries are NUDReachable
 // and turn NUDStale as they age.
 const (
-	NUDIncomplete = unix.NUD_INCOMPLETE // address resolution in progress
-	NUDReachable  = unix.NUD_REACHABLE  // confirmed reachable; a learnt or dynamic FDB entry
-	NUDStale      = unix.NUD_STALE      // not confirmed lately; a learnt FDB entry that aged
-	NUDDelay      = unix.NUD_DELAY      // waiting before a probe
-	NUDProbe      = unix.NUD_PROBE      // being probed
-	NUDFailed     = unix.NUD_FAILED     // resolution failed
-	NUDNoARP      = unix.NUD_NOARP      // never resolved; a static FDB entry
-	NUDPermanent  = unix.NUD_PERMANENT  // added by hand, never expires
+	NUDIncomplete = linuxabi.NUD_INCOMPLETE // address resolution in progress
+	NUDReachable  = linuxabi.NUD_REACHABLE  // confirmed reachable; a learnt or dynamic FDB entry
+	NUDStale      = linuxabi.NUD_STALE      // not confirmed lately; a learnt FDB entry that aged
+	NUDDelay      = linuxabi.NUD_DELAY      // waiting before a probe
+	NUDProbe      = linuxabi.NUD_PROBE      // being probed
+	NUDFailed     = linuxabi.NUD_FAILED     // resolution failed
+	NUDNoARP      = linuxabi.NUD_NOARP      // never resolved; a static FDB entry
+	NUDPermanent  = linuxabi.NUD_PERMANENT  // added by hand, never expires
 )
 
 // Neighbour flags (NTF_*), a bit set in Neigh.Flags.
 const (
-	NTFUse        = unix.NTF_USE         // refresh the entry's "used" time
-	NTFSelf       = unix.NTF_SELF        // the entry belongs to the device itself (a vxlan's own FDB)
-	NTFMaster     = unix.NTF_MASTER      // the entry belongs to the device's master (a bridge's FDB)
-	NTFProxy      = unix.NTF_PROXY       // a proxy ARP/ND entry
-	NTFExtLearned = unix.NTF_EXT_LEARNED // installed by a control plane (an EVPN daemon), not learnt from traffic
-	NTFOffloaded  = unix.NTF_OFFLOADED   // the entry is offloaded to hardware
-	NTFSticky     = 0x40                 // NTF_STICKY, absent from golang.org/x/sys: the entry may not move to another port
-	NTFRouter     = unix.NTF_ROUTER      // the neighbour is an IPv6 router
+	NTFUse        = linuxabi.NTF_USE         // refresh the entry's "used" time
+	NTFSelf       = linuxabi.NTF_SELF        // the entry belongs to the device itself (a vxlan's own FDB)
+	NTFMaster     = linuxabi.NTF_MASTER      // the entry belongs to the device's master (a bridge's FDB)
+	NTFProxy      = linuxabi.NTF_PROXY       // a proxy ARP/ND entry
+	NTFExtLearned = linuxabi.NTF_EXT_LEARNED // installed by a control plane (an EVPN daemon), not learnt from traffic
+	NTFOffloaded  = linuxabi.NTF_OFFLOADED   // the entry is offloaded to hardware
+	NTFSticky     = 0x40                     // NTF_STICKY, absent from golang.org/x/sys: the entry may not move to another port
+	NTFRouter     = linuxabi.NTF_ROUTER      // the neighbour is an IPv6 router
 )
 
 // Neigh is a neighbour table entry: an ARP or NDP entry (Family FamilyIPv4
@@ -102,22 +102,22 @@ func neighHeader(fam uint8, index int, state uint16, flags uint8) []byte {
 func encodeNeigh(n *Neigh) ([]byte, error) {
 	ae := netlink.NewAttributeEncoder()
 	if n.IP.IsValid() {
-		ae.Bytes(unix.NDA_DST, n.IP.AsSlice())
+		ae.Bytes(linuxabi.NDA_DST, n.IP.AsSlice())
 	}
 	if len(n.MAC) > 0 {
-		ae.Bytes(unix.NDA_LLADDR, n.MAC)
+		ae.Bytes(linuxabi.NDA_LLADDR, n.MAC)
 	}
 	if n.Port != 0 {
-		ae.Bytes(unix.NDA_PORT, binary.BigEndian.AppendUint16(nil, n.Port))
+		ae.Bytes(linuxabi.NDA_PORT, binary.BigEndian.AppendUint16(nil, n.Port))
 	}
 	if n.VNI != 0 {
-		ae.Uint32(unix.NDA_VNI, n.VNI)
+		ae.Uint32(linuxabi.NDA_VNI, n.VNI)
 	}
 	if n.IfIndex != 0 {
-		ae.Uint32(unix.NDA_IFINDEX, uint32(n.IfIndex))
+		ae.Uint32(linuxabi.NDA_IFINDEX, uint32(n.IfIndex))
 	}
 	if n.MasterIndex != 0 {
-		ae.Uint32(unix.NDA_MASTER, uint32(n.MasterIndex))
+		ae.Uint32(linuxabi.NDA_MASTER, uint32(n.MasterIndex))
 	}
 	attrs, err := ae.Encode()
 	if err != nil {
@@ -142,21 +142,21 @@ func decodeNeigh(b []byte) (*Neigh, error) {
 	}
 	for ad.Next() {
 		switch ad.Type() {
-		case unix.NDA_DST:
+		case linuxabi.NDA_DST:
 			ip, ok := netip.AddrFromSlice(ad.Bytes())
 			if !ok {
 				return nil, fmt.Errorf("NDA_DST of %d bytes", len(ad.Bytes()))
 			}
 			n.IP = ip
-		case unix.NDA_LLADDR:
+		case linuxabi.NDA_LLADDR:
 			n.MAC = net.HardwareAddr(ad.Bytes())
-		case unix.NDA_PORT:
+		case linuxabi.NDA_PORT:
 			n.Port = beUint16(ad)
-		case unix.NDA_VNI:
+		case linuxabi.NDA_VNI:
 			n.VNI = ad.Uint32()
-		case unix.NDA_IFINDEX:
+		case linuxabi.NDA_IFINDEX:
 			n.IfIndex = int(ad.Uint32())
-		case unix.NDA_MASTER:
+		case linuxabi.NDA_MASTER:
 			n.MasterIndex = int(ad.Uint32())
 		}
 	}
@@ -169,24 +169,24 @@ func decodeNeigh(b []byte) (*Neigh, error) {
 // AddNeigh adds n; it fails with ErrExists when an entry for the same key
 // exists (for an FDB entry: the same MAC and remote).
 func (c *Conn) AddNeigh(ctx context.Context, n *Neigh) error {
-	return c.changeNeigh(ctx, "add neighbour", unix.RTM_NEWNEIGH, flagsCreate, n)
+	return c.changeNeigh(ctx, "add neighbour", linuxabi.RTM_NEWNEIGH, flagsCreate, n)
 }
 
 // AppendNeigh adds n next to existing entries for the same MAC. On a vxlan
 // FDB this is how a MAC, typically the all-zero one, gets several remotes.
 func (c *Conn) AppendNeigh(ctx context.Context, n *Neigh) error {
-	return c.changeNeigh(ctx, "append neighbour", unix.RTM_NEWNEIGH, flagsAppend, n)
+	return c.changeNeigh(ctx, "append neighbour", linuxabi.RTM_NEWNEIGH, flagsAppend, n)
 }
 
 // ReplaceNeigh adds n or replaces the entry with the same key.
 func (c *Conn) ReplaceNeigh(ctx context.Context, n *Neigh) error {
-	return c.changeNeigh(ctx, "replace neighbour", unix.RTM_NEWNEIGH, flagsReplace, n)
+	return c.changeNeigh(ctx, "replace neighbour", linuxabi.RTM_NEWNEIGH, flagsReplace, n)
 }
 
 // DeleteNeigh deletes n. For a vxlan FDB entry with IP set only that remote
 // is removed; without IP every remote of the MAC is.
 func (c *Conn) DeleteNeigh(ctx context.Context, n *Neigh) error {
-	return c.changeNeigh(ctx, "delete neighbour", unix.RTM_DELNEIGH, flagsChange, n)
+	return c.changeNeigh(ctx, "delete neighbour", linuxabi.RTM_DELNEIGH, flagsChange, n)
 }
 
 func (c *Conn) changeNeigh(ctx context.Context, op string, typ netlink.HeaderType, flags netlink.HeaderFlags, n *Neigh) error {
@@ -211,7 +211,7 @@ func (c *Conn) Neighs(ctx context.Context, family uint8, linkIndex int) ([]*Neig
 	if family == FamilyBridge {
 		hdrIndex = linkIndex // strict FDB dumps filter on ndm_ifindex
 	}
-	return dump(ctx, c, op, what, unix.RTM_GETNEIGH, neighHeader(family, hdrIndex, 0, 0), func(b []byte) (*Neigh, bool, error) {
+	return dump(ctx, c, op, what, linuxabi.RTM_GETNEIGH, neighHeader(family, hdrIndex, 0, 0), func(b []byte) (*Neigh, bool, error) {
 		n, err := decodeNeigh(b)
 		return n, err == nil && (linkIndex == 0 || n.LinkIndex == linkIndex), err
 	})
@@ -257,7 +257,7 @@ type NeighEvent struct {
 // ends or fn returns an error. It returns fn's error, or ctx's error once
 // the context ends. fn runs on the watching goroutine.
 func WatchNeighbors(ctx context.Context, fn func(NeighEvent) error, opts ...DialOption) error {
-	opts = append(opts, func(dc *dialConfig) error { dc.groups = 1 << (unix.RTNLGRP_NEIGH - 1); return nil })
+	opts = append(opts, func(dc *dialConfig) error { dc.groups = 1 << (linuxabi.RTNLGRP_NEIGH - 1); return nil })
 	var dc dialConfig
 	nc, err := dial(&dc, opts)
 	if err != nil {
@@ -280,11 +280,11 @@ func WatchNeighbors(ctx context.Context, fn func(NeighEvent) error, opts ...Dial
 		for _, m := range msgs {
 			var t NeighEventType
 			switch m.Header.Type {
-			case unix.RTM_NEWNEIGH:
+			case linuxabi.RTM_NEWNEIGH:
 				t = NeighAdded
-			case unix.RTM_DELNEIGH:
+			case linuxabi.RTM_DELNEIGH:
 				t = NeighDeleted
-			case unix.RTM_GETNEIGH:
+			case linuxabi.RTM_GETNEIGH:
 				t = NeighMiss
 			default:
 				continue

@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-
-	"golang.org/x/sys/unix"
 )
 
 // NetNS is an open handle on a network namespace. Its zero value is not
@@ -29,12 +27,12 @@ func OpenNetNS(path string) (*NetNS, error) {
 	if err != nil {
 		return nil, opError("open netns", path, err)
 	}
-	var st unix.Statfs_t
-	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+	isNS, err := isNetNSFile(f)
+	if err != nil {
 		f.Close()
 		return nil, opError("open netns", path, err)
 	}
-	if st.Type != unix.NSFS_MAGIC {
+	if !isNS {
 		f.Close()
 		return nil, errorf("open netns", path, "not a network namespace file")
 	}
@@ -65,11 +63,11 @@ func (ns *NetNS) Close() error { return ns.f.Close() }
 // Inode returns the namespace's inode number, which identifies it: two handles
 // on the same namespace have the same inode.
 func (ns *NetNS) Inode() (uint64, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(ns.Fd(), &st); err != nil {
+	ino, err := fileInode(ns.Fd())
+	if err != nil {
 		return 0, opError("stat netns", ns.String(), err)
 	}
-	return st.Ino, nil
+	return ino, nil
 }
 
 // Do runs fn on a new thread switched into the namespace, and waits for it.
@@ -87,12 +85,12 @@ func (ns *NetNS) Do(fn func() error) error {
 			return // the thread stays locked and ends with the goroutine
 		}
 		defer orig.Close()
-		if err := unix.Setns(ns.Fd(), unix.CLONE_NEWNET); err != nil {
+		if err := setNetNS(ns.Fd()); err != nil {
 			errc <- opError("enter netns", ns.String(), err)
 			return
 		}
 		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+		if err := setNetNS(int(orig.Fd())); err != nil {
 			errc <- errors.Join(ferr, opError("leave netns", ns.String(), err))
 			return
 		}

@@ -5,9 +5,9 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/linuxabi"
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // Route is a unicast route in the main table.
@@ -48,10 +48,10 @@ func (r Route) message() (*rtnetlink.RouteMessage, error) {
 	}
 	m := &rtnetlink.RouteMessage{
 		Family:   family(fam),
-		Table:    unix.RT_TABLE_MAIN,
-		Protocol: unix.RTPROT_BOOT,
-		Scope:    unix.RT_SCOPE_UNIVERSE,
-		Type:     unix.RTN_UNICAST,
+		Table:    linuxabi.RT_TABLE_MAIN,
+		Protocol: linuxabi.RTPROT_BOOT,
+		Scope:    linuxabi.RT_SCOPE_UNIVERSE,
+		Type:     linuxabi.RTN_UNICAST,
 		Attributes: rtnetlink.RouteAttributes{
 			OutIface: uint32(r.LinkIndex),
 			Priority: r.Priority,
@@ -64,19 +64,19 @@ func (r Route) message() (*rtnetlink.RouteMessage, error) {
 	if r.Gateway.IsValid() {
 		m.Attributes.Gateway = net.IP(r.Gateway.AsSlice())
 	} else {
-		m.Scope = unix.RT_SCOPE_LINK
+		m.Scope = linuxabi.RT_SCOPE_LINK
 	}
 	return m, nil
 }
 
 // AddRoute adds r; it fails with ErrExists if an equal route exists.
 func (c *Conn) AddRoute(ctx context.Context, r Route) error {
-	return c.changeRoute(ctx, "add route", unix.RTM_NEWROUTE, flagsCreate, r)
+	return c.changeRoute(ctx, "add route", linuxabi.RTM_NEWROUTE, flagsCreate, r)
 }
 
 // DeleteRoute deletes r.
 func (c *Conn) DeleteRoute(ctx context.Context, r Route) error {
-	return c.changeRoute(ctx, "delete route", unix.RTM_DELROUTE, flagsChange, r)
+	return c.changeRoute(ctx, "delete route", linuxabi.RTM_DELROUTE, flagsChange, r)
 }
 
 func (c *Conn) changeRoute(ctx context.Context, op string, typ netlink.HeaderType, flags netlink.HeaderFlags, r Route) error {
@@ -100,7 +100,7 @@ func (c *Conn) Routes(ctx context.Context, sample netip.Addr) ([]Route, error) {
 	if err != nil {
 		return nil, opError(op, "", err)
 	}
-	return dump(ctx, c, op, "", unix.RTM_GETROUTE, b, func(b []byte) (Route, bool, error) {
+	return dump(ctx, c, op, "", linuxabi.RTM_GETROUTE, b, func(b []byte) (Route, bool, error) {
 		var rm rtnetlink.RouteMessage
 		if err := rm.UnmarshalBinary(b); err != nil {
 			return Route{}, false, err
@@ -109,7 +109,7 @@ func (c *Conn) Routes(ctx context.Context, sample netip.Addr) ([]Route, error) {
 		if rm.Attributes.Table != 0 {
 			table = rm.Attributes.Table
 		}
-		if table != unix.RT_TABLE_MAIN || rm.Type != unix.RTN_UNICAST {
+		if table != linuxabi.RT_TABLE_MAIN || rm.Type != linuxabi.RTN_UNICAST {
 			return Route{}, false, nil
 		}
 		r := Route{LinkIndex: int(rm.Attributes.OutIface), Priority: rm.Attributes.Priority}

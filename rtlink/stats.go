@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/linuxabi"
 	"github.com/mdlayher/netlink/nlenc"
-	"golang.org/x/sys/unix"
 )
 
 // LinkStats are a link's counters as the kernel keeps them (struct
@@ -88,7 +88,7 @@ func (c *Conn) LinkCounters(ctx context.Context, kind string) ([]LinkCounters, e
 	if err != nil {
 		return nil, opError(op, kind, err)
 	}
-	return dump(ctx, c, op, kind, unix.RTM_GETLINK, append(linkHeader(0, 0, 0), attrs...), func(b []byte) (LinkCounters, bool, error) {
+	return dump(ctx, c, op, kind, linuxabi.RTM_GETLINK, append(linkHeader(0, 0, 0), attrs...), func(b []byte) (LinkCounters, bool, error) {
 		lc, err := decodeLinkCounters(b)
 		return lc, true, err
 	})
@@ -99,17 +99,17 @@ func (c *Conn) LinkCounters(ctx context.Context, kind string) ([]LinkCounters, e
 // the kernel always sends it when the request does not skip statistics.
 func decodeLinkCounters(b []byte) (LinkCounters, error) {
 	var lc LinkCounters
-	if len(b) < unix.SizeofIfInfomsg {
+	if len(b) < linuxabi.SizeofIfInfomsg {
 		return lc, fmt.Errorf("link message of %d bytes is shorter than its header", len(b))
 	}
 	lc.Index = int(int32(binary.NativeEndian.Uint32(b[4:8]))) // ifi_index, after family, pad and type
 	found := false
-	err := walkAttributes(b[unix.SizeofIfInfomsg:], func(typ uint16, data []byte) error {
+	err := walkAttributes(b[linuxabi.SizeofIfInfomsg:], func(typ uint16, data []byte) error {
 		var err error
 		switch typ {
-		case unix.IFLA_IFNAME:
+		case linuxabi.IFLA_IFNAME:
 			lc.Name = nlenc.String(data)
-		case unix.IFLA_STATS64:
+		case linuxabi.IFLA_STATS64:
 			lc.Stats, err = decodeStats64(data)
 			found = true
 		}

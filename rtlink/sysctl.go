@@ -6,9 +6,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/linuxabi"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/netfault"
 	"github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // OpDisableIPv6 is the operation of DisableIPv6, as its errors and an
@@ -66,7 +66,7 @@ func (c *Conn) DisableIPv6(ctx context.Context, name string) error {
 	} else {
 		err = write()
 	}
-	if errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+	if errors.Is(err, linuxabi.EROFS) || errors.Is(err, linuxabi.EACCES) || errors.Is(err, linuxabi.EPERM) {
 		return c.setIPv6AddrGenModeNone(ctx, name)
 	}
 	return opError(OpDisableIPv6, name, err)
@@ -77,9 +77,9 @@ func (c *Conn) DisableIPv6(ctx context.Context, name string) error {
 // takes on a link that exists, not in the request that creates it.
 func (c *Conn) setIPv6AddrGenModeNone(ctx context.Context, name string) error {
 	return c.setLink(ctx, OpDisableIPv6, name, 0, 0, func(ae *netlink.AttributeEncoder) {
-		ae.Nested(unix.IFLA_AF_SPEC, func(spec *netlink.AttributeEncoder) error {
-			spec.Nested(unix.AF_INET6, func(in6 *netlink.AttributeEncoder) error {
-				in6.Uint8(unix.IFLA_INET6_ADDR_GEN_MODE, in6AddrGenModeNone)
+		ae.Nested(linuxabi.IFLA_AF_SPEC, func(spec *netlink.AttributeEncoder) error {
+			spec.Nested(linuxabi.AF_INET6, func(in6 *netlink.AttributeEncoder) error {
+				in6.Uint8(linuxabi.IFLA_INET6_ADDR_GEN_MODE, in6AddrGenModeNone)
 				return nil
 			})
 			return nil

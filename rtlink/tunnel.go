@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/linuxabi"
 	"github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // Tunnel (VNI filter) messages, from the kernel's include/uapi/linux/if_link.h
@@ -89,7 +89,7 @@ func (e VNIFilterEntry) String() string {
 // tunnelHeader marshals a struct tunnel_msg.
 func tunnelHeader(index int, flags uint8) []byte {
 	b := make([]byte, sizeofTunnelMsg)
-	b[0] = unix.AF_BRIDGE
+	b[0] = linuxabi.AF_BRIDGE
 	b[1] = flags
 	binary.NativeEndian.PutUint32(b[4:], uint32(index))
 	return b
@@ -129,8 +129,8 @@ func decodeTunnel(b []byte) (int, []VNIFilterEntry, error) {
 	if len(b) < sizeofTunnelMsg {
 		return 0, nil, fmt.Errorf("tunnel message of %d bytes is shorter than its header", len(b))
 	}
-	if b[0] != unix.AF_BRIDGE {
-		return 0, nil, fmt.Errorf("tunnel message of family %d, want AF_BRIDGE (%d)", b[0], unix.AF_BRIDGE)
+	if b[0] != linuxabi.AF_BRIDGE {
+		return 0, nil, fmt.Errorf("tunnel message of family %d, want AF_BRIDGE (%d)", b[0], linuxabi.AF_BRIDGE)
 	}
 	index := int(binary.NativeEndian.Uint32(b[4:8]))
 	ad, err := netlink.NewAttributeDecoder(b[sizeofTunnelMsg:])
@@ -202,7 +202,7 @@ func decodeVNIStats(ad *netlink.AttributeDecoder, s *VNIStats) error {
 // ErrNotSupported), any other device unix.EINVAL with the kernel's "The
 // device is not a vxlan device".
 func (c *Conn) AddVNIFilter(ctx context.Context, index int, entries []VNIFilterEntry) error {
-	return c.changeTunnel(ctx, "add vni", unix.RTM_NEWTUNNEL, index, entries)
+	return c.changeTunnel(ctx, "add vni", linuxabi.RTM_NEWTUNNEL, index, entries)
 }
 
 // DeleteVNIFilter removes the VNIs and ranges in entries from the VNI
@@ -210,7 +210,7 @@ func (c *Conn) AddVNIFilter(ctx context.Context, index int, entries []VNIFilterE
 // request. A VNI the device does not have gives unix.ENOENT (matching
 // ErrNotFound); the VNIs before it in the same request are removed.
 func (c *Conn) DeleteVNIFilter(ctx context.Context, index int, entries []VNIFilterEntry) error {
-	return c.changeTunnel(ctx, "delete vni", unix.RTM_DELTUNNEL, index, entries)
+	return c.changeTunnel(ctx, "delete vni", linuxabi.RTM_DELTUNNEL, index, entries)
 }
 
 func (c *Conn) changeTunnel(ctx context.Context, op string, typ netlink.HeaderType, index int, entries []VNIFilterEntry) error {
@@ -243,7 +243,7 @@ func (c *Conn) VNIFilter(ctx context.Context, index int, stats bool) ([]VNIFilte
 	if stats {
 		flags = tunnelMsgFlagStats
 	}
-	batches, err := dump(ctx, c, op, what, unix.RTM_GETTUNNEL, tunnelHeader(index, flags), func(b []byte) ([]VNIFilterEntry, bool, error) {
+	batches, err := dump(ctx, c, op, what, linuxabi.RTM_GETTUNNEL, tunnelHeader(index, flags), func(b []byte) ([]VNIFilterEntry, bool, error) {
 		got, entries, err := decodeTunnel(b)
 		return entries, got == index, err
 	})

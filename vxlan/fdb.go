@@ -9,7 +9,7 @@ import (
 	"net"
 	"net/netip"
 
-	"golang.org/x/sys/unix"
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/linuxabi"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 )
@@ -204,7 +204,7 @@ func (c *Client) AddPeer(ctx context.Context, name string, remote netip.Addr, op
 // explainFamily turns the kernel's EAFNOSUPPORT for an FDB remote into
 // words: a vxlan link's remotes are all of its underlay's family.
 func explainFamily(err error, name string, remote netip.Addr) error {
-	if err == nil || !errors.Is(err, unix.EAFNOSUPPORT) {
+	if err == nil || !errors.Is(err, linuxabi.EAFNOSUPPORT) {
 		return err
 	}
 	fam, other := "IPv4", "IPv6"

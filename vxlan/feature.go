@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/linuxabi"
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
-	"golang.org/x/sys/unix"
 )
 
 // FeatureError reports that the kernel refused a link because it does not
@@ -75,7 +75,7 @@ func explainNotSupported(cfg *Config, err error) error {
 		return err
 	}
 	var oe *rtlink.OpError
-	if errors.As(err, &oe) && len(oe.Attr) == 3 && oe.Attr[0] == unix.IFLA_LINKINFO && oe.Attr[1] == unix.IFLA_INFO_DATA {
+	if errors.As(err, &oe) && len(oe.Attr) == 3 && oe.Attr[0] == linuxabi.IFLA_LINKINFO && oe.Attr[1] == linuxabi.IFLA_INFO_DATA {
 		if f, ok := fieldOfAttr[oe.Attr[2]]; ok {
 			return &FeatureError{Name: cfg.Name, Fields: []string{f}, Err: err}
 		}
@@ -89,18 +89,18 @@ func explainNotSupported(cfg *Config, err error) error {
 
 // fieldOfAttr names the Config field that sets each IFLA_VXLAN attribute.
 var fieldOfAttr = map[uint16]string{
-	unix.IFLA_VXLAN_ID: "VNI", unix.IFLA_VXLAN_GROUP: "Group", unix.IFLA_VXLAN_GROUP6: "Group",
-	unix.IFLA_VXLAN_LINK: "Device", unix.IFLA_VXLAN_LOCAL: "Local", unix.IFLA_VXLAN_LOCAL6: "Local",
-	unix.IFLA_VXLAN_TTL: "TTL", unix.IFLA_VXLAN_TOS: "TOS", unix.IFLA_VXLAN_LEARNING: "Learning",
-	unix.IFLA_VXLAN_AGEING: "Ageing", unix.IFLA_VXLAN_LIMIT: "Limit", unix.IFLA_VXLAN_PORT_RANGE: "SrcPorts",
-	unix.IFLA_VXLAN_PROXY: "Proxy", unix.IFLA_VXLAN_RSC: "RSC", unix.IFLA_VXLAN_L2MISS: "L2Miss",
-	unix.IFLA_VXLAN_L3MISS: "L3Miss", unix.IFLA_VXLAN_PORT: "Port", unix.IFLA_VXLAN_UDP_CSUM: "UDPChecksum",
-	unix.IFLA_VXLAN_UDP_ZERO_CSUM6_TX: "UDPZeroChecksum6TX", unix.IFLA_VXLAN_UDP_ZERO_CSUM6_RX: "UDPZeroChecksum6RX",
-	unix.IFLA_VXLAN_REMCSUM_TX: "RemoteChecksumTX", unix.IFLA_VXLAN_REMCSUM_RX: "RemoteChecksumRX",
-	unix.IFLA_VXLAN_GBP: "GBP", unix.IFLA_VXLAN_REMCSUM_NOPARTIAL: "RemoteChecksumNoPartial",
-	unix.IFLA_VXLAN_COLLECT_METADATA: "CollectMetadata", unix.IFLA_VXLAN_LABEL: "Label", unix.IFLA_VXLAN_GPE: "GPE",
-	unix.IFLA_VXLAN_TTL_INHERIT: "TTLInherit", unix.IFLA_VXLAN_DF: "DF", unix.IFLA_VXLAN_VNIFILTER: "VNIFilter",
-	unix.IFLA_VXLAN_LOCALBYPASS: "LocalBypass", unix.IFLA_VXLAN_LABEL_POLICY: "LabelInherit",
+	linuxabi.IFLA_VXLAN_ID: "VNI", linuxabi.IFLA_VXLAN_GROUP: "Group", linuxabi.IFLA_VXLAN_GROUP6: "Group",
+	linuxabi.IFLA_VXLAN_LINK: "Device", linuxabi.IFLA_VXLAN_LOCAL: "Local", linuxabi.IFLA_VXLAN_LOCAL6: "Local",
+	linuxabi.IFLA_VXLAN_TTL: "TTL", linuxabi.IFLA_VXLAN_TOS: "TOS", linuxabi.IFLA_VXLAN_LEARNING: "Learning",
+	linuxabi.IFLA_VXLAN_AGEING: "Ageing", linuxabi.IFLA_VXLAN_LIMIT: "Limit", linuxabi.IFLA_VXLAN_PORT_RANGE: "SrcPorts",
+	linuxabi.IFLA_VXLAN_PROXY: "Proxy", linuxabi.IFLA_VXLAN_RSC: "RSC", linuxabi.IFLA_VXLAN_L2MISS: "L2Miss",
+	linuxabi.IFLA_VXLAN_L3MISS: "L3Miss", linuxabi.IFLA_VXLAN_PORT: "Port", linuxabi.IFLA_VXLAN_UDP_CSUM: "UDPChecksum",
+	linuxabi.IFLA_VXLAN_UDP_ZERO_CSUM6_TX: "UDPZeroChecksum6TX", linuxabi.IFLA_VXLAN_UDP_ZERO_CSUM6_RX: "UDPZeroChecksum6RX",
+	linuxabi.IFLA_VXLAN_REMCSUM_TX: "RemoteChecksumTX", linuxabi.IFLA_VXLAN_REMCSUM_RX: "RemoteChecksumRX",
+	linuxabi.IFLA_VXLAN_GBP: "GBP", linuxabi.IFLA_VXLAN_REMCSUM_NOPARTIAL: "RemoteChecksumNoPartial",
+	linuxabi.IFLA_VXLAN_COLLECT_METADATA: "CollectMetadata", linuxabi.IFLA_VXLAN_LABEL: "Label", linuxabi.IFLA_VXLAN_GPE: "GPE",
+	linuxabi.IFLA_VXLAN_TTL_INHERIT: "TTLInherit", linuxabi.IFLA_VXLAN_DF: "DF", linuxabi.IFLA_VXLAN_VNIFILTER: "VNIFilter",
+	linuxabi.IFLA_VXLAN_LOCALBYPASS: "LocalBypass", linuxabi.IFLA_VXLAN_LABEL_POLICY: "LabelInherit",
 	0x21: "ReservedBits",   // IFLA_VXLAN_RESERVED_BITS, Linux 6.14
 	0x22: "MulticastRoute", // IFLA_VXLAN_MC_ROUTE, Linux 6.15
 }

@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/linuxabi"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 )
@@ -18,14 +18,14 @@ type NeighState uint16
 
 // Neighbour states, with the kernel's values.
 const (
-	NeighIncomplete NeighState = unix.NUD_INCOMPLETE // resolution under way
-	NeighReachable  NeighState = unix.NUD_REACHABLE  // confirmed recently
-	NeighStale      NeighState = unix.NUD_STALE      // usable, to be confirmed
-	NeighDelay      NeighState = unix.NUD_DELAY      // waiting before probing
-	NeighProbe      NeighState = unix.NUD_PROBE      // being probed
-	NeighFailed     NeighState = unix.NUD_FAILED     // resolution failed
-	NeighNoARP      NeighState = unix.NUD_NOARP      // needs no resolution (multicast, point-to-point)
-	NeighPermanent  NeighState = unix.NUD_PERMANENT  // set by hand, never expires
+	NeighIncomplete NeighState = linuxabi.NUD_INCOMPLETE // resolution under way
+	NeighReachable  NeighState = linuxabi.NUD_REACHABLE  // confirmed recently
+	NeighStale      NeighState = linuxabi.NUD_STALE      // usable, to be confirmed
+	NeighDelay      NeighState = linuxabi.NUD_DELAY      // waiting before probing
+	NeighProbe      NeighState = linuxabi.NUD_PROBE      // being probed
+	NeighFailed     NeighState = linuxabi.NUD_FAILED     // resolution failed
+	NeighNoARP      NeighState = linuxabi.NUD_NOARP      // needs no resolution (multicast, point-to-point)
+	NeighPermanent  NeighState = linuxabi.NUD_PERMANENT  // set by hand, never expires
 )
 
 var neighStateNames = []struct {

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"sort"
 
-	"golang.org/x/sys/unix"
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/linuxabi"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 )
@@ -102,7 +102,7 @@ func (c *Client) vxlanLink(ctx context.Context, op, name string) (*rtlink.Link, 
 // answer for a vxlan link that is not in VNI filtering mode (notFiltering:
 // EOPNOTSUPP to a change, EINVAL to a dump) is explained; either way the
 // kernel's error stays matchable with errors.Is.
-func vniFilterError(op, name string, err error, notFiltering unix.Errno) error {
+func vniFilterError(op, name string, err error, notFiltering linuxabi.Errno) error {
 	if err == nil {
 		return nil
 	}
@@ -156,14 +156,14 @@ func (c *Client) AddVNI(ctx context.Context, name string, vnis ...VNIRange) erro
 	var before []rtlink.VNIFilterEntry
 	if filtering {
 		if before, err = c.conn.VNIFilter(ctx, l.Index, false); err != nil {
-			return vniFilterError("list VNIs of", name, err, unix.EINVAL)
+			return vniFilterError("list VNIs of", name, err, linuxabi.EINVAL)
 		}
 	}
 	err = c.conn.AddVNIFilter(ctx, l.Index, entries)
 	if err == nil {
 		return nil
 	}
-	err = vniFilterError("add VNIs to", name, err, unix.EOPNOTSUPP)
+	err = vniFilterError("add VNIs to", name, err, linuxabi.EOPNOTSUPP)
 	if !filtering {
 		return err
 	}
@@ -295,7 +295,7 @@ func (c *Client) DeleteVNI(ctx context.Context, name string, vnis ...VNIRange) e
 	}
 	have, err := c.conn.VNIFilter(ctx, l.Index, false)
 	if err != nil {
-		return vniFilterError("delete VNIs from", name, err, unix.EINVAL)
+		return vniFilterError("delete VNIs from", name, err, linuxabi.EINVAL)
 	}
 	// Send only the parts of each range the device carries, each VNI once:
 	// the kernel stops at the first VNI it does not have.
@@ -310,7 +310,7 @@ func (c *Client) DeleteVNI(ctx context.Context, name string, vnis ...VNIRange) e
 	if len(del) == 0 {
 		return nil
 	}
-	return vniFilterError("delete VNIs from", name, c.conn.DeleteVNIFilter(ctx, l.Index, del), unix.EOPNOTSUPP)
+	return vniFilterError("delete VNIs from", name, c.conn.DeleteVNIFilter(ctx, l.Index, del), linuxabi.EOPNOTSUPP)
 }
 
 // VNIs lists the VNIs of the VNI filtering device called name in ascending
@@ -326,7 +326,7 @@ func (c *Client) VNIs(ctx context.Context, name string) ([]VNIRange, error) {
 	}
 	entries, err := c.conn.VNIFilter(ctx, l.Index, false)
 	if err != nil {
-		return nil, vniFilterError("list VNIs of", name, err, unix.EINVAL)
+		return nil, vniFilterError("list VNIs of", name, err, linuxabi.EINVAL)
 	}
 	out := make([]VNIRange, 0, len(entries))
 	for _, e := range entries {

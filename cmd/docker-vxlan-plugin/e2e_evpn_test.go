@@ -246,7 +246,7 @@ func TestIntegrationDockerEVPN(t *testing.T) {
 	measureReach(t, a, b, "c1")
 
 	// Host C joins: it peers with A only, and A, told about C in its
-	// running configuration as the README says, reflects the routes.
+	// running configuration as docs/evpn.md says, reflects the routes.
 	c := newEVPNDockerHost(t, sw, "C", bin, cAddr.String())
 	n := "neighbor " + cAddr.String()
 	if out, err := testns.Run("vtysh", "--vty_socket", a.r.Dir, "-c", "configure terminal", "-c", fmt.Sprintf("router bgp %d", evpnAS),

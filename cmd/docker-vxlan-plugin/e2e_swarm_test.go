@@ -66,7 +66,7 @@ func TestIntegrationManagedPluginInstall(t *testing.T) {
 	if !strings.Contains(h.DockerdLog(), "state restored") || !strings.Contains(h.DockerdLog(), "networks=1") {
 		t.Fatalf("state not restored from the host mount:\n%s", h.DockerdLog())
 	}
-	// The README's offline upgrade: removed and created again under the
+	// The offline upgrade of docs/managed-plugin.md: removed and created again under the
 	// same name, the plugin finds its network in the state on the host and
 	// serves a new container on it.
 	h.MustDocker("plugin", "disable", "-f", pluginName)

@@ -16,11 +16,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,96 +31,268 @@ import (
 	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
+	"golang.org/x/sys/unix"
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "status" {
-		os.Exit(runStatus(os.Args[2:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit codes of the daemon and of its version and help subcommands
+// (status has its own: statusClean and the others).
+const (
+	exitOK    = 0 // stopped by SIGTERM or SIGINT, or a subcommand done
+	exitError = 1 // the plugin could not start or stopped with an error
+	exitUsage = 2 // the command line or environment was refused; nothing was written
+)
+
+// subcommands are the commands the daemon's binary offers besides running
+// the plugin, as usage lists them.
+var subcommands = []struct{ name, args, summary string }{
+	{"status", "[flags]", "networks, endpoints and swarm nodes the running plugin holds, checked against the kernel"},
+	{"version", "", "print the module version and VCS commit the binary was built from"},
+	{"help", "[status]", "print this text, or the status command's"},
+}
+
+// run runs the command line args (without the program's name) and returns
+// the exit code. A first argument that is not a flag is a subcommand; an
+// unknown one, or an argument left after the daemon's flags, is refused
+// before anything is done.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return runSubcommand(args, stdout, stderr)
 	}
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "docker-vxlan-plugin:", err)
-		os.Exit(1)
+	d := newDaemonFlags(stderr)
+	if err := d.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage // the flag package printed the error and the usage
+	}
+	if *d.version {
+		fmt.Fprintln(stdout, versionText())
+		return exitOK
+	}
+	cfg, err := d.config()
+	if err != nil {
+		fmt.Fprintf(stderr, "docker-vxlan-plugin: %v\nRun docker-vxlan-plugin -h for the flags and environment variables.\n", err)
+		return exitUsage
+	}
+	if err := serve(cfg); err != nil {
+		fmt.Fprintln(stderr, "docker-vxlan-plugin:", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// runSubcommand runs the subcommand args[0].
+func runSubcommand(args []string, stdout, stderr io.Writer) int {
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "status":
+		return runStatus(rest, stdout, stderr)
+	case "version":
+		if len(rest) > 0 {
+			fmt.Fprintf(stderr, "docker-vxlan-plugin version: unexpected argument %q; it takes none\n", rest[0])
+			return exitUsage
+		}
+		fmt.Fprintln(stdout, versionText())
+		return exitOK
+	case "help":
+		switch {
+		case len(rest) == 0:
+			newDaemonFlags(stdout).fs.Usage()
+			return exitOK
+		case len(rest) == 1 && rest[0] == "status":
+			return runStatus([]string{"-h"}, stdout, stdout)
+		}
+		fmt.Fprintf(stderr, "docker-vxlan-plugin help: unknown topic %q; accepted: none, or status\n", strings.Join(rest, " "))
+		return exitUsage
+	default:
+		msg := fmt.Sprintf("docker-vxlan-plugin: unknown command %q", cmd)
+		if s := suggest(cmd); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		fmt.Fprintf(stderr, "%s; nothing was done.\n\n", msg)
+		newDaemonFlags(stderr).fs.Usage()
+		return exitUsage
 	}
 }
 
-func run() error {
-	fs := flag.NewFlagSet("docker-vxlan-plugin", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: docker-vxlan-plugin [flags]\n\nA Docker network plugin for VXLAN fabrics. Flags:\n")
-		fs.PrintDefaults()
+// suggest returns the subcommand that word is a typo of (at most two
+// letters changed, added, removed or swapped), or "".
+func suggest(word string) string {
+	for _, c := range subcommands {
+		if editDistance(word, c.name) <= 2 {
+			return c.name
+		}
 	}
-	debug := fs.Bool("d", false, "debug logging: every call with its request")
-	scope := fs.String(
+	return ""
+}
+
+// editDistance is the optimal string alignment distance of a and b:
+// insertions, deletions, substitutions and swaps of adjacent letters.
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
+}
+
+// daemonFlags are the daemon's flags, registered on fs.
+type daemonFlags struct {
+	fs                                     *flag.FlagSet
+	debug, cleanOrphans, version, logJSON  *bool
+	managed                                *bool
+	scope, vtepdev, name, socket, stateDir *string
+	parentDir                              *string
+	callTimeout                            *time.Duration
+	swarm                                  *swarmFlags
+	metricsAddr                            *string
+}
+
+// newDaemonFlags registers the daemon's flags on a new flag set that
+// prints its errors and usage to out. Each flag has its row in settings.
+func newDaemonFlags(out io.Writer) *daemonFlags {
+	fs := flag.NewFlagSet("docker-vxlan-plugin", flag.ContinueOnError)
+	fs.SetOutput(out)
+	d := &daemonFlags{fs: fs}
+	fs.Usage = func() { writeUsage(fs) }
+	d.debug = fs.Bool("d", false, "debug logging: every call with its request")
+	d.scope = fs.String(
 		"scope",
 		fabric.ScopeLocal,
 		"scope reported to Docker: local (networks are made per host) or global (swarm; gateways are not put on the host)",
 	)
-	vtepdev := fs.String(
+	d.vtepdev = fs.String(
 		"vtepdev",
 		"",
 		"VTEP device for networks whose options name none, or a comma-separated list of which the first existing wins (-o VtepDev overrides it)",
 	)
-	name := fs.String("name", "vxlan", "driver name: docker network create -d NAME; also the socket's name")
-	socket := fs.String("socket", "", "socket path (default /run/docker/plugins/NAME.sock)")
-	stateDir := fs.String(
+	d.name = fs.String("name", "vxlan", "driver name: docker network create -d NAME; also the socket's name")
+	d.socket = fs.String("socket", "", "socket path (default /run/docker/plugins/NAME.sock)")
+	d.stateDir = fs.String(
 		"state-dir",
 		"/var/lib/docker-vxlan-plugin",
 		"directory of the state store (state.db) that keeps networks and endpoints across restarts",
 	)
-	cleanOrphans := fs.Bool(
+	d.cleanOrphans = fs.Bool(
 		"clean-orphans",
 		false,
 		"at start, delete links this plugin made for networks its state does not know (default: only report them)",
 	)
-	parentDir := fs.String(
+	d.parentDir = fs.String(
 		"parent-dir",
 		fabric.DefaultParentDir,
 		"directory that -o parent-file names are read from; the only place the plugin reads files named by a network's options",
 	)
-	callTimeout := fs.Duration(
+	d.callTimeout = fs.Duration(
 		"call-timeout",
 		docker.DefaultCallTimeout,
 		"how long one call from dockerd may take before it is cancelled and answered with an error",
 	)
-	showVersion := fs.Bool("version", false, "print the module version and VCS commit, then exit")
-	logJSON := fs.Bool("log-json", false, "log JSON lines (one object per line) instead of text")
-	swarm := addSwarmFlags(fs)
-	metricsAddr := addMetricsFlag(fs)
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
+	d.version = fs.Bool("version", false, "print the module version and VCS commit, then exit (as the version command does)")
+	d.logJSON = fs.Bool("log-json", false, "log JSON lines (one object per line) instead of text")
+	d.managed = fs.Bool(
+		"managed-plugin",
+		false,
+		"read the settings from the managed plugin's variables (DEBUG, SCOPE, ...) instead of DVP_*; the managed plugin's entrypoint passes it",
+	)
+	d.swarm = addSwarmFlags(fs)
+	d.metricsAddr = addMetricsFlag(fs)
+	return d
+}
+
+// writeUsage prints the subcommands, the flags and the environment
+// variables that set them.
+func writeUsage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprintf(w, "Usage: docker-vxlan-plugin [flags]\n       docker-vxlan-plugin COMMAND [flags]\n\n")
+	fmt.Fprintf(w, "A Docker network plugin for VXLAN fabrics. Without a command it runs the plugin (as root).\n\nCommands:\n")
+	for _, c := range subcommands {
+		fmt.Fprintf(w, "  %-18s %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
+	}
+	fmt.Fprintf(w, "\nFlags:\n")
+	fs.PrintDefaults()
+	fmt.Fprintf(w, "\nEnvironment variables, each read when its flag is not given (with -managed-plugin, the managed plugin's setting instead):\n")
+	for _, s := range settings {
+		if s.Env == "" {
+			continue
 		}
-		return err
+		managed := ""
+		if s.Managed != "" {
+			managed = "  (managed plugin: " + s.Managed + ")"
+		}
+		fmt.Fprintf(w, "  %-18s -%s%s\n", s.Env, s.Flag, managed)
 	}
-	if *showVersion {
-		fmt.Println(versionText())
-		return nil
+	fmt.Fprintf(w, "\nExit codes: 0 stopped by SIGTERM or SIGINT; 1 failed; 2 command line or environment refused, nothing done.\n")
+}
+
+// config checks the command line and the environment, and returns what
+// the plugin is to serve. Everything is checked here, before anything is
+// written.
+func (d *daemonFlags) config() (daemonConfig, error) {
+	if d.fs.NArg() > 0 {
+		return daemonConfig{}, fmt.Errorf("unexpected argument %q after the flags; commands (status, version, help) come first", d.fs.Arg(0))
 	}
-	if err := applyEnv(fs); err != nil {
-		return err
+	managed := *d.managed
+	if err := applyEnv(d.fs, managed); err != nil {
+		return daemonConfig{}, err
 	}
-	peers, vniRange, err := swarm.config()
+	peers, vniRange, err := d.swarm.config(managed)
 	if err != nil {
-		return err
+		return daemonConfig{}, err
 	}
-	if err := checkMetricsAddr(*metricsAddr); err != nil {
-		return err
+	if *d.scope != fabric.ScopeLocal && *d.scope != fabric.ScopeGlobal {
+		return daemonConfig{}, fmt.Errorf("-scope (%s) %q: accepted: local, global", envName("scope", managed), *d.scope)
 	}
-	log := newLogger(os.Stderr, *debug, *logJSON)
-	if *socket == "" {
-		*socket = filepath.Join("/run/docker/plugins", *name+".sock")
+	if *d.name == "" || strings.ContainsAny(*d.name, "/\x00") {
+		return daemonConfig{}, fmt.Errorf("-name %q: accepted: a non-empty name without a slash", *d.name)
 	}
-	if *callTimeout <= 0 {
-		return fmt.Errorf("-call-timeout %s: accepted: a positive duration such as 25s", *callTimeout)
+	if *d.vtepdev != "" {
+		if _, err := fabric.ParseNameList(*d.vtepdev); err != nil {
+			return daemonConfig{}, fmt.Errorf("-vtepdev (%s) %q: %w", envName("vtepdev", managed), *d.vtepdev, err)
+		}
 	}
-	return serve(daemonConfig{
-		driver: docker.Config{Name: *name, Scope: *scope, VTEPDevice: *vtepdev, Logger: log, CleanOrphans: *cleanOrphans, ParentDir: *parentDir,
-			Peers: peers, VNIRange: vniRange},
-		socket:      *socket,
-		stateDir:    *stateDir,
-		callTimeout: *callTimeout,
-		metricsAddr: *metricsAddr,
-	}, log)
+	if _, err := fabric.CheckParentDir(*d.parentDir); err != nil {
+		return daemonConfig{}, fmt.Errorf("-parent-dir: %w; accepted: an absolute path", err)
+	}
+	if *d.callTimeout <= 0 {
+		return daemonConfig{}, fmt.Errorf("-call-timeout %s: accepted: a positive duration such as 25s", *d.callTimeout)
+	}
+	if err := checkMetricsAddr(*d.metricsAddr, envName("metrics-addr", managed)); err != nil {
+		return daemonConfig{}, err
+	}
+	socket := *d.socket
+	if socket == "" {
+		socket = filepath.Join("/run/docker/plugins", *d.name+".sock")
+	}
+	log := newLogger(os.Stderr, *d.debug, *d.logJSON)
+	return daemonConfig{
+		driver: docker.Config{Name: *d.name, Scope: *d.scope, VTEPDevice: *d.vtepdev, Logger: log, CleanOrphans: *d.cleanOrphans,
+			ParentDir: *d.parentDir, Peers: peers, VNIRange: vniRange},
+		socket:      socket,
+		stateDir:    *d.stateDir,
+		callTimeout: *d.callTimeout,
+		metricsAddr: *d.metricsAddr,
+		log:         log,
+	}, nil
 }
 
 // daemonConfig is what the flags say the plugin serves.
@@ -127,6 +302,7 @@ type daemonConfig struct {
 	stateDir    string
 	callTimeout time.Duration
 	metricsAddr string // empty: no metrics endpoint
+	log         *slog.Logger
 }
 
 // newLogger logs to w, as text or as JSON lines, at debug level with -d.
@@ -167,7 +343,16 @@ func versionText() string {
 }
 
 // serve restores the state, then serves dockerd until SIGTERM or SIGINT.
-func serve(cfg daemonConfig, log *slog.Logger) error {
+func serve(cfg daemonConfig) error {
+	log := cfg.log
+	// A socket some process listens on is refused before the state store
+	// is opened (whose lock the other plugin may hold), unless the socket
+	// is passed in.
+	if !socketPassedIn() {
+		if err := removeStaleSocket(cfg.socket); err != nil {
+			return err
+		}
+	}
 	conn, err := rtlink.Dial()
 	if err != nil {
 		return err
@@ -312,8 +497,10 @@ func ownDir(dir string, log *slog.Logger) error {
 }
 
 // removeStaleSocket removes a socket left at path by a plugin that was
-// killed, which would make the listen fail; anything else at path is left
-// alone and is an error.
+// killed, which would make the listen fail. A socket that something
+// listens on is never removed: the error names the process that made it,
+// as the kernel tells (SO_PEERCRED). Anything else at path is left alone
+// and is an error.
 func removeStaleSocket(path string) error {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -325,8 +512,45 @@ func removeStaleSocket(path string) error {
 	if fi.Mode().Type() != os.ModeSocket {
 		return fmt.Errorf("-socket %s: exists and is not a socket; refusing to remove it", path)
 	}
+	conn, err := net.DialTimeout("unix", path, time.Second)
+	switch {
+	case err == nil:
+		holder := socketHolder(conn.(*net.UnixConn))
+		conn.Close()
+		return fmt.Errorf("-socket %s: in use: %s listens on it (another docker-vxlan-plugin, or the systemd socket unit); "+
+			"refusing to remove it: stop that one first, or name another socket with -socket", path, holder)
+	case !errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("-socket %s: cannot tell whether something listens on it: %w; refusing to remove it", path, err)
+	}
+	// Connection refused: nothing listens; the socket is stale.
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	return nil
+}
+
+// socketPassedIn reports whether a supervisor passed this process its
+// socket (LISTEN_PID is its pid), as listen then takes it.
+func socketPassedIn() bool {
+	return os.Getenv("LISTEN_FDS") != "" && os.Getenv("LISTEN_PID") == strconv.Itoa(os.Getpid())
+}
+
+// socketHolder names the process at the other end of conn: the one that
+// made the listening socket, as the kernel recorded it (SO_PEERCRED), with
+// its command name if /proc still shows it.
+func socketHolder(conn *net.UnixConn) string {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return "a process"
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) }); err != nil || cerr != nil {
+		return "a process (the kernel did not tell which)"
+	}
+	who := fmt.Sprintf("process %d", cred.Pid)
+	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", cred.Pid)); err == nil {
+		who += " (" + strings.TrimSpace(string(comm)) + ")"
+	}
+	return fmt.Sprintf("%s, uid %d,", who, cred.Uid)
 }

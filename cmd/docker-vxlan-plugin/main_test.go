@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -72,4 +73,48 @@ func TestRemoveStaleSocket(t *testing.T) {
 	if b, err := os.ReadFile(file); err != nil || string(b) != "keep" {
 		t.Fatalf("file changed: %q %v", b, err)
 	}
+}
+
+// listenUnix listens on a unix socket at path, accepting and closing every
+// connection (each also sent to accepted, if not nil), until the test ends.
+func listenUnix(t *testing.T, path string, accepted chan<- struct{}) {
+	t.Helper()
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+			if accepted != nil {
+				accepted <- struct{}{}
+			}
+		}
+	}()
+}
+
+// A socket that something listens on is never removed: the error names
+// the socket and the process that listens (this test's).
+func TestRemoveStaleSocketKeepsLiveSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "vxlan.sock")
+	accepted := make(chan struct{}, 1)
+	listenUnix(t, sock, accepted)
+	err := removeStaleSocket(sock)
+	want := fmt.Sprintf("-socket %s: in use: process %d (", sock, os.Getpid())
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "refusing to remove it") {
+		t.Fatalf("got %v, want one containing %q", err, want)
+	}
+	<-accepted
+	// Still there, and still answering.
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatalf("the live socket is gone: %v", err)
+	}
+	c.Close()
+	<-accepted
 }

@@ -24,15 +24,15 @@ func addMetricsFlag(fs *flag.FlagSet) *string {
 // checkMetricsAddr refuses an address that is not HOST:PORT with both
 // given: the endpoint listens only where it is told, never on every
 // address by omission.
-func checkMetricsAddr(addr string) error {
+func checkMetricsAddr(addr, env string) error {
 	if addr == "" {
 		return nil
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || host == "" || port == "" {
 		return fmt.Errorf(
-			"-metrics-addr (METRICS_ADDR) %q: accepted: HOST:PORT with both given, such as 127.0.0.1:9473, [::1]:9473, or 0.0.0.0:9473 for every IPv4 address",
-			addr,
+			"-metrics-addr (%s) %q: accepted: HOST:PORT with both given, such as 127.0.0.1:9473, [::1]:9473, or 0.0.0.0:9473 for every IPv4 address",
+			env, addr,
 		)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -25,6 +26,9 @@ const (
 	statusClean = 0 // everything as the state says
 	statusDrift = 1 // something differs; the report names it
 	statusError = 2 // no report: bad flags, or neither plugin nor store could be read
+	// statusNoPlugin: no plugin answered on the socket; the report, if
+	// any, is the state store's, read by status itself.
+	statusNoPlugin = 3
 )
 
 // runStatus is `docker-vxlan-plugin status`: it asks the running plugin
@@ -40,7 +44,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 			fs.Output(),
 			"Usage: docker-vxlan-plugin status [flags]\n\nNetworks, endpoints and swarm nodes the plugin holds, each "+
 				"checked against the kernel.\nExit code 0: as the state says; 1: drift (named in the report); 2: no "+
-				"report.\nFlags:\n",
+				"report; 3: no plugin answered on the socket (the report, if any, is read from the state directory).\nFlags:\n",
 		)
 		fs.PrintDefaults()
 	}
@@ -55,22 +59,33 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		}
 		return statusError
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "docker-vxlan-plugin status: unexpected argument %q; it takes only flags\n", fs.Arg(0))
+		fs.Usage()
+		return statusError
+	}
 	if *socket == "" {
 		*socket = filepath.Join("/run/docker/plugins", *name+".sock")
 	}
+	code := statusClean
 	rep, err := askPlugin(*socket, *timeout)
 	if err != nil {
+		// Monitoring must not stay green while the host has no plugin: the
+		// store's report is printed, but the exit code says no plugin runs.
+		code = statusNoPlugin
 		var serr error
 		rep, serr = statusFromStore(*stateDir)
-		if serr != nil {
-			fmt.Fprintf(
-				stderr,
-				"docker-vxlan-plugin status: the plugin did not answer on %s (%v), and its store could not be read: %v\n",
-				*socket,
-				err,
-				serr,
-			)
+		switch _, sterr := os.Stat(filepath.Join(*stateDir, docker.StateFileName)); {
+		case serr != nil:
+			fmt.Fprintf(stderr, "docker-vxlan-plugin status: no plugin answered on %s (%v), and the state directory %s could not be read: %v\n",
+				*socket, err, *stateDir, serr)
 			return statusError
+		case sterr != nil:
+			fmt.Fprintf(stderr, "docker-vxlan-plugin status: no plugin answered on %s (%v), and the state directory %s holds no state store "+
+				"(%s): is the plugin running, and is -state-dir its state directory?\n", *socket, err, *stateDir, docker.StateFileName)
+		default:
+			fmt.Fprintf(stderr, "docker-vxlan-plugin status: no plugin answered on %s (%v); the report is read from the state store in %s\n",
+				*socket, err, *stateDir)
 		}
 	}
 	if *asJSON {
@@ -83,10 +98,10 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	} else {
 		writeStatusTable(stdout, rep)
 	}
-	if rep.Drifted() {
-		return statusDrift
+	if code == statusClean && rep.Drifted() {
+		code = statusDrift
 	}
-	return statusClean
+	return code
 }
 
 // askPlugin makes the plugin-private status call on the plugin's socket.
@@ -135,7 +150,7 @@ func statusFromStore(dir string) (*docker.StatusReport, error) {
 func writeStatusTable(w io.Writer, rep *docker.StatusReport) {
 	source := "the running plugin"
 	if rep.Source == "store" {
-		source = "the state store (no plugin answered)"
+		source = "the state store in " + rep.StateDir + " (no plugin answered)"
 	}
 	fmt.Fprintf(w, "read from %s\n", source)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -62,16 +62,39 @@ func TestStatusExitCodeAndOutput(t *testing.T) {
 	}
 }
 
-// With no plugin answering and no store in the state directory, status
-// reads nothing, creates nothing, and reports an empty host.
-func TestStatusWithoutPluginOrStore(t *testing.T) {
+// With no plugin answering, status exits 3 and says so, naming the socket
+// and the state directory it read: with no store there (a mistyped
+// -state-dir), it says that too, and creates nothing.
+func TestStatusWithoutPlugin(t *testing.T) {
 	dir := t.TempDir()
+	sock := filepath.Join(dir, "none.sock")
+	state := filepath.Join(dir, "state")
 	var out, errOut bytes.Buffer
-	code := runStatus([]string{"-socket", filepath.Join(dir, "none.sock"), "-state-dir", filepath.Join(dir, "state")}, &out, &errOut)
-	if code != statusClean || !strings.Contains(out.String(), "read from the state store") || !strings.Contains(out.String(), "0 networks") {
+	code := runStatus([]string{"-socket", sock, "-state-dir", state}, &out, &errOut)
+	if code != statusNoPlugin || !strings.Contains(out.String(), "read from the state store in "+state) || !strings.Contains(out.String(), "0 networks") ||
+		!strings.Contains(errOut.String(), "no plugin answered on "+sock) ||
+		!strings.Contains(errOut.String(), "the state directory "+state+" holds no state store (state.db)") {
 		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
 	}
 	if m, _ := filepath.Glob(filepath.Join(dir, "state*")); len(m) != 0 {
 		t.Fatalf("status created %v", m)
+	}
+
+	// A socket that something listens on but that answers no plugin
+	// call counts as no plugin, too; so does -json.
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.NotFoundHandler()}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	out.Reset()
+	errOut.Reset()
+	code = runStatus([]string{"-json", "-socket", sock, "-state-dir", state}, &out, &errOut)
+	var rep docker.StatusReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || code != statusNoPlugin || rep.Source != "store" || rep.StateDir != state ||
+		!strings.Contains(errOut.String(), "404 Not Found") {
+		t.Fatalf("exit %d, %v\n%s%s", code, err, out.String(), errOut.String())
 	}
 }

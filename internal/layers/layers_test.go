@@ -4,6 +4,7 @@
 package layers
 
 import (
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -56,5 +57,18 @@ func TestCNIBinaryDeps(t *testing.T) {
 	}
 	if !slices.Contains(all, module+"linuxhost") {
 		t.Errorf("vxlan-cni does not link linuxhost: %v", all)
+	}
+}
+
+// The library builds on every system, not only Linux: a program that
+// imports vxlan builds on a developer's Mac or Windows machine (where
+// every operation returns an error saying the system lacks rtnetlink).
+func TestLibraryBuildsEverywhere(t *testing.T) {
+	for _, goos := range []string{"darwin", "windows", "freebsd"} {
+		cmd := exec.Command("go", "build", "../../vxlan", "../../rtlink")
+		cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH=amd64", "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("GOOS=%s go build ./vxlan ./rtlink: %v\n%s", goos, err, out)
+		}
 	}
 }

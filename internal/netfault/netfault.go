@@ -13,8 +13,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-
-	"golang.org/x/sys/unix"
 )
 
 // Request describes a request a connection is about to send.
@@ -44,11 +42,10 @@ var (
 // as /run/netns/NAME) until the returned remove is called. Only one
 // interceptor is installed per namespace at a time.
 func Inject(path string, i Interceptor) (remove func(), err error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
+	id, err := statPath(path)
+	if err != nil {
 		return nil, fmt.Errorf("netfault: namespace %s: %w", path, err)
 	}
-	id := nsID{st.Dev, st.Ino}
 	mu.Lock()
 	defer mu.Unlock()
 	if byNS[id] != nil {
@@ -72,11 +69,11 @@ func For(fd int) Interceptor {
 	if active.Load() == 0 || fd < 0 {
 		return nil
 	}
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil {
+	id, err := statFd(fd)
+	if err != nil {
 		return nil
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	return byNS[nsID{st.Dev, st.Ino}]
+	return byNS[id]
 }
