@@ -1,0 +1,223 @@
+package cni
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+)
+
+// ipamHost is a CNI host of a two-host segment whose vxlan network takes
+// its addresses from vxlan-ipam.
+type ipamHost struct {
+	*cniHost
+	list *libcni.NetworkConfigList
+}
+
+// ipamSegment makes two host namespaces cabled to each other and, on each,
+// the vxlan network name (VNI vni, each host the other's peer) with
+// vxlan-ipam over the given ranges, the vxlan plugin taking the ips
+// capability.
+func ipamSegment(t *testing.T, name string, vni int, ranges ...map[string]string) []*ipamHost {
+	t.Helper()
+	requireCNI(t)
+	nsA, nsB := testns.New(t), testns.New(t)
+	ulA, ulB := testns.Underlay(t, nsA, nsB, netip.MustParsePrefix("198.18.90.1/24"), netip.MustParsePrefix("198.18.90.2/24"))
+	var hosts []*ipamHost
+	for _, h := range []struct {
+		ns       *testns.NS
+		ul, peer string
+	}{{nsA, ulA, "198.18.90.2"}, {nsB, ulB, "198.18.90.1"}} {
+		ch := newCNIHost(t, h.ns)
+		b, err := json.Marshal(map[string]any{"cniVersion": "1.1.0", "name": name, "plugins": []any{map[string]any{
+			"type": "vxlan", "VxlanId": vni, "VtepDev": h.ul, "Peers": []string{h.peer},
+			"capabilities": map[string]bool{"ips": true},
+			"ipam": map[string]any{"type": IPAMPluginType, "dataDir": ch.ipamDir, "ranges": ranges,
+				"routes": []map[string]string{{"dst": "198.19.0.0/16"}}},
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := libcni.ConfListFromBytes(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hosts = append(hosts, &ipamHost{cniHost: ch, list: l})
+	}
+	return hosts
+}
+
+// attached is a container's attachment and what ADD gave it.
+type attached struct {
+	host  int
+	id    string
+	ns    *testns.NS
+	addrs []netip.Addr
+	mac   string
+}
+
+// add attaches a new container (its ID id) with the addresses asked for,
+// if any.
+func (h *ipamHost) add(t *testing.T, id string, ips ...string) (*attached, error) {
+	ns := testns.New(t)
+	rt := runtimeConf(id, ns)
+	if len(ips) > 0 {
+		rt.CapabilityArgs = map[string]any{"ips": ips}
+	}
+	res, err := h.cni.AddNetworkList(t.Context(), h.list, rt)
+	if err != nil {
+		return nil, err
+	}
+	r, err := current.NewResultFromResult(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &attached{id: id, ns: ns, mac: r.Interfaces[len(r.Interfaces)-1].Mac}
+	for _, ip := range r.IPs {
+		p, _ := prefixOf(ip.Address)
+		a.addrs = append(a.addrs, p.Addr())
+	}
+	t.Cleanup(func() { _ = h.cni.DelNetworkList(t.Context(), h.list, rt) })
+	return a, nil
+}
+
+func (h *ipamHost) del(t *testing.T, a *attached) {
+	t.Helper()
+	if err := h.cni.DelNetworkList(t.Context(), h.list, runtimeConf(a.id, a.ns)); err != nil {
+		t.Fatalf("DEL %s: %v", a.id, err)
+	}
+}
+
+// noneTwice fails the test if an address was given to two attachments.
+func noneTwice(t *testing.T, all []*attached) {
+	t.Helper()
+	seen := map[netip.Addr]string{}
+	for _, a := range all {
+		for _, ad := range a.addrs {
+			who := fmt.Sprintf("host %d container %s", a.host, a.id)
+			if o, ok := seen[ad]; ok {
+				t.Errorf("address %s given twice: to %s and %s", ad, o, who)
+			}
+			seen[ad] = who
+		}
+	}
+}
+
+// Two hosts of one segment, each with its own leases and nothing shared:
+// host A fills half of a dual-stack range, host B gets exactly the other
+// half (it skips what A's containers answer for), and then nothing: the
+// range is exhausted on the segment (code 11). An address asked for that a
+// container of A holds is refused on B with that container's MAC; once A
+// releases it, B gets it. CHECK finds the lease; DEL of an unknown
+// attachment is not an error.
+func TestIntegrationCNIIPAMTwoHosts(t *testing.T) {
+	hosts := ipamSegment(t, "vxipam", 90,
+		map[string]string{"subnet": "198.19.90.0/24", "range": "198.19.90.0/29"},
+		map[string]string{"subnet": "fd00:90::/64", "range": "fd00:90::/125"})
+	// In each range: 8 addresses less the network's (or subnet-router
+	// anycast) address and the gateway, .1 and ::1.
+	const size = 6
+	var all []*attached
+	for i := range size {
+		h := i * 2 / size // the first half on host A
+		a, err := hosts[h].add(t, fmt.Sprintf("c%d", i))
+		if err != nil {
+			t.Fatalf("host %d: ADD %d: %v", h, i, err)
+		}
+		a.host = h
+		if len(a.addrs) != 2 || !a.addrs[0].Is4() || !a.addrs[1].Is6() {
+			t.Fatalf("host %d: addresses %v, want one IPv4 and one IPv6", h, a.addrs)
+		}
+		all = append(all, a)
+	}
+	t.Logf("addresses: %v", func() (s []string) {
+		for _, a := range all {
+			s = append(s, fmt.Sprintf("%d:%v", a.host, a.addrs))
+		}
+		return s
+	}())
+	noneTwice(t, all)
+	for _, a := range all {
+		for _, ad := range a.addrs {
+			if ad == netip.MustParseAddr("198.19.90.1") || ad == netip.MustParseAddr("fd00:90::1") ||
+				ad == netip.MustParseAddr("198.19.90.0") || ad == netip.MustParseAddr("fd00:90::") {
+				t.Errorf("container %s got %s, the gateway or the subnet's own address", a.id, ad)
+			}
+		}
+	}
+	_, err := hosts[1].add(t, "full")
+	var ce *types.Error
+	if !errors.As(err, &ce) || ce.Code != types.ErrTryAgainLater || !strings.Contains(ce.Msg, "no free address") {
+		t.Errorf("ADD on a segment whose range is taken: %v, want code 11 and no free address", err)
+	}
+
+	// An address a container of host A holds, asked for on host B.
+	held := all[0]
+	_, err = hosts[1].add(t, "want", held.addrs[0].String())
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("address %s is in use on the segment: %s answered for it", held.addrs[0], held.mac)) {
+		t.Errorf("ADD on host B asking for %s, held by host A's container (MAC %s): %v", held.addrs[0], held.mac, err)
+	}
+	if err := hosts[0].cni.CheckNetworkList(t.Context(), hosts[0].list, runtimeConf(held.id, held.ns)); err != nil {
+		t.Errorf("CHECK of host A's container: %v", err)
+	}
+	hosts[0].del(t, held)
+	got, err := hosts[1].add(t, "want2", held.addrs[0].String(), held.addrs[1].String())
+	if err != nil {
+		t.Fatalf("ADD on host B asking for %v, released by host A: %v", held.addrs, err)
+	}
+	if !slices.Equal(got.addrs, held.addrs) {
+		t.Errorf("ADD on host B asking for %v: got %v", held.addrs, got.addrs)
+	}
+	if err := hosts[0].cni.DelNetworkList(t.Context(), hosts[0].list, runtimeConf("never-added", testns.New(t))); err != nil {
+		t.Errorf("DEL of an attachment never added: %v", err)
+	}
+}
+
+// Both hosts attach containers at once, several on each, from one range:
+// no address is given twice, and every container reaches the others.
+func TestIntegrationCNIIPAMConcurrent(t *testing.T) {
+	hosts := ipamSegment(t, "vxipamc", 91,
+		map[string]string{"subnet": "198.19.91.0/24", "range": "198.19.91.0/28"},
+		map[string]string{"subnet": "fd00:91::/64", "range": "fd00:91::/124"})
+	const per = 4
+	var mu sync.Mutex
+	var all []*attached
+	var wg sync.WaitGroup
+	for hi, h := range hosts {
+		for i := range per {
+			wg.Go(func() {
+				a, err := h.add(t, fmt.Sprintf("h%dc%d", hi, i))
+				if err != nil {
+					t.Errorf("host %d: ADD %d: %v", hi, i, err)
+					return
+				}
+				a.host = hi
+				mu.Lock()
+				all = append(all, a)
+				mu.Unlock()
+			})
+		}
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	noneTwice(t, all)
+	src := all[0]
+	for _, dst := range all[1:] {
+		for _, ad := range dst.addrs {
+			if err := src.ns.Ping(ad, 1); err != nil {
+				t.Errorf("container %s (host %d) -> %s (host %d, %s): %v", src.id, src.host, dst.id, dst.host, ad, err)
+			}
+		}
+	}
+}
