@@ -221,3 +221,43 @@ func TestIntegrationCNIIPAMConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// Under CNI's own bridge plugin, vxlan-ipam probes through the plugin's
+// bridge (its "bridge" key): a second network on the same bridge, with
+// leases of its own, is refused the address the first network's container
+// holds, with that container's MAC, and gets another.
+func TestIntegrationCNIIPAMUnderBridgePlugin(t *testing.T) {
+	requireCNI(t)
+	h := newCNIHost(t, testns.New(t))
+	list := func(name string) *libcni.NetworkConfigList {
+		b, err := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": name, "plugins": []any{map[string]any{
+			"type": "bridge", "bridge": "cnibr-ipam", "capabilities": map[string]bool{"ips": true},
+			"ipam": map[string]any{"type": IPAMPluginType, "dataDir": h.ipamDir, "subnet": "198.19.93.0/24", "range": "198.19.93.0/29"},
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := libcni.ConfListFromBytes(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	first, second := &ipamHost{cniHost: h, list: list("brnet1")}, &ipamHost{cniHost: h, list: list("brnet2")}
+	a, err := first.add(t, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = second.add(t, "c2", a.addrs[0].String())
+	want := fmt.Sprintf("address %s is in use on the segment: %s answered for it", a.addrs[0], a.mac)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("ADD on the second network asking for %s: %v, want %q", a.addrs[0], err, want)
+	}
+	b, err := second.add(t, "c3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.addrs[0] == a.addrs[0] {
+		t.Errorf("both networks' containers got %s", a.addrs[0])
+	}
+}
