@@ -1,6 +1,7 @@
 package cni
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +11,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
+	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -259,5 +262,58 @@ func TestIntegrationCNIIPAMUnderBridgePlugin(t *testing.T) {
 	}
 	if b.addrs[0] == a.addrs[0] {
 		t.Errorf("both networks' containers got %s", a.addrs[0])
+	}
+}
+
+// A vxlan network that joins a Docker network's segment on its host
+// probes through that network's bridge: an address a Docker container
+// holds is refused with its MAC.
+func TestIntegrationCNIIPAMOnDockerSegment(t *testing.T) {
+	n := newCNINet(t)
+	ctx := t.Context()
+	host := linuxhost.New(n.host.ns.Dial())
+	dockerID := "d1c0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d1"
+	docker, err := fabric.Resolve(ctx, host, map[string]string{"VxlanId": "4344", "VtepDev": n.ul, "Peers": "198.18.40.2"},
+		fabric.ResolveConfig{ID: dockerID, Scope: fabric.ScopeGlobal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := host.CreateNetwork(ctx, docker); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = host.DeleteNetwork(context.WithoutCancel(ctx), docker, false) })
+	d := testns.New(t)
+	dep := fabric.NewEndpoint("dockerendpoint02", netip.MustParsePrefix("198.19.94.2/24"))
+	if err := host.CreateEndpoint(ctx, docker, dep, &linuxhost.ContainerNS{NetNS: d.Open(), IfName: "eth0"}); err != nil {
+		t.Fatal(err)
+	}
+	d.IP("addr", "add", "198.19.94.2/24", "dev", "eth0")
+	d.IP("link", "set", "eth0", "up")
+
+	p := n.keys(4344, map[string]any{"type": "vxlan", "capabilities": map[string]bool{"ips": true},
+		"ipam": map[string]any{"type": IPAMPluginType, "dataDir": n.host.ipamDir, "subnet": "198.19.94.0/24", "range": "198.19.94.0/29"}})
+	b, err := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": n.name, "plugins": []any{p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := libcni.ConfListFromBytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &ipamHost{cniHost: n.host, list: list}
+	_, err = h.add(t, "want", "198.19.94.2")
+	want := fmt.Sprintf("address 198.19.94.2 is in use on the segment: %s answered for it", dep.MAC)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("ADD asking for the Docker container's address: %v, want %q", err, want)
+	}
+	a, err := h.add(t, "any")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.addrs[0] == netip.MustParseAddr("198.19.94.2") {
+		t.Errorf("the CNI container got the Docker container's address %s", a.addrs[0])
+	}
+	if err := a.ns.Ping(netip.MustParseAddr("198.19.94.2"), 2); err != nil {
+		t.Errorf("CNI container -> Docker container: %v", err)
 	}
 }
