@@ -143,7 +143,13 @@ func (h *cniHost) conflist(t testing.TB, name, typ, subnet string, keys map[stri
 	for k, v := range keys {
 		p[k] = v
 	}
-	b, err := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": name, "plugins": []any{p}})
+	return confList(t, "1.0.0", name, p)
+}
+
+// confList returns the network configuration list name of one plugin.
+func confList(t testing.TB, cniVersion, name string, plugin map[string]any) *libcni.NetworkConfigList {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"cniVersion": cniVersion, "name": name, "plugins": []any{plugin}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,6 @@
 package cni
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -11,9 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
-	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -41,19 +37,12 @@ func ipamSegment(t *testing.T, name string, vni int, ranges ...map[string]string
 		ul, peer string
 	}{{nsA, ulA, "198.18.90.2"}, {nsB, ulB, "198.18.90.1"}} {
 		ch := newCNIHost(t, h.ns)
-		b, err := json.Marshal(map[string]any{"cniVersion": "1.1.0", "name": name, "plugins": []any{map[string]any{
+		l := confList(t, "1.1.0", name, map[string]any{
 			"type": "vxlan", "VxlanId": vni, "VtepDev": h.ul, "Peers": []string{h.peer},
 			"capabilities": map[string]bool{"ips": true},
 			"ipam": map[string]any{"type": IPAMPluginType, "dataDir": ch.ipamDir, "ranges": ranges,
 				"routes": []map[string]string{{"dst": "198.19.0.0/16"}}},
-		}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := libcni.ConfListFromBytes(b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		})
 		hosts = append(hosts, &ipamHost{cniHost: ch, list: l})
 	}
 	return hosts
@@ -233,18 +222,10 @@ func TestIntegrationCNIIPAMUnderBridgePlugin(t *testing.T) {
 	requireCNI(t)
 	h := newCNIHost(t, testns.New(t))
 	list := func(name string) *libcni.NetworkConfigList {
-		b, err := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": name, "plugins": []any{map[string]any{
+		return confList(t, "1.0.0", name, map[string]any{
 			"type": "bridge", "bridge": "cnibr-ipam", "capabilities": map[string]bool{"ips": true},
 			"ipam": map[string]any{"type": IPAMPluginType, "dataDir": h.ipamDir, "subnet": "198.19.93.0/24", "range": "198.19.93.0/29"},
-		}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := libcni.ConfListFromBytes(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
+		})
 	}
 	first, second := &ipamHost{cniHost: h, list: list("brnet1")}, &ipamHost{cniHost: h, list: list("brnet2")}
 	a, err := first.add(t, "c1")
@@ -270,38 +251,11 @@ func TestIntegrationCNIIPAMUnderBridgePlugin(t *testing.T) {
 // holds is refused with its MAC.
 func TestIntegrationCNIIPAMOnDockerSegment(t *testing.T) {
 	n := newCNINet(t)
-	ctx := t.Context()
-	host := linuxhost.New(n.host.ns.Dial())
-	dockerID := "d1c0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d1"
-	docker, err := fabric.Resolve(ctx, host, map[string]string{"VxlanId": "4344", "VtepDev": n.ul, "Peers": "198.18.40.2"},
-		fabric.ResolveConfig{ID: dockerID, Scope: fabric.ScopeGlobal})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := host.CreateNetwork(ctx, docker); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = host.DeleteNetwork(context.WithoutCancel(ctx), docker, false) })
-	d := testns.New(t)
-	dep := fabric.NewEndpoint("dockerendpoint02", netip.MustParsePrefix("198.19.94.2/24"))
-	if err := host.CreateEndpoint(ctx, docker, dep, &linuxhost.ContainerNS{NetNS: d.Open(), IfName: "eth0"}); err != nil {
-		t.Fatal(err)
-	}
-	d.IP("addr", "add", "198.19.94.2/24", "dev", "eth0")
-	d.IP("link", "set", "eth0", "up")
-
+	_, dep, _ := n.dockerNetwork(t, "d1c0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d1", 4344, "198.19.94.2/24")
 	p := n.keys(4344, map[string]any{"type": "vxlan", "capabilities": map[string]bool{"ips": true},
 		"ipam": map[string]any{"type": IPAMPluginType, "dataDir": n.host.ipamDir, "subnet": "198.19.94.0/24", "range": "198.19.94.0/29"}})
-	b, err := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": n.name, "plugins": []any{p}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	list, err := libcni.ConfListFromBytes(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &ipamHost{cniHost: n.host, list: list}
-	_, err = h.add(t, "want", "198.19.94.2")
+	h := &ipamHost{cniHost: n.host, list: confList(t, "1.0.0", n.name, p)}
+	_, err := h.add(t, "want", "198.19.94.2")
 	want := fmt.Sprintf("address 198.19.94.2 is in use on the segment: %s answered for it", dep.MAC)
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("ADD asking for the Docker container's address: %v, want %q", err, want)

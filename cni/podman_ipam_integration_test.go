@@ -65,29 +65,26 @@ func TestIntegrationPodmanDockerIPAM(t *testing.T) {
 	var mu sync.Mutex
 	var all []mixedContainer
 	var wg sync.WaitGroup
+	// start runs a container with the engine's command line cli and reads
+	// its addresses.
+	start := func(engine, name string, cli func(...string) (string, error), network string, args ...string) {
+		if _, err := cli(append([]string{"run", "-d", "--name", name}, args...)...); err != nil {
+			t.Errorf("%s run %s: %v", engine, name, err)
+			return
+		}
+		f := fmt.Sprintf("{{with index .NetworkSettings.Networks %q}}{{.IPAddress}} {{.GlobalIPv6Address}}{{end}}", network)
+		out, err := cli("inspect", "-f", f, name)
+		mu.Lock()
+		defer mu.Unlock()
+		all = append(all, mixedContainer{engine, name, parseAddrs(t, name, out, err)})
+	}
 	for i := range per {
 		wg.Go(func() {
-			name := fmt.Sprintf("p%d", i)
-			if _, err := p.Podman("run", "-d", "--name", name, "--network", "vx92", "--runtime", "crun", "--cgroups=disabled",
-				"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "busybox", "sleep", "1000"); err != nil {
-				t.Errorf("podman run %s: %v", name, err)
-				return
-			}
-			out, err := p.Podman("inspect", "-f", "{{.NetworkSettings.Networks.vx92.IPAddress}} {{.NetworkSettings.Networks.vx92.GlobalIPv6Address}}", name)
-			mu.Lock()
-			defer mu.Unlock()
-			all = append(all, mixedContainer{"podman", name, parseAddrs(t, name, out, err)})
+			start("podman", fmt.Sprintf("p%d", i), p.Podman, "vx92", "--network", "vx92", "--runtime", "crun", "--cgroups=disabled",
+				"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "busybox", "sleep", "1000")
 		})
 		wg.Go(func() {
-			name := fmt.Sprintf("d%d", i)
-			if _, err := d.Docker("run", "-d", "--name", name, "--net", "net92", "bb", "sleep", "1000"); err != nil {
-				t.Errorf("docker run %s: %v", name, err)
-				return
-			}
-			out, err := d.Docker("inspect", "-f", "{{.NetworkSettings.Networks.net92.IPAddress}} {{.NetworkSettings.Networks.net92.GlobalIPv6Address}}", name)
-			mu.Lock()
-			defer mu.Unlock()
-			all = append(all, mixedContainer{"docker", name, parseAddrs(t, name, out, err)})
+			start("docker", fmt.Sprintf("d%d", i), d.Docker, "net92", "--net", "net92", "bb", "sleep", "1000")
 		})
 	}
 	wg.Wait()
