@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/ipam"
 	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
@@ -34,7 +35,7 @@ func IPAMFuncs() skel.CNIFuncs {
 // host's interface answers for is skipped, or, when asked for, refused
 // with the MAC that answered. A second ADD of an attachment returns the
 // addresses it holds.
-func ipamAdd(ctx context.Context, args *skel.CmdArgs) (err error) {
+func ipamAdd(ctx context.Context, args *skel.CmdArgs) error {
 	c, err := parseIPAMConfig(args.StdinData, args.Args)
 	if err != nil {
 		return err
@@ -70,16 +71,19 @@ func ipamAdd(ctx context.Context, args *skel.CmdArgs) (err error) {
 		return err
 	}
 	defer seg.Close()
+	got, err := allocate(ctx, c, d, leases, seg)
+	if err != nil {
+		return err
+	}
+	return printIPAMResult(c, got)
+}
+
+// allocate hands out an address of each range, probed on seg; d holds the
+// leases, which are the network's leases on this host.
+func allocate(ctx context.Context, c *ipamConf, d *leaseDir, leases []heldLease, seg ipam.Segment) ([]netip.Addr, error) {
+	// A process that lives for one call holds no address ready.
 	alloc := ipam.New(d, ipam.WithReady(0))
-	var got []netip.Addr
-	defer func() {
-		if err != nil {
-			for _, a := range got {
-				_ = d.DeleteLease("", a)
-			}
-		}
-	}()
-	for i, r := range c.Ranges {
+	for _, r := range c.Ranges {
 		id := r.Subnet.String()
 		held := []ipam.Lease{{Addr: r.Gateway, Use: ipam.UseGateway}}
 		for _, l := range leases {
@@ -88,18 +92,33 @@ func ipamAdd(ctx context.Context, args *skel.CmdArgs) (err error) {
 			}
 		}
 		if err := alloc.Open(id, ipam.Pool{Subnet: r.Subnet, Range: r.Range}, held); err != nil {
-			return configError("ipam: %v", err)
+			return nil, configError("ipam: %v", err)
 		}
 		if err := alloc.Attach(id, seg); err != nil {
-			return err
+			return nil, err
 		}
-		a, err := alloc.Request(ctx, id, c.Requested[i], ipam.UseContainer, nil)
-		if err != nil {
-			return requestError(err)
-		}
-		got = append(got, a)
 	}
-	return printIPAMResult(c, got)
+	// The ranges (an IPv4 and an IPv6 one) are probed at once.
+	got := make([]netip.Addr, len(c.Ranges))
+	errs := make([]error, len(c.Ranges))
+	var wg sync.WaitGroup
+	for i, r := range c.Ranges {
+		wg.Go(func() {
+			got[i], errs[i] = alloc.Request(ctx, r.Subnet.String(), c.Requested[i], ipam.UseContainer, nil)
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			for _, a := range got {
+				if a.IsValid() {
+					_ = d.DeleteLease("", a)
+				}
+			}
+			return nil, requestError(err)
+		}
+	}
+	return got, nil
 }
 
 // requestError turns the allocator's refusals into CNI errors: an address
