@@ -37,7 +37,7 @@ func cmdAdd(ctx context.Context, s *session) (err error) {
 	if err != nil {
 		return err
 	}
-	result, err := a.startIPAM(ctx).wait()
+	result, err := a.ipamAdd(ctx)
 	if err != nil {
 		return err
 	}
@@ -85,16 +85,14 @@ func (a *addition) writeRecord() error {
 	return nil
 }
 
-// startIPAM starts IPAM's ADD in the background; if the ADD fails, the
-// address it got is released.
-func (a *addition) startIPAM(ctx context.Context) *ipamCall {
-	call := startIPAMAdd(ctx, a.conf.IPAM.Type, a.args.StdinData)
-	a.undo.Add(func(ctx context.Context) {
-		if _, err := call.wait(); err == nil {
-			_ = a.ipamDel(ctx)
-		}
-	})
-	return call
+// ipamAdd gets the attachment's addresses from IPAM; if the ADD fails
+// later, they are released.
+func (a *addition) ipamAdd(ctx context.Context) (*current.Result, error) {
+	result, err := delegateIPAMAdd(ctx, a.conf.IPAM.Type, a.args.StdinData)
+	if result != nil {
+		a.undo.Add(func(ctx context.Context) { _ = a.ipamDel(ctx) })
+	}
+	return result, err
 }
 
 // makeNetwork resolves the network's spec and makes its links, or joins
