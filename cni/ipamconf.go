@@ -152,7 +152,8 @@ func parseIPAMConfig(stdin []byte, cniArgs string) (*ipamConf, error) {
 			c.Link = j.Master
 		}
 		if c.Link == "" && !c.Derive {
-			return nil, configError("ipam: no link to probe the segment through: set \"link\" (it is found by itself under the vxlan, bridge and macvlan plugins; macvlan's needs \"master\")")
+			return nil, configError("ipam: no link to probe the segment through: set \"link\" " +
+				"(it is found by itself under the vxlan, bridge and macvlan plugins; macvlan's needs \"master\")")
 		}
 	}
 	requested, err := requestedIPs(j, cniArgs)
