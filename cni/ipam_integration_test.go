@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -172,6 +174,39 @@ func TestIntegrationCNIIPAMTwoHosts(t *testing.T) {
 	if err := hosts[0].cni.DelNetworkList(t.Context(), hosts[0].list, runtimeConf("never-added", testns.New(t))); err != nil {
 		t.Errorf("DEL of an attachment never added: %v", err)
 	}
+
+	// GC (CNI 1.1.0) from a runtime that lost its cache keeps the leases
+	// of the attachments it lists, and only those; STATUS is ready.
+	b := hosts[1]
+	keep := all[size-1]
+	valid := []types.GCAttachment{{ContainerID: keep.id, IfName: "eth0"}}
+	if err := b.forgetful(t).GCNetworkList(t.Context(), b.list, &libcni.GCArgs{ValidAttachments: valid}); err != nil {
+		t.Fatalf("GC: %v", err)
+	}
+	var left []string
+	for _, a := range keep.addrs {
+		left = append(left, a.String())
+	}
+	if got := leaseNames(t, b.ipamDir, "vxipam"); !slices.Equal(got, append(left, "lock")) {
+		t.Errorf("leases after GC keeping %s: %v, want %v and the lock", keep.id, got, left)
+	}
+	if err := b.cni.GetStatusNetworkList(t.Context(), b.list); err != nil {
+		t.Errorf("STATUS: %v", err)
+	}
+}
+
+// leaseNames lists the files of a network's lease directory, sorted.
+func leaseNames(t *testing.T, dataDir, network string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(dataDir, network))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
 }
 
 // Both hosts attach containers at once, several on each, from one range:
