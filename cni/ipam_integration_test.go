@@ -306,3 +306,22 @@ func TestIntegrationCNIIPAMOnDockerSegment(t *testing.T) {
 		t.Errorf("CNI container -> Docker container: %v", err)
 	}
 }
+
+// A link to probe through that is not on the host is a CNI error of code
+// 11 (try again later), and nothing is leased.
+func TestIntegrationCNIIPAMMissingLink(t *testing.T) {
+	requireCNI(t)
+	h := newCNIHost(t, testns.New(t))
+	// vxlan-ipam called by libcni as the network's plugin: it reads the
+	// "ipam" section of what it is given.
+	list := confList(t, "1.0.0", "nolink", map[string]any{"type": IPAMPluginType,
+		"ipam": map[string]any{"dataDir": h.ipamDir, "subnet": "198.19.95.0/24", "link": "nosuch0"}})
+	_, err := h.cni.AddNetworkList(t.Context(), list, runtimeConf("c", testns.New(t)))
+	var ce *types.Error
+	if !errors.As(err, &ce) || ce.Code != types.ErrTryAgainLater || !strings.Contains(ce.Msg, "the link nosuch0 to probe the segment through is not on this host") {
+		t.Errorf("ADD probing through a missing link: %v, want code 11 naming the link", err)
+	}
+	if got := leaseNames(t, h.ipamDir, "nolink"); !slices.Equal(got, []string{"lock"}) {
+		t.Errorf("lease directory after a failed ADD: %v", got)
+	}
+}
