@@ -31,17 +31,18 @@ func cmdAdd(ctx context.Context, s *session) (err error) {
 	if err := a.writeRecord(); err != nil {
 		return err
 	}
-	// IPAM runs while the network's links are made, unless the gateways
-	// it returns go on the bridge (HostGateway).
-	call := a.startIPAM(ctx)
-	attach, result, err := a.makeNetwork(ctx, call)
+	// IPAM runs once the network's links exist: an IPAM plugin that
+	// probes the segment (vxlan-ipam) probes through them.
+	spec, attach, err := a.makeNetwork(ctx)
 	if err != nil {
 		return err
 	}
-	if result == nil {
-		if result, err = call.wait(); err != nil {
-			return err
-		}
+	result, err := a.ipamAdd(ctx)
+	if err != nil {
+		return err
+	}
+	if err := a.hostGateways(ctx, spec, attach, result); err != nil {
+		return err
 	}
 	ep, err := a.makeInterface(ctx, attach, result)
 	if err != nil {
@@ -84,34 +85,23 @@ func (a *addition) writeRecord() error {
 	return nil
 }
 
-// startIPAM starts IPAM's ADD in the background; if the ADD fails, the
-// address it got is released.
-func (a *addition) startIPAM(ctx context.Context) *ipamCall {
-	call := startIPAMAdd(ctx, a.conf.IPAM.Type, a.args.StdinData)
-	a.undo.Add(func(ctx context.Context) {
-		if _, err := call.wait(); err == nil {
-			_ = a.ipamDel(ctx)
-		}
-	})
-	return call
+// ipamAdd gets the attachment's addresses from IPAM; if the ADD fails
+// later, they are released.
+func (a *addition) ipamAdd(ctx context.Context) (*current.Result, error) {
+	result, err := delegateIPAMAdd(ctx, a.conf.IPAM.Type, a.args.StdinData)
+	if result != nil {
+		a.undo.Add(func(ctx context.Context) { _ = a.ipamDel(ctx) })
+	}
+	return result, err
 }
 
 // makeNetwork resolves the network's spec and makes its links, or joins
 // the segment of the Docker network that has the VNI on this host. It
-// returns the spec of the links the container is attached to, and IPAM's
-// result when the spec needed it (HostGateway puts its gateways on the
-// bridge), else nil.
-func (a *addition) makeNetwork(ctx context.Context, call *ipamCall) (*fabric.NetworkSpec, *current.Result, error) {
-	spec, err := a.spec(ctx, false)
-	if err != nil {
+// returns the network's spec and the spec of the links the container is
+// attached to (the same, or the joined segment's).
+func (a *addition) makeNetwork(ctx context.Context) (spec, attach *fabric.NetworkSpec, err error) {
+	if spec, err = a.spec(ctx, false); err != nil {
 		return nil, nil, err
-	}
-	var result *current.Result
-	if spec.HostGateway {
-		if result, err = call.wait(); err != nil {
-			return nil, nil, err
-		}
-		spec.Gateways = gatewaysOf(result)
 	}
 	if err := a.host.CreateNetwork(ctx, spec); err != nil {
 		seg, err := a.joinSegment(ctx, spec, err)
@@ -122,7 +112,7 @@ func (a *addition) makeNetwork(ctx context.Context, call *ipamCall) (*fabric.Net
 		if err := a.st.put(a.rec); err != nil { // DEL must find the same links
 			return nil, nil, err
 		}
-		return seg.on(spec), result, nil
+		return spec, seg.on(spec), nil
 	}
 	if a.prev == nil {
 		a.undo.Add(func(ctx context.Context) {
@@ -132,7 +122,27 @@ func (a *addition) makeNetwork(ctx context.Context, call *ipamCall) (*fabric.Net
 			}
 		})
 	}
-	return spec, result, nil
+	return spec, spec, nil
+}
+
+// hostGateways puts IPAM's gateways on the network's bridge when
+// HostGateway is on; on a joined Docker network's segment, it checks that
+// the segment's bridge carries them.
+func (a *addition) hostGateways(ctx context.Context, spec, attach *fabric.NetworkSpec, result *current.Result) error {
+	if !spec.HostGateway {
+		return nil
+	}
+	spec.Gateways = gatewaysOf(result)
+	if attach == spec {
+		return a.host.CreateNetwork(ctx, spec)
+	}
+	joined := *attach
+	joined.Gateways, joined.Peers = spec.Gateways, nil
+	if err := a.host.CheckNetwork(ctx, &joined, nil).Err(); err != nil {
+		return fmt.Errorf("VNI %d is on this host the segment of Docker network %.12s, which this network cannot join: %w",
+			spec.VXLAN.VNI, a.rec.Segment.NetworkID, err)
+	}
+	return nil
 }
 
 // makeInterface makes the container's interface on the links of attach

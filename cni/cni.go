@@ -6,6 +6,11 @@
 // links), so that Podman, containerd, CRI-O, Kubernetes and Nomad hosts
 // share segments with Docker hosts. Command vxlan-cni is its binary.
 //
+// It is also a CNI IPAM plugin, vxlan-ipam ([IPAMFuncs], command
+// vxlan-ipam): package ipam's allocator, which probes the segment before it
+// hands out an address, with leases in files per network (a directory
+// under /var/lib/cni/vxlan-ipam, a lock file, one file per address).
+//
 // It speaks CNI 0.3.0 to 1.1.0: ADD, DEL, CHECK, VERSION, GC and STATUS.
 // Every key of the network configuration that CNI does not define is a
 // network option of package fabric's option table; addresses come from the
@@ -19,7 +24,8 @@
 // Lifecycle: the first ADD of a network on a host makes its links (vxlan
 // link, and bridge in bridge mode) unless a Docker network already has the
 // VNI there, whose segment it then joins; each ADD records the attachment
-// before it makes the container's interface. DEL deletes the interface and
+// before it makes the container's interface, and calls IPAM once the
+// links exist (an IPAM plugin may probe the segment through them). DEL deletes the interface and
 // the record, and the network's links with the last record; GC does the
 // same for attachments the runtime no longer lists. Each call waits until
 // the links it released are gone from the kernel before it answers.

@@ -229,25 +229,7 @@ func TestIntegrationCNIBadConfig(t *testing.T) {
 func TestIntegrationCNISharesDockerSegment(t *testing.T) {
 	n := newCNINet(t)
 	ctx := t.Context()
-	host := linuxhost.New(n.host.ns.Dial())
-	dockerID := "d0c0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0"
-	dockerOpts := map[string]string{"VxlanId": "4343", "VtepDev": n.ul, "Peers": "198.18.40.2"}
-	docker, err := fabric.Resolve(ctx, host, dockerOpts, fabric.ResolveConfig{ID: dockerID, Scope: fabric.ScopeGlobal})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := host.CreateNetwork(ctx, docker); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = host.DeleteNetwork(context.WithoutCancel(ctx), docker, false) })
-	// A container of the Docker network, as the Docker plugin makes it.
-	d := testns.New(t)
-	dep := fabric.NewEndpoint("dockerendpoint01", netip.MustParsePrefix("198.19.44.200/24"))
-	if err := host.CreateEndpoint(ctx, docker, dep, &linuxhost.ContainerNS{NetNS: d.Open(), IfName: "eth0"}); err != nil {
-		t.Fatal(err)
-	}
-	d.IP("addr", "add", "198.19.44.200/24", "dev", "eth0")
-	d.IP("link", "set", "eth0", "up")
+	docker, dep, d := n.dockerNetwork(t, "d0c0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0e0f0a0b0c0d0", 4343, "198.19.44.200/24")
 
 	list := n.host.conflist(t, n.name, "vxlan", "198.19.44.0/24", n.keys(4343, nil))
 	c := testns.New(t)
@@ -554,4 +536,30 @@ func TestIntegrationCNIDualStack(t *testing.T) {
 		}
 	}
 	n.checkGone(t, "after the last DEL")
+}
+
+// dockerNetwork makes on the host the network of the given ID and VNI as
+// the Docker plugin makes it, and a container of it at addr, as the Docker
+// plugin makes one, in a namespace of its own (returned last).
+func (n *cniNet) dockerNetwork(t *testing.T, id string, vni int, addr string) (*fabric.NetworkSpec, *fabric.Endpoint, *testns.NS) {
+	t.Helper()
+	ctx := t.Context()
+	host := linuxhost.New(n.host.ns.Dial())
+	opts := map[string]string{"VxlanId": fmt.Sprint(vni), "VtepDev": n.ul, "Peers": "198.18.40.2"}
+	docker, err := fabric.Resolve(ctx, host, opts, fabric.ResolveConfig{ID: id, Scope: fabric.ScopeGlobal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := host.CreateNetwork(ctx, docker); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = host.DeleteNetwork(context.WithoutCancel(ctx), docker, false) })
+	d := testns.New(t)
+	ep := fabric.NewEndpoint("dockerendpoint"+id[:2], netip.MustParsePrefix(addr))
+	if err := host.CreateEndpoint(ctx, docker, ep, &linuxhost.ContainerNS{NetNS: d.Open(), IfName: "eth0"}); err != nil {
+		t.Fatal(err)
+	}
+	d.IP("addr", "add", addr, "dev", "eth0")
+	d.IP("link", "set", "eth0", "up")
+	return docker, ep, d
 }

@@ -36,8 +36,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// pluginDir builds the plugin once per test binary, as "vxlan" in a
-// directory of its own, and returns the directory.
+// pluginDir builds the plugins once per test binary, as "vxlan" and
+// "vxlan-ipam" in a directory of their own, and returns the directory.
 func pluginDir(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -46,11 +46,13 @@ func pluginDir(t testing.TB) string {
 			return
 		}
 		// Built as docs/cni.md tells operators to: static, without symbols.
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(buildDir, "vxlan"), "../cmd/vxlan-cni")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v: %s", err, out)
+		for name, pkg := range map[string]string{"vxlan": "../cmd/vxlan-cni", IPAMPluginType: "../cmd/vxlan-ipam"} {
+			cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(buildDir, name), pkg)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %v: %s", pkg, err, out)
+				return
+			}
 		}
 	})
 	if buildErr != nil {
@@ -141,7 +143,13 @@ func (h *cniHost) conflist(t testing.TB, name, typ, subnet string, keys map[stri
 	for k, v := range keys {
 		p[k] = v
 	}
-	b, err := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": name, "plugins": []any{p}})
+	return confList(t, "1.0.0", name, p)
+}
+
+// confList returns the network configuration list name of one plugin.
+func confList(t testing.TB, cniVersion, name string, plugin map[string]any) *libcni.NetworkConfigList {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"cniVersion": cniVersion, "name": name, "plugins": []any{plugin}})
 	if err != nil {
 		t.Fatal(err)
 	}

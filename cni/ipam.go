@@ -12,40 +12,22 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 )
 
-// ipamCall is an IPAM ADD running in the background.
-type ipamCall struct {
-	done   chan struct{}
-	result *current.Result
-	err    error
-}
-
-// startIPAMAdd runs the IPAM plugin's ADD in the background, through
-// libcni's invoke (the plugin is found on CNI_PATH).
-func startIPAMAdd(ctx context.Context, plugin string, stdin []byte) *ipamCall {
-	c := &ipamCall{done: make(chan struct{})}
-	go func() {
-		defer close(c.done)
-		r, err := invoke.DelegateAdd(ctx, plugin, stdin, nil)
-		if err != nil {
-			c.err = fmt.Errorf("ipam %s: %w", plugin, err)
-			return
-		}
-		if c.result, err = current.NewResultFromResult(r); err != nil {
-			c.err = fmt.Errorf("ipam %s result: %w", plugin, err)
-			return
-		}
-		if len(c.result.IPs) == 0 {
-			c.err = fmt.Errorf("ipam %s: no addresses", plugin)
-		}
-	}()
-	return c
-}
-
-// wait returns the IPAM result once there is one; an error also when the
-// plugin gave no address.
-func (c *ipamCall) wait() (*current.Result, error) {
-	<-c.done
-	return c.result, c.err
+// delegateIPAMAdd runs the IPAM plugin's ADD through libcni's invoke (the
+// plugin is found on CNI_PATH) and returns its result; an error also when
+// the plugin gave no address.
+func delegateIPAMAdd(ctx context.Context, plugin string, stdin []byte) (*current.Result, error) {
+	r, err := invoke.DelegateAdd(ctx, plugin, stdin, nil)
+	if err != nil {
+		return nil, fmt.Errorf("ipam %s: %w", plugin, err)
+	}
+	result, err := current.NewResultFromResult(r)
+	if err != nil {
+		return nil, fmt.Errorf("ipam %s result: %w", plugin, err)
+	}
+	if len(result.IPs) == 0 {
+		return result, fmt.Errorf("ipam %s: no addresses", plugin)
+	}
+	return result, nil
 }
 
 // ipamDel releases the attachment's address, if the network has IPAM.

@@ -83,12 +83,7 @@ func TestIntegrationPodman(t *testing.T) {
 func TestIntegrationPodmanJoinsDockerNetwork(t *testing.T) {
 	dockerhost.Require(t)
 	podmanhost.Require(t)
-	bin := filepath.Join(t.TempDir(), "docker-vxlan-plugin")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/docker-vxlan-plugin")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v: %s", err, out)
-	}
+	bin := buildDockerPlugin(t)
 	ns, peer := testns.New(t), testns.New(t)
 	ul, _ := testns.Underlay(t, ns, peer, netip.MustParsePrefix("198.18.71.1/24"), netip.MustParsePrefix("198.18.71.2/24"))
 
@@ -158,4 +153,17 @@ func podmanConflist71(t *testing.T, vtep string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// buildDockerPlugin builds the Docker plugin into a temporary directory and
+// returns its path.
+func buildDockerPlugin(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "docker-vxlan-plugin")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/docker-vxlan-plugin")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v: %s", err, out)
+	}
+	return bin
 }

@@ -50,3 +50,38 @@ func TestREADMEConflists(t *testing.T) {
 		}
 	}
 }
+
+// The conflist of docs/ipam.md is one libcni loads and both the vxlan
+// plugin and vxlan-ipam accept.
+func TestIPAMDocConflist(t *testing.T) {
+	b, err := os.ReadFile("../docs/ipam.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const marker = "<!-- cni-ipam-conflist -->\n```json\n"
+	_, blk, ok := strings.Cut(string(b), marker)
+	if !ok {
+		t.Fatalf("docs/ipam.md has no conflist after %q", strings.TrimSpace(marker))
+	}
+	text := blk[:strings.Index(blk, "```")]
+	list, err := libcni.ConfListFromBytes([]byte(text))
+	if err != nil {
+		t.Fatalf("libcni refuses the conflist: %v\n%s", err, text)
+	}
+	var p map[string]any
+	if err := json.Unmarshal(list.Plugins[0].Bytes, &p); err != nil {
+		t.Fatal(err)
+	}
+	p["name"], p["cniVersion"] = list.Name, list.CNIVersion
+	stdin, _ := json.Marshal(p)
+	if _, err := parseConfig(stdin); err != nil {
+		t.Errorf("the vxlan plugin: %v", err)
+	}
+	c, err := parseIPAMConfig(stdin, "")
+	if err != nil {
+		t.Fatalf("vxlan-ipam: %v", err)
+	}
+	if len(c.Ranges) != 2 || !c.Derive || c.Ranges[1].Gateway.String() != "fd00:70::1" {
+		t.Errorf("vxlan-ipam reads %+v", *c)
+	}
+}

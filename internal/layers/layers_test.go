@@ -46,17 +46,25 @@ func TestImportsFlowOneWay(t *testing.T) {
 	}
 }
 
-// The CNI plugin's binary links neither the Docker front end (its HTTP
-// handler, its bbolt store) nor a second netlink library.
+// The CNI plugins' binaries (vxlan-cni and vxlan-ipam) link neither the
+// Docker front end (its HTTP handler, its bbolt store) nor a second
+// netlink library.
 func TestCNIBinaryDeps(t *testing.T) {
-	all := deps(t, "../../cmd/vxlan-cni")
-	for _, d := range all {
-		if strings.HasPrefix(d, module+"docker") || strings.HasPrefix(d, "go.etcd.io/bbolt") || strings.HasPrefix(d, "github.com/vishvananda/netlink") {
-			t.Errorf("vxlan-cni links %s", d)
+	for _, bin := range []string{"vxlan-cni", "vxlan-ipam"} {
+		all := deps(t, "../../cmd/"+bin)
+		for _, d := range all {
+			if strings.HasPrefix(d, module+"docker") || strings.HasPrefix(d, "go.etcd.io/bbolt") || strings.HasPrefix(d, "github.com/vishvananda/netlink") {
+				t.Errorf("%s links %s", bin, d)
+			}
 		}
-	}
-	if !slices.Contains(all, module+"linuxhost") {
-		t.Errorf("vxlan-cni does not link linuxhost: %v", all)
+		for _, want := range []string{"linuxhost", "ipam"} {
+			if bin == "vxlan-cni" && want == "ipam" {
+				continue
+			}
+			if !slices.Contains(all, module+want) {
+				t.Errorf("%s does not link %s: %v", bin, want, all)
+			}
+		}
 	}
 }
 
