@@ -165,20 +165,24 @@ func (f *Filter) sets() (map[string]*nftables.Set, error) {
 // otherwise. The table and its base chain are made when missing. One
 // transaction.
 func (f *Filter) Install(ctx context.Context, n Network) error {
-	return f.apply(ctx, []Network{n}, false)
+	return f.apply(ctx, []Network{n}, nil)
 }
 
-// Sync makes the table hold exactly nets, as Install makes each, and
-// removes the rules and sets of every other network, in one transaction;
-// with no nets, it deletes the table. It is how the table is built again
-// from the plugin's state at start.
-func (f *Filter) Sync(ctx context.Context, nets []Network) error {
-	return f.apply(ctx, nets, true)
+// Sync makes the table hold nets, as Install makes each, and removes the
+// rules and sets of every other network except those keep (if not nil)
+// tells to keep, in one transaction; when that leaves no network, it
+// deletes the table. It is how the table is built again from the
+// plugin's state at start.
+func (f *Filter) Sync(ctx context.Context, nets []Network, keep func(name string) bool) error {
+	if keep == nil {
+		keep = func(string) bool { return false }
+	}
+	return f.apply(ctx, nets, keep)
 }
 
-// apply installs nets, and with others removes what else the table
-// holds, in one transaction.
-func (f *Filter) apply(ctx context.Context, nets []Network, others bool) error {
+// apply installs nets and, with keep, removes the networks neither in nets
+// nor kept, in one transaction.
+func (f *Filter) apply(ctx context.Context, nets []Network, keep func(string) bool) error {
 	names := make([]string, len(nets))
 	for i := range nets {
 		if err := nets[i].Validate(); err != nil {
@@ -195,11 +199,19 @@ func (f *Filter) apply(ctx context.Context, nets []Network, others bool) error {
 	if err != nil {
 		return err
 	}
-	if others && len(nets) == 0 {
-		return f.deleteTable()
+	gone := map[string]bool{}
+	if keep != nil {
+		for name := range have {
+			if !slices.Contains(names, name) && !keep(name) {
+				gone[name] = true
+			}
+		}
+		if len(nets) == 0 && len(gone) == len(have) {
+			return f.deleteTable()
+		}
 	}
 	var sets map[string]*nftables.Set
-	if others {
+	if keep != nil {
 		if sets, err = f.sets(); err != nil {
 			return err
 		}
@@ -207,18 +219,15 @@ func (f *Filter) apply(ctx context.Context, nets []Network, others bool) error {
 	c := f.conn
 	c.AddTable(f.table)
 	c.AddChain(f.chain)
-	if others {
-		for name, rules := range have {
-			if !slices.Contains(names, name) {
-				for _, r := range rules {
-					_ = c.DelRule(r) // a listed rule has its handle
-				}
-			}
+	for name := range gone {
+		for _, r := range have[name] {
+			_ = c.DelRule(r) // a listed rule has its handle
 		}
-		for name, s := range sets {
-			if !slices.ContainsFunc(names, func(n string) bool { return name == n+families[0].suffix || name == n+families[1].suffix }) {
-				c.DelSet(s)
-			}
+	}
+	for name, s := range sets {
+		owner := strings.TrimSuffix(strings.TrimSuffix(name, families[0].suffix), families[1].suffix)
+		if !slices.Contains(names, owner) && (gone[owner] || have[owner] == nil && !keep(owner)) {
+			c.DelSet(s)
 		}
 	}
 	for i := range nets {

@@ -232,9 +232,25 @@ func TestIntegrationDropsAndCounts(t *testing.T) {
 			return nil
 		})
 	}
+	if err := peer.Ping(hostAddr, 1); err != nil { // the neighbour entries: no packet waits in a queue
+		t.Fatal(err)
+	}
+	var rx *net.UDPConn
+	if err := ns.Do(func() (err error) {
+		rx, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(hostAddr, 4789)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
 	send(42, 4789, 3)
-	time.Sleep(200 * time.Millisecond)
-	dropped(0) // an allowed source
+	for i := range 3 { // an allowed source: delivered
+		_ = rx.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, _, err := rx.ReadFromUDPAddrPort(make([]byte, 2048)); err != nil {
+			t.Fatalf("packet %d from an allowed source: %v", i, err)
+		}
+	}
+	dropped(0)
 	if err := f.SetAllowed(ctx, n.Name, pfx("198.18.21.0/24", "fd00::1/128")); err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +262,7 @@ func TestIntegrationDropsAndCounts(t *testing.T) {
 	dropped(5)
 
 	other := Network{Name: "net2", Port: 4789, VNI: 43}
-	if err := f.Sync(ctx, []Network{{Name: n.Name, Port: n.Port, VNI: n.VNI, Allowed: pfx("198.18.22.0/24")}, other}); err != nil {
+	if err := f.Sync(ctx, []Network{{Name: n.Name, Port: n.Port, VNI: n.VNI, Allowed: pfx("198.18.22.0/24")}, other}, nil); err != nil {
 		t.Fatal(err)
 	}
 	dropped(5) // kept, with its counter
@@ -258,13 +274,20 @@ func TestIntegrationDropsAndCounts(t *testing.T) {
 		}
 		return err
 	})
-	if err := f.Sync(ctx, []Network{other}); err != nil {
+	keepNet1 := func(name string) bool { return name == n.Name }
+	if err := f.Sync(ctx, []Network{other}, keepNet1); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := f.Dropped(ctx, n.Name); err != nil || c.Packets != 5 {
+		t.Errorf("net1 after a Sync that keeps it: %v, %v", c, err)
+	}
+	if err := f.Sync(ctx, []Network{other}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.Dropped(ctx, n.Name); !errors.Is(err, ErrNotFound) {
 		t.Errorf("net1 after a Sync without it: %v, want ErrNotFound", err)
 	}
-	if err := f.Sync(ctx, nil); err != nil {
+	if err := f.Sync(ctx, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := f.Read(ctx); err != nil || len(st) != 0 {
