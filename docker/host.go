@@ -6,6 +6,7 @@ import (
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
+	"github.com/TrilliumIT/docker-vxlan-plugin/vtepfilter"
 )
 
 // Host is what the driver needs from the machine: the interfaces
@@ -45,6 +46,10 @@ type Host interface {
 	// and its endpoints' links with what spec and eps ask, changing
 	// nothing, and names every difference.
 	CheckNetwork(ctx context.Context, spec *fabric.NetworkSpec, eps []*fabric.Endpoint) linuxhost.NetworkStatus
+	// VTEPFilterDropped reads what the network's VTEP filter dropped, the
+	// number status shows; a network not filtered is an error matching
+	// vtepfilter.ErrNotFound.
+	VTEPFilterDropped(ctx context.Context, spec *fabric.NetworkSpec) (vtepfilter.Counter, error)
 }
 
 var _ Host = (*linuxhost.Host)(nil)

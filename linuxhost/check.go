@@ -28,6 +28,9 @@ type NetworkStatus struct {
 	Peers []ItemStatus `json:"peers"`
 	// Endpoints are the network's containers' attachments, sorted by ID.
 	Endpoints []ItemStatus `json:"endpoints"`
+	// Filter is the network's VTEP filter, on a host that filters (see
+	// WithVTEPFilter); its drift, if any, is an item of Links.
+	Filter *FilterStatus `json:"vtep_filter,omitempty"`
 }
 
 // ItemStatus is one checked item: a link, a peer or an endpoint.
@@ -35,7 +38,8 @@ type ItemStatus struct {
 	// Name is the link's name, the peer's address or the endpoint's ID.
 	Name string `json:"name"`
 	// Role says what the item is to the network: "vxlan", "bridge",
-	// "parent", "fdb peer", or an endpoint's link ("veth vhXXX").
+	// "parent", "vtep filter", "fdb peer", or an endpoint's link ("veth
+	// vhXXX").
 	Role string `json:"role"`
 	// Drift lists how the kernel differs from what the state asks, one
 	// sentence each ("link missing", "TTL is 64, want 32"); empty when it
@@ -106,6 +110,10 @@ func (h *Host) CheckNetwork(ctx context.Context, spec *fabric.NetworkSpec, eps [
 	if spec.Kind == fabric.KindBridge {
 		br = byName[spec.Bridge.Name]
 		st.Links = append(st.Links, checkBridgeLink(spec, br, vx))
+	}
+	var filterItem *ItemStatus
+	if st.Filter, filterItem = h.checkFilter(ctx, spec); filterItem != nil {
+		st.Links = append(st.Links, *filterItem)
 	}
 	st.Peers = h.checkPeers(ctx, spec, vx)
 	st.Endpoints = endpointItems(spec, eps, byName, br)

@@ -25,16 +25,17 @@ import (
 // that needs a name, or a VNI and port, of a link still being deleted
 // waits for that deletion. Drain waits for all of them.
 type Host struct {
-	conn *rtlink.Conn
-	vx   *vxlan.Client
-	reap *reaper
+	conn   *rtlink.Conn
+	vx     *vxlan.Client
+	reap   *reaper
+	filter *hostFilter // nil without WithVTEPFilter
 }
 
 // Option configures New.
 type Option func(*Host)
 
-// WithLogger sets where the host logs what its background deletion does;
-// without it, that is discarded.
+// WithLogger sets where the host logs what its background deletion and
+// its VTEP filter do; without it, that is discarded.
 func WithLogger(log *slog.Logger) Option {
 	return func(h *Host) { h.reap.log = log }
 }
@@ -45,6 +46,9 @@ func New(conn *rtlink.Conn, opts ...Option) *Host {
 	h := &Host{conn: conn, vx: vxlan.New(conn), reap: newReaper(conn)}
 	for _, o := range opts {
 		o(h)
+	}
+	if h.filter != nil {
+		h.filter.log, h.filter.conn = h.reap.log, conn
 	}
 	return h
 }
