@@ -448,6 +448,10 @@ type FilterStatus struct {
 	Dropped vtepfilter.Counter `json:"dropped"`
 }
 
+// FilterRole is the Role of a network's VTEP filter among its Links in
+// a NetworkStatus.
+const FilterRole = "vtep filter"
+
 // Filter states.
 const (
 	FilterOn         = "filtered"
@@ -470,7 +474,7 @@ func (h *Host) checkFilter(ctx context.Context, spec *fabric.NetworkSpec) (*Filt
 		return &FilterStatus{State: FilterUnfiltered, Note: h.filter.unavailable.Error(), Allowed: []netip.Prefix{}}, nil
 	}
 	name := filterName(spec.ID)
-	it := &ItemStatus{Name: "inet " + vtepfilter.TableName + " " + name, Role: "vtep filter"}
+	it := &ItemStatus{Name: "inet " + vtepfilter.TableName + " " + name, Role: FilterRole}
 	st := &FilterStatus{State: FilterOn, Allowed: []netip.Prefix{}}
 	states, err := f.Read(ctx)
 	if err != nil {

@@ -22,6 +22,7 @@ var envFlags = map[string]string{
 	"VNI_RANGE":     "vni-range",
 	"CLEAN_ORPHANS": "clean-orphans",
 	"STATE_DIR":     "state-dir",
+	"VTEP_FILTER":   "vtep-filter",
 }
 
 // applyEnv sets every flag of envFlags that the command line left unset

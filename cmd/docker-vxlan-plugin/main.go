@@ -79,6 +79,12 @@ func run() error {
 		docker.DefaultCallTimeout,
 		"how long one call from dockerd may take before it is cancelled and answered with an error",
 	)
+	vtepFilter := fs.Bool(
+		"vtep-filter",
+		true,
+		"admit each vxlan network's VXLAN packets only from its VTEPs (nftables table inet docker_vxlan_plugin), for networks "+
+			"without -o VtepFilter; false leaves them unfiltered unless -o VtepFilter=true",
+	)
 	showVersion := fs.Bool("version", false, "print the module version and VCS commit, then exit")
 	logJSON := fs.Bool("log-json", false, "log JSON lines (one object per line) instead of text")
 	swarm := addSwarmFlags(fs)
@@ -112,6 +118,7 @@ func run() error {
 		socket:      *socket,
 		stateDir:    *stateDir,
 		callTimeout: *callTimeout,
+		vtepFilter:  *vtepFilter,
 	}, log)
 }
 
@@ -121,6 +128,7 @@ type daemonConfig struct {
 	socket      string
 	stateDir    string
 	callTimeout time.Duration
+	vtepFilter  bool // the VTEP filter's default
 }
 
 // newLogger logs to w, as text or as JSON lines, at debug level with -d.
@@ -167,7 +175,8 @@ func serve(cfg daemonConfig, log *slog.Logger) error {
 		return err
 	}
 	defer conn.Close()
-	host := linuxhost.New(conn, linuxhost.WithLogger(log))
+	host := linuxhost.New(conn, linuxhost.WithLogger(log), linuxhost.WithVTEPFilter(cfg.vtepFilter))
+	defer host.Close()
 	cfg.driver.Host, cfg.driver.StateDir = host, cfg.stateDir
 	driver, err := docker.NewDriver(cfg.driver)
 	if err != nil {
@@ -215,6 +224,8 @@ func serve(cfg daemonConfig, log *slog.Logger) error {
 		cfg.driver.ParentDir,
 		"call-timeout",
 		cfg.callTimeout,
+		"vtep-filter",
+		cfg.vtepFilter,
 	)
 	err = serveUntilStopped(srv, l, cfg.callTimeout, log)
 	// The links released by the last calls: deleted now, or else by the
