@@ -220,9 +220,14 @@ func (h *Host) devicePrefixes(ctx context.Context, name string) ([]netip.Prefix,
 }
 
 // removeFilter removes the network's rules and sets, and the table with
-// the last network. Nothing to remove is not an error.
+// the last network. Nothing to remove is not an error. A network not
+// filtered is left alone, so that a spec that says so (the
+// CNI plugin's view of a Docker network's segment) never takes away the
+// filter of the network that owns it; a network made filtered and left
+// when the daemon's default changes loses its rules at the next start
+// (syncFilter).
 func (h *Host) removeFilter(ctx context.Context, spec *fabric.NetworkSpec) error {
-	if h.filter == nil || spec.Kind == fabric.KindParent {
+	if !h.filterWanted(spec) {
 		return nil
 	}
 	f := h.filter.ready(ctx)
