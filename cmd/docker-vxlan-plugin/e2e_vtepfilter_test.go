@@ -122,6 +122,19 @@ func networkStatus(t *testing.T, h *dockerhost.Host, bin, id string) linuxhost.N
 	return linuxhost.NetworkStatus{}
 }
 
+// filterOfLink returns the VTEP filter status of the network whose vxlan
+// link is vx, from status run in h's namespaces, or nil.
+func filterOfLink(t *testing.T, h *dockerhost.Host, bin, vx string) *linuxhost.FilterStatus {
+	t.Helper()
+	_, rep := (&opsHost{Host: h}).statusJSON(t, bin)
+	for _, n := range rep.Networks {
+		if slices.ContainsFunc(n.Links, func(it linuxhost.ItemStatus) bool { return it.Name == vx }) {
+			return n.Filter
+		}
+	}
+	return nil
+}
+
 // dropped waits until the network's VTEP filter on h has dropped want
 // packets, as status reports it.
 func dropped(t *testing.T, h *dockerhost.Host, bin, id string, want uint64) {
