@@ -275,7 +275,10 @@ func TestIntegrationSwarm(t *testing.T) {
 	wantPeers(t, m1, id40, w1.addr, m2.addr)
 	wantPeers(t, w1, id40, m1.addr, m2.addr)
 	wantPeers(t, m2, id40, m1.addr, w1.addr)
-	stage("third node joined; its task reachable")
+	wantAdmitted(t, m1.NS, uint32(vni40), w1.addr, m2.addr)
+	wantAdmitted(t, w1.NS, uint32(vni40), m1.addr, m2.addr)
+	wantAdmitted(t, m2.NS, uint32(vni40), m1.addr, w1.addr)
+	stage("third node joined; its task reachable; every node's VTEP filter admits it")
 
 	// The worker's plugin restarts; a network made afterwards reaches its
 	// peers, which no one announces again: they come from its state.

@@ -19,7 +19,7 @@ import (
 )
 
 // buildPlugin builds this command as a static binary for the test.
-func buildPlugin(t *testing.T) string {
+func buildPlugin(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "docker-vxlan-plugin")
 	cmd := exec.Command("go", "build", "-o", bin, ".")

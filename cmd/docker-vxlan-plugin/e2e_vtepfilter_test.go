@@ -15,11 +15,12 @@ import (
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/vxlanpkt"
 	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
+	"github.com/TrilliumIT/docker-vxlan-plugin/vtepfilter"
 )
 
 // filterSwitch is an underlay switch (bridge sw0 in a namespace of its
 // own), with a port per namespace plugged into it.
-func filterSwitch(t *testing.T) *testns.NS {
+func filterSwitch(t testing.TB) *testns.NS {
 	t.Helper()
 	sw := testns.New(t)
 	sw.IP("link", "add", "sw0", "type", "bridge")
@@ -28,7 +29,7 @@ func filterSwitch(t *testing.T) *testns.NS {
 }
 
 // plug joins ns to the switch as ul0 with address addr/24.
-func plug(t *testing.T, sw, ns *testns.NS, port, addr string) {
+func plug(t testing.TB, sw, ns *testns.NS, port, addr string) {
 	t.Helper()
 	sw.IP("link", "add", port, "type", "veth", "peer", "name", "ul0", "netns", ns.Name)
 	sw.IP("link", "set", port, "master", "sw0", "up")
@@ -38,7 +39,7 @@ func plug(t *testing.T, sw, ns *testns.NS, port, addr string) {
 
 // filterDockerHost starts dockerd and the plugin in a namespace on the
 // switch.
-func filterDockerHost(t *testing.T, sw *testns.NS, port, addr, bin string) *dockerhost.Host {
+func filterDockerHost(t testing.TB, sw *testns.NS, port, addr, bin string) *dockerhost.Host {
 	t.Helper()
 	ns := testns.New(t)
 	plug(t, sw, ns, port, addr)
@@ -272,4 +273,40 @@ func TestIntegrationDockerVTEPFilter(t *testing.T) {
 	if f := networkStatus(t, a, bin, id).Filter; f == nil || f.Dropped.Packets != 0 {
 		t.Errorf("the re-created network dropped its new peer's packets: %+v", f)
 	}
+}
+
+// wantAdmitted waits until the VTEP filter in ns admits exactly want on
+// the network of VNI vni, as its table holds it.
+func wantAdmitted(t testing.TB, ns *testns.NS, vni uint32, want ...netip.Addr) {
+	t.Helper()
+	f, err := vtepfilter.New(vtepfilter.WithNetNSFd(ns.Open().Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	testns.Eventually(t, 30*time.Second, 200*time.Millisecond, "the VTEP filter of VNI "+fmt.Sprint(vni)+" in "+ns.Name, func() error {
+		states, err := f.Read(t.Context())
+		if err != nil {
+			return err
+		}
+		for _, s := range states {
+			if s.VNI != vni {
+				continue
+			}
+			n := 0
+			for _, p := range s.Allowed {
+				n += 1 << (p.Addr().BitLen() - p.Bits())
+			}
+			for _, a := range want {
+				if !slices.ContainsFunc(s.Allowed, func(p netip.Prefix) bool { return p.Contains(a) }) {
+					return fmt.Errorf("admits %v, not %s", s.Allowed, a)
+				}
+			}
+			if n != len(want) {
+				return fmt.Errorf("admits %v, want exactly %v", s.Allowed, want)
+			}
+			return nil
+		}
+		return fmt.Errorf("no rules for VNI %d: %+v", vni, states)
+	})
 }
