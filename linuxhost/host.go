@@ -70,11 +70,7 @@ func (h *Host) LinkMTU(ctx context.Context, name string) (int, error) {
 // LinkAddrs returns the addresses on the named link, in the kernel's
 // order, or an error matching vxlan.ErrNotFound.
 func (h *Host) LinkAddrs(ctx context.Context, name string) ([]netip.Addr, error) {
-	l, err := h.conn.LinkByName(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	as, err := h.conn.Addresses(ctx, l)
+	as, err := h.addresses(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +79,15 @@ func (h *Host) LinkAddrs(ctx context.Context, name string) ([]netip.Addr, error)
 		out[i] = a.Prefix.Addr()
 	}
 	return out, nil
+}
+
+// addresses reads the addresses on the named link, with their prefixes.
+func (h *Host) addresses(ctx context.Context, name string) ([]rtlink.Address, error) {
+	l, err := h.conn.LinkByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return h.conn.Addresses(ctx, l)
 }
 
 // vlanMark is the alias of the 802.1Q sub-interfaces made as parents;

@@ -202,11 +202,7 @@ func (h *Host) filterOf(ctx context.Context, spec *fabric.NetworkSpec) (*filtere
 
 // devicePrefixes are the prefixes of the addresses on the named link.
 func (h *Host) devicePrefixes(ctx context.Context, name string) ([]netip.Prefix, error) {
-	l, err := h.conn.LinkByName(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	as, err := h.conn.Addresses(ctx, l)
+	as, err := h.addresses(ctx, name)
 	if err != nil {
 		return nil, err
 	}

@@ -119,6 +119,21 @@ func (f *Filter) Probe(ctx context.Context) error {
 	return nil
 }
 
+// begin checks ctx, takes f.mu and lists the table's rules of this
+// package (see ours). On success the caller holds f.mu and unlocks it.
+func (f *Filter) begin(ctx context.Context) (map[string][]*nftables.Rule, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	have, err := f.ours()
+	if err != nil {
+		f.mu.Unlock()
+		return nil, err
+	}
+	return have, nil
+}
+
 // ours lists the rules of the table's base chain that carry this package's
 // comment, by network name. A table that does not exist has none.
 func (f *Filter) ours() (map[string][]*nftables.Rule, error) {
@@ -190,15 +205,11 @@ func (f *Filter) apply(ctx context.Context, nets []Network, keep func(string) bo
 		}
 		names[i] = nets[i].Name
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	have, err := f.ours()
+	have, err := f.begin(ctx)
 	if err != nil {
 		return err
 	}
+	defer f.mu.Unlock()
 	gone := map[string]bool{}
 	if keep != nil {
 		for name := range have {
@@ -311,15 +322,11 @@ func (f *Filter) SetAllowed(ctx context.Context, name string, allowed []netip.Pr
 // no other network's rules. A network or table already gone is not an
 // error.
 func (f *Filter) Remove(ctx context.Context, name string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	have, err := f.ours()
+	have, err := f.begin(ctx)
 	if err != nil {
 		return err
 	}
+	defer f.mu.Unlock()
 	others := 0
 	for n := range have {
 		if n != name {
@@ -395,15 +402,11 @@ func dropped(rules []*nftables.Rule) Counter {
 // Dropped reads what the network's rules dropped since they were made. A
 // network the table does not hold is an error matching ErrNotFound.
 func (f *Filter) Dropped(ctx context.Context, name string) (Counter, error) {
-	if err := ctx.Err(); err != nil {
-		return Counter{}, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	have, err := f.ours()
+	have, err := f.begin(ctx)
 	if err != nil {
 		return Counter{}, err
 	}
+	defer f.mu.Unlock()
 	if len(have[name]) == 0 {
 		return Counter{}, fmt.Errorf("vtepfilter: network %s: %w", name, ErrNotFound)
 	}
@@ -412,15 +415,11 @@ func (f *Filter) Dropped(ctx context.Context, name string) (Counter, error) {
 
 // Read reads every network the table holds, sorted by name.
 func (f *Filter) Read(ctx context.Context) ([]State, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	have, err := f.ours()
+	have, err := f.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer f.mu.Unlock()
 	sets, err := f.sets()
 	if err != nil {
 		return nil, err
