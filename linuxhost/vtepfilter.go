@@ -44,6 +44,9 @@ type hostFilter struct {
 	conn      *rtlink.Conn
 
 	once sync.Once
+	// open opens the filter; tests replace it to play a kernel without
+	// nf_tables, which this machine's kernel cannot be made into.
+	open func(opts ...vtepfilter.Option) (*vtepfilter.Filter, error)
 	f    *vtepfilter.Filter
 	// unavailable says why the host goes unfiltered, or is nil.
 	unavailable error
@@ -80,7 +83,9 @@ func (n *filtered) allowed() []netip.Prefix {
 // and for those without the option when byDefault. Without it, no network
 // is filtered and the table is never touched.
 func WithVTEPFilter(byDefault bool) Option {
-	return func(h *Host) { h.filter = &hostFilter{byDefault: byDefault, nets: map[string]*filtered{}} }
+	return func(h *Host) {
+		h.filter = &hostFilter{byDefault: byDefault, nets: map[string]*filtered{}, open: vtepfilter.New}
+	}
 }
 
 // filterName keys a network in the table: "d" and the first 12 characters
@@ -115,7 +120,7 @@ func (hf *hostFilter) ready(ctx context.Context) *vtepfilter.Filter {
 		if ns := hf.conn.NetNS(); ns != nil {
 			opts = append(opts, vtepfilter.WithNetNSFd(ns.Fd()))
 		}
-		f, err := vtepfilter.New(opts...)
+		f, err := hf.open(opts...)
 		if err == nil {
 			if err = f.Probe(ctx); err != nil {
 				f.Close()

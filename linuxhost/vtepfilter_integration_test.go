@@ -1,17 +1,22 @@
 package linuxhost
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
 	"github.com/TrilliumIT/docker-vxlan-plugin/vtepfilter"
+	"golang.org/x/sys/unix"
 )
 
 // filterHost is a host that filters by default, in ns, closed at cleanup.
@@ -210,4 +215,46 @@ func TestIntegrationVTEPFilterFollowsEVPNFloodEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	allowed("198.18.4.8/32")
+}
+
+// Where the kernel has no nf_tables, the host says so once and goes on
+// unfiltered: networks are made, status says they are unfiltered and why,
+// and no table is made. (The kernel here has nf_tables: the filter's
+// opening is made to fail as such a kernel's does.)
+func TestIntegrationVTEPFilterUnsupported(t *testing.T) {
+	ns := underlayNS(t)
+	var log bytes.Buffer
+	h := New(ns.Dial(), WithVTEPFilter(true), WithLogger(slog.New(slog.NewTextHandler(&log, nil))))
+	t.Cleanup(func() { h.Close() })
+	h.filter.open = func(...vtepfilter.Option) (*vtepfilter.Filter, error) {
+		return nil, fmt.Errorf("vtepfilter: open: %w: %w", vtepfilter.ErrUnsupported, unix.EPROTONOSUPPORT)
+	}
+	ctx := t.Context()
+	var specs []*fabric.NetworkSpec
+	for i, id := range []string{"a1a1a1a1a1a1a1a1", "a2a2a2a2a2a2a2a2"} {
+		spec := network(t, h, id, 320+i, map[string]string{"Peers": "198.18.4.2"})
+		if err := h.CreateNetwork(ctx, spec); err != nil {
+			t.Fatalf("a network on a kernel without nf_tables: %v", err)
+		}
+		specs = append(specs, spec)
+	}
+	st := h.CheckNetwork(ctx, specs[0], nil)
+	if st.Err() != nil || st.Filter == nil || st.Filter.State != FilterUnfiltered || !strings.Contains(st.Filter.Note, "nf_tables") {
+		t.Errorf("status: %+v (%v)", st.Filter, st.Err())
+	}
+	if n := strings.Count(log.String(), "msg=\"the kernel has no nf_tables"); n != 1 {
+		t.Errorf("said %d times, want once:\n%s", n, log.String())
+	}
+	if _, err := h.VTEPFilterDropped(ctx, specs[0]); !errors.Is(err, vtepfilter.ErrNotFound) {
+		t.Errorf("VTEPFilterDropped: %v, want ErrNotFound", err)
+	}
+	if got := readTable(t, ns); len(got) != 0 {
+		t.Errorf("a table was made: %+v", got)
+	}
+	for _, spec := range specs {
+		if err := h.DeleteNetwork(ctx, spec, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drain(t, h)
 }
