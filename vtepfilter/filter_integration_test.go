@@ -199,14 +199,15 @@ func nftJSON(t *testing.T, ns *testns.NS, nets ...Network) {
 // Packets to the port carrying the VNI from a source not allowed are
 // dropped and counted; from an allowed source, or with another VNI or to
 // another port, they pass and are not counted. A new allow-list takes
-// effect at once. Sync keeps a network whose port and VNI are unchanged
+// effect at once; IPv6 sources go by the IPv6 rule and set. Sync keeps a network whose port and VNI are unchanged
 // with its counter, and removes the others.
 func TestIntegrationDropsAndCounts(t *testing.T) {
 	ns, f, _ := newFilter(t)
 	ctx := t.Context()
 	peer := testns.New(t)
 	hostAddr, peerAddr := netip.MustParseAddr("198.18.20.1"), netip.MustParseAddr("198.18.20.2")
-	testns.Underlay(t, ns, peer, netip.PrefixFrom(hostAddr, 24), netip.PrefixFrom(peerAddr, 24))
+	host6, peer6 := netip.MustParseAddr("fd00:20::1"), netip.MustParseAddr("fd00:20::2")
+	testns.Underlay(t, ns, peer, netip.PrefixFrom(hostAddr, 24), netip.PrefixFrom(peerAddr, 24), netip.PrefixFrom(host6, 64), netip.PrefixFrom(peer6, 64))
 	n := Network{Name: "net1", Port: 4789, VNI: 42, Allowed: pfx("198.18.20.2/32")}
 	if err := f.Install(ctx, n); err != nil {
 		t.Fatal(err)
@@ -261,11 +262,44 @@ func TestIntegrationDropsAndCounts(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	dropped(5)
 
+	// IPv6: a source not in the set is dropped by the IPv6 rule, counted
+	// with the IPv4 one's; once allowed it is delivered.
+	var rx6 *net.UDPConn
+	if err := ns.Do(func() (err error) {
+		rx6, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(host6, 4789)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer rx6.Close()
+	if err := peer.Ping(host6, 1); err != nil {
+		t.Fatal(err)
+	}
+	send6 := func(count int) {
+		t.Helper()
+		if err := vxlanpkt.Send(peer, peer6, netip.AddrPortFrom(host6, 4789), vxlanpkt.Encap(42, frame), count); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send6(2)
+	dropped(7)
+	if err := f.SetAllowed(ctx, n.Name, pfx("198.18.21.0/24", "fd00:20::/64")); err != nil {
+		t.Fatal(err)
+	}
+	send6(2)
+	for i := range 2 {
+		_ = rx6.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, _, err := rx6.ReadFromUDPAddrPort(make([]byte, 2048)); err != nil {
+			t.Fatalf("IPv6 packet %d from an allowed source: %v", i, err)
+		}
+	}
+	dropped(7)
+
 	other := Network{Name: "net2", Port: 4789, VNI: 43}
 	if err := f.Sync(ctx, []Network{{Name: n.Name, Port: n.Port, VNI: n.VNI, Allowed: pfx("198.18.22.0/24")}, other}, nil); err != nil {
 		t.Fatal(err)
 	}
-	dropped(5) // kept, with its counter
+	dropped(7) // kept, with its counter
 	send(43, 4789, 2)
 	testns.Eventually(t, 5*time.Second, 50*time.Millisecond, "drop counter of net2", func() error {
 		c, err := f.Dropped(ctx, other.Name)
@@ -278,7 +312,7 @@ func TestIntegrationDropsAndCounts(t *testing.T) {
 	if err := f.Sync(ctx, []Network{other}, keepNet1); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := f.Dropped(ctx, n.Name); err != nil || c.Packets != 5 {
+	if c, err := f.Dropped(ctx, n.Name); err != nil || c.Packets != 7 {
 		t.Errorf("net1 after a Sync that keeps it: %v, %v", c, err)
 	}
 	if err := f.Sync(ctx, []Network{other}, nil); err != nil {
