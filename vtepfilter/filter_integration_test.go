@@ -199,8 +199,9 @@ func nftJSON(t *testing.T, ns *testns.NS, nets ...Network) {
 // Packets to the port carrying the VNI from a source not allowed are
 // dropped and counted; from an allowed source, or with another VNI or to
 // another port, they pass and are not counted. A new allow-list takes
-// effect at once; IPv6 sources go by the IPv6 rule and set. Sync keeps a network whose port and VNI are unchanged
-// with its counter, and removes the others.
+// effect at once; IPv6 sources go by the IPv6 rule and set. Sync keeps a
+// network whose port and VNI are unchanged with its counter, and removes
+// the others.
 func TestIntegrationDropsAndCounts(t *testing.T) {
 	ns, f, _ := newFilter(t)
 	ctx := t.Context()
