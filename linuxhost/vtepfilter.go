@@ -122,7 +122,8 @@ func (hf *hostFilter) ready(ctx context.Context) *vtepfilter.Filter {
 		}
 		f, err := hf.open(opts...)
 		if err == nil {
-			if err = f.Probe(ctx); err != nil {
+			// Decided once for the host's life: not by a call's cancelling.
+			if err = f.Probe(context.WithoutCancel(ctx)); err != nil {
 				f.Close()
 			}
 		}
@@ -247,7 +248,7 @@ func (h *Host) removeFilter(ctx context.Context, spec *fabric.NetworkSpec) error
 // changeFilterPeer adds peer to or removes it from the network's
 // allow-list, if the network is filtered.
 func (h *Host) changeFilterPeer(ctx context.Context, spec *fabric.NetworkSpec, peer netip.Addr, add bool) error {
-	if h.filter == nil || h.filter.f == nil {
+	if h.filter == nil || h.filter.ready(ctx) == nil {
 		return nil
 	}
 	hf := h.filter
@@ -428,6 +429,7 @@ func (h *Host) Close() error {
 		return nil
 	}
 	hf := h.filter
+	hf.once.Do(func() {}) // a filter never opened is not opened now
 	hf.mu.Lock()
 	if hf.watch != nil {
 		hf.watch()
@@ -477,7 +479,11 @@ func (h *Host) checkFilter(ctx context.Context, spec *fabric.NetworkSpec) (*Filt
 	}
 	f := h.filter.ready(ctx)
 	if f == nil {
-		return &FilterStatus{State: FilterUnfiltered, Note: h.filter.unavailable.Error(), Allowed: []netip.Prefix{}}, nil
+		note := "the host was closed"
+		if h.filter.unavailable != nil {
+			note = h.filter.unavailable.Error()
+		}
+		return &FilterStatus{State: FilterUnfiltered, Note: note, Allowed: []netip.Prefix{}}, nil
 	}
 	name := filterName(spec.ID)
 	it := &ItemStatus{Name: "inet " + vtepfilter.TableName + " " + name, Role: FilterRole}
