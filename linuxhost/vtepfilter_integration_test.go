@@ -202,18 +202,20 @@ func TestIntegrationVTEPFilterFollowsEVPNFloodEntries(t *testing.T) {
 			return nil
 		})
 	}
+	// fdb changes the flood entry to remote, as a routing daemon does.
+	fdb := func(op, remote string, flags ...string) {
+		t.Helper()
+		args := append([]string{"-n", ns.Name, "fdb", op, "00:00:00:00:00:00", "dev", spec.VXLAN.Name, "dst", remote, "self"}, flags...)
+		if _, err := testns.Run("bridge", args...); err != nil {
+			t.Fatal(err)
+		}
+	}
 	allowed()
-	if _, err := testns.Run("bridge", "-n", ns.Name, "fdb", "append", "00:00:00:00:00:00", "dev", spec.VXLAN.Name, "dst", "198.18.4.7", "self", "permanent"); err != nil {
-		t.Fatal(err)
-	}
+	fdb("append", "198.18.4.7", "permanent")
 	allowed("198.18.4.7/32")
-	if _, err := testns.Run("bridge", "-n", ns.Name, "fdb", "append", "00:00:00:00:00:00", "dev", spec.VXLAN.Name, "dst", "198.18.4.8", "self", "permanent"); err != nil {
-		t.Fatal(err)
-	}
+	fdb("append", "198.18.4.8", "permanent")
 	allowed("198.18.4.7/32", "198.18.4.8/32")
-	if _, err := testns.Run("bridge", "-n", ns.Name, "fdb", "del", "00:00:00:00:00:00", "dev", spec.VXLAN.Name, "dst", "198.18.4.7", "self"); err != nil {
-		t.Fatal(err)
-	}
+	fdb("del", "198.18.4.7")
 	allowed("198.18.4.8/32")
 }
 

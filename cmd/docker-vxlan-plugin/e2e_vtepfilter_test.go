@@ -197,7 +197,8 @@ func TestIntegrationDockerVTEPFilter(t *testing.T) {
 	if st.Filter == nil || !slices.Equal(st.Filter.Allowed, []netip.Prefix{netip.MustParsePrefix("198.18.40.2/32")}) || st.Err() != nil {
 		t.Fatalf("status of net41 on A: filter %+v, %v", st.Filter, st.Err())
 	}
-	if code, out := (&opsHost{Host: a}).status(t, bin); code != 0 || !strings.Contains(out, "allow 198.18.40.2") || !strings.Contains(out, "filtered, 0 packets dropped") {
+	code, out := (&opsHost{Host: a}).status(t, bin)
+	if code != 0 || !strings.Contains(out, "allow 198.18.40.2") || !strings.Contains(out, "filtered, 0 packets dropped") {
 		t.Errorf("status table (exit %d) lacks the filter's line:\n%s", code, out)
 	}
 
