@@ -29,7 +29,7 @@ type NetworkStatus struct {
 	// Endpoints are the network's containers' attachments, sorted by ID.
 	Endpoints []ItemStatus `json:"endpoints"`
 	// Filter is the network's VTEP filter, on a host that filters (see
-	// WithVTEPFilter); its drift, if any, is an item of Links.
+	// WithVTEPFilter).
 	Filter *FilterStatus `json:"vtep_filter,omitempty"`
 }
 
@@ -38,8 +38,7 @@ type ItemStatus struct {
 	// Name is the link's name, the peer's address or the endpoint's ID.
 	Name string `json:"name"`
 	// Role says what the item is to the network: "vxlan", "bridge",
-	// "parent", "vtep filter", "fdb peer", or an endpoint's link ("veth
-	// vhXXX").
+	// "parent", "fdb peer", or an endpoint's link ("veth vhXXX").
 	Role string `json:"role"`
 	// Drift lists how the kernel differs from what the state asks, one
 	// sentence each ("link missing", "TTL is 64, want 32"); empty when it
@@ -60,6 +59,9 @@ func (s NetworkStatus) Err() error {
 				parts = append(parts, fmt.Sprintf("%s %s: %s", it.Role, it.Name, strings.Join(it.Drift, ", ")))
 			}
 		}
+	}
+	if f := s.Filter; f != nil && len(f.Drift) > 0 {
+		parts = append(parts, fmt.Sprintf("%s %s: %s", FilterRole, f.Name, strings.Join(f.Drift, ", ")))
 	}
 	if len(parts) == 0 {
 		return nil
@@ -111,10 +113,7 @@ func (h *Host) CheckNetwork(ctx context.Context, spec *fabric.NetworkSpec, eps [
 		br = byName[spec.Bridge.Name]
 		st.Links = append(st.Links, checkBridgeLink(spec, br, vx))
 	}
-	var filterItem *ItemStatus
-	if st.Filter, filterItem = h.checkFilter(ctx, spec); filterItem != nil {
-		st.Links = append(st.Links, *filterItem)
-	}
+	st.Filter = h.checkFilter(ctx, spec)
 	st.Peers = h.checkPeers(ctx, spec, vx)
 	st.Endpoints = endpointItems(spec, eps, byName, br)
 	return st

@@ -447,6 +447,9 @@ type FilterStatus struct {
 	// State is "filtered", "off" (the VtepFilter option or the daemon's
 	// default), or "unfiltered" (the host cannot filter: Note says why).
 	State string `json:"state"`
+	// Name is where the network's rules are: "inet docker_vxlan_plugin"
+	// and the network's name in the table (filtered networks only).
+	Name string `json:"name,omitempty"`
 	// Note says why a network is unfiltered.
 	Note string `json:"note,omitempty"`
 	// Allowed are the sources admitted, as the kernel's sets hold them.
@@ -454,10 +457,13 @@ type FilterStatus struct {
 	// Dropped counts the packets and bytes dropped since the network's
 	// rules were made.
 	Dropped vtepfilter.Counter `json:"dropped"`
+	// Drift lists how the table differs from what the network asks (its
+	// rules missing, or for another port or VNI); empty when as asked.
+	Drift []string `json:"drift,omitempty"`
 }
 
-// FilterRole is the Role of a network's VTEP filter among its Links in
-// a NetworkStatus.
+// FilterRole names a network's VTEP filter among its checked items, as
+// NetworkStatus.Err and the status table do.
 const FilterRole = "vtep filter"
 
 // Filter states.
@@ -467,15 +473,15 @@ const (
 	FilterUnfiltered = "unfiltered"
 )
 
-// checkFilter reads the network's filter from the kernel: its status, and
-// an item with drift when the network should be filtered and the table
-// does not hold its rules.
-func (h *Host) checkFilter(ctx context.Context, spec *fabric.NetworkSpec) (*FilterStatus, *ItemStatus) {
+// checkFilter reads the network's filter from the kernel, with drift when
+// the network should be filtered and the table does not hold its rules;
+// nil on a host without the filter.
+func (h *Host) checkFilter(ctx context.Context, spec *fabric.NetworkSpec) *FilterStatus {
 	if h.filter == nil {
-		return nil, nil
+		return nil
 	}
 	if !h.filterWanted(spec) {
-		return &FilterStatus{State: FilterOff, Allowed: []netip.Prefix{}}, nil
+		return &FilterStatus{State: FilterOff, Allowed: []netip.Prefix{}}
 	}
 	f := h.filter.ready(ctx)
 	if f == nil {
@@ -483,30 +489,29 @@ func (h *Host) checkFilter(ctx context.Context, spec *fabric.NetworkSpec) (*Filt
 		if h.filter.unavailable != nil {
 			note = h.filter.unavailable.Error()
 		}
-		return &FilterStatus{State: FilterUnfiltered, Note: note, Allowed: []netip.Prefix{}}, nil
+		return &FilterStatus{State: FilterUnfiltered, Note: note, Allowed: []netip.Prefix{}}
 	}
 	name := filterName(spec.ID)
-	it := &ItemStatus{Name: "inet " + vtepfilter.TableName + " " + name, Role: FilterRole}
-	st := &FilterStatus{State: FilterOn, Allowed: []netip.Prefix{}}
+	st := &FilterStatus{State: FilterOn, Name: "inet " + vtepfilter.TableName + " " + name, Allowed: []netip.Prefix{}}
 	states, err := f.Read(ctx)
 	if err != nil {
-		it.Drift = append(it.Drift, fmt.Sprintf("reading the table: %v", err))
-		return st, it
+		st.Drift = append(st.Drift, fmt.Sprintf("reading the table: %v", err))
+		return st
 	}
 	i := slices.IndexFunc(states, func(s vtepfilter.State) bool { return s.Name == name })
 	if i < 0 {
-		it.Drift = append(it.Drift, "rules missing: every source is admitted")
-		return st, it
+		st.Drift = append(st.Drift, "rules missing: every source is admitted")
+		return st
 	}
 	s := states[i]
 	st.Allowed, st.Dropped = s.Allowed, s.Dropped
 	switch {
 	case s.Rules != 2:
-		it.Drift = append(it.Drift, fmt.Sprintf("%d rules, want 2 (IPv4 and IPv6)", s.Rules))
+		st.Drift = append(st.Drift, fmt.Sprintf("%d rules, want 2 (IPv4 and IPv6)", s.Rules))
 	case s.Port != spec.Port() || s.VNI != spec.VXLAN.VNI:
-		it.Drift = append(it.Drift, fmt.Sprintf("rules for port %d VNI %d, want port %d VNI %d", s.Port, s.VNI, spec.Port(), spec.VXLAN.VNI))
+		st.Drift = append(st.Drift, fmt.Sprintf("rules for port %d VNI %d, want port %d VNI %d", s.Port, s.VNI, spec.Port(), spec.VXLAN.VNI))
 	}
-	return st, it
+	return st
 }
 
 // VTEPFilterDropped returns what the network's VTEP filter dropped since

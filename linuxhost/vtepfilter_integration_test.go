@@ -133,6 +133,25 @@ func TestIntegrationVTEPFilterFollowsNetworks(t *testing.T) {
 	if st.Err() != nil || st.Filter == nil || st.Filter.State != FilterOn || !slices.Equal(st.Filter.Allowed, prefixes("198.18.4.2/31")) {
 		t.Errorf("status of a filtered network: %+v %+v (%v)", st.Filter, st.Links, st.Err())
 	}
+	// Rules removed behind the host's back are drift; making the network
+	// again puts them back.
+	other, err := vtepfilter.New(vtepfilter.WithNetNSFd(ns.Open().Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Remove(ctx, "df1f1f1f1f1f1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.CheckNetwork(ctx, peers, nil).Err(); err == nil || !strings.Contains(err.Error(), "vtep filter inet docker_vxlan_plugin df1f1f1f1f1f1: rules missing") {
+		t.Errorf("rules removed: %v", err)
+	}
+	if err := h.CreateNetwork(ctx, peers); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.CheckNetwork(ctx, peers, nil).Err(); err != nil {
+		t.Errorf("made again: %v", err)
+	}
 	if st := h.CheckNetwork(ctx, off, nil); st.Filter == nil || st.Filter.State != FilterOff {
 		t.Errorf("status of VtepFilter=false: %+v", st.Filter)
 	}

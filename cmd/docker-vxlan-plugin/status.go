@@ -164,17 +164,11 @@ func writeStatusTable(w io.Writer, rep *docker.StatusReport) {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", id, kind, v, item, name, state)
 		}
-		var filterItem linuxhost.ItemStatus
 		for _, it := range n.Links {
-			if it.Role == linuxhost.FilterRole {
-				filterItem = it
-				continue
-			}
 			row(it, it.Role, it.Name)
 		}
 		if f := n.Filter; f != nil {
-			filterItem.Note = filterNote(f)
-			row(filterItem, linuxhost.FilterRole, allowedText(f))
+			row(linuxhost.ItemStatus{Drift: f.Drift, Note: filterNote(f)}, linuxhost.FilterRole, allowedText(f))
 		}
 		for _, it := range n.Peers {
 			row(it, it.Role, it.Name)

@@ -83,9 +83,8 @@ func TestStatusWithoutPluginOrStore(t *testing.T) {
 // drop count, off, or unfiltered with the reason; a filter whose rules are
 // missing is drift.
 func TestStatusVTEPFilterLine(t *testing.T) {
-	filterItem := linuxhost.ItemStatus{Name: "inet docker_vxlan_plugin d0123456789ab", Role: linuxhost.FilterRole}
 	rep := &docker.StatusReport{Source: "plugin", Networks: []linuxhost.NetworkStatus{
-		{ID: "0123456789abcdef", Kind: fabric.KindBridge, VNI: 40, Links: []linuxhost.ItemStatus{{Name: "vx_0123456789ab", Role: "vxlan"}, filterItem},
+		{ID: "0123456789abcdef", Kind: fabric.KindBridge, VNI: 40, Links: []linuxhost.ItemStatus{{Name: "vx_0123456789ab", Role: "vxlan"}},
 			Filter: &linuxhost.FilterStatus{State: linuxhost.FilterOn, Allowed: []netip.Prefix{netip.MustParsePrefix("198.18.40.2/32"),
 				netip.MustParsePrefix("198.18.50.0/24")}, Dropped: vtepfilter.Counter{Packets: 15, Bytes: 1170}}},
 		{ID: "1123456789abcdef", Kind: fabric.KindBridge, VNI: 41, Links: []linuxhost.ItemStatus{{Name: "vx_1123456789ab", Role: "vxlan"}},
@@ -105,7 +104,7 @@ func TestStatusVTEPFilterLine(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
 	}
-	rep.Networks[0].Links[1].Drift = []string{"rules missing: every source is admitted"}
+	rep.Networks[0].Filter.Drift = []string{"rules missing: every source is admitted"}
 	out.Reset()
 	writeStatusTable(&out, rep)
 	if !strings.Contains(spaced.ReplaceAllString(out.String(), " "), "allow 198.18.40.2,198.18.50.0/24 DRIFT: rules missing") || rep.DriftCount() != 1 {
