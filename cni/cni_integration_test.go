@@ -181,12 +181,7 @@ func TestIntegrationCNILifecycle(t *testing.T) {
 // filterTable reads the VTEP filter's table in ns.
 func filterTable(t *testing.T, ns *testns.NS) []vtepfilter.State {
 	t.Helper()
-	f, err := vtepfilter.New(vtepfilter.WithNetNSFd(ns.Open().Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, err := f.Read(t.Context())
+	st, err := vtepfilter.ReadNetNS(t.Context(), ns.Open().Fd())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,12 +47,7 @@ func network(t *testing.T, h *Host, id string, vni int, opts map[string]string) 
 // networks by name.
 func readTable(t *testing.T, ns *testns.NS) map[string]vtepfilter.State {
 	t.Helper()
-	f, err := vtepfilter.New(vtepfilter.WithNetNSFd(ns.Open().Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	states, err := f.Read(t.Context())
+	states, err := vtepfilter.ReadNetNS(t.Context(), ns.Open().Fd())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -444,3 +444,14 @@ func (f *Filter) Read(ctx context.Context) ([]State, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
+
+// ReadNetNS reads every network the table holds in the network namespace
+// fd refers to, as Read does, through a connection of its own.
+func ReadNetNS(ctx context.Context, fd int) ([]State, error) {
+	f, err := New(WithNetNSFd(fd))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Read(ctx)
+}

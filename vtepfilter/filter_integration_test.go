@@ -237,21 +237,9 @@ func TestIntegrationDropsAndCounts(t *testing.T) {
 	if err := peer.Ping(hostAddr, 1); err != nil { // the neighbour entries: no packet waits in a queue
 		t.Fatal(err)
 	}
-	var rx *net.UDPConn
-	if err := ns.Do(func() (err error) {
-		rx, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(hostAddr, 4789)))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer rx.Close()
+	rx := listen(t, ns, hostAddr)
 	send(42, 4789, 3)
-	for i := range 3 { // an allowed source: delivered
-		_ = rx.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, _, err := rx.ReadFromUDPAddrPort(make([]byte, 2048)); err != nil {
-			t.Fatalf("packet %d from an allowed source: %v", i, err)
-		}
-	}
+	receive(t, rx, 3) // an allowed source: delivered
 	dropped(0)
 	if err := f.SetAllowed(ctx, n.Name, pfx("198.18.21.0/24", "fd00::1/128")); err != nil {
 		t.Fatal(err)
@@ -265,14 +253,7 @@ func TestIntegrationDropsAndCounts(t *testing.T) {
 
 	// IPv6: a source not in the set is dropped by the IPv6 rule, counted
 	// with the IPv4 one's; once allowed it is delivered.
-	var rx6 *net.UDPConn
-	if err := ns.Do(func() (err error) {
-		rx6, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(host6, 4789)))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer rx6.Close()
+	rx6 := listen(t, ns, host6)
 	if err := peer.Ping(host6, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -288,12 +269,7 @@ func TestIntegrationDropsAndCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	send6(2)
-	for i := range 2 {
-		_ = rx6.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, _, err := rx6.ReadFromUDPAddrPort(make([]byte, 2048)); err != nil {
-			t.Fatalf("IPv6 packet %d from an allowed source: %v", i, err)
-		}
-	}
+	receive(t, rx6, 2)
 	dropped(7)
 
 	other := Network{Name: "net2", Port: 4789, VNI: 43}
@@ -331,3 +307,28 @@ func TestIntegrationDropsAndCounts(t *testing.T) {
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// listen opens a UDP socket on addr, port 4789, in ns, closed at cleanup.
+func listen(t *testing.T, ns *testns.NS, addr netip.Addr) *net.UDPConn {
+	t.Helper()
+	var rx *net.UDPConn
+	if err := ns.Do(func() (err error) {
+		rx, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, 4789)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rx.Close() })
+	return rx
+}
+
+// receive waits for n packets on rx, each within 5 s.
+func receive(t *testing.T, rx *net.UDPConn, n int) {
+	t.Helper()
+	for i := range n {
+		_ = rx.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, _, err := rx.ReadFromUDPAddrPort(make([]byte, 2048)); err != nil {
+			t.Fatalf("packet %d of %d from an allowed source: %v", i+1, n, err)
+		}
+	}
+}

@@ -280,13 +280,9 @@ func TestIntegrationDockerVTEPFilter(t *testing.T) {
 // the network of VNI vni, as its table holds it.
 func wantAdmitted(t testing.TB, ns *testns.NS, vni uint32, want ...netip.Addr) {
 	t.Helper()
-	f, err := vtepfilter.New(vtepfilter.WithNetNSFd(ns.Open().Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	h := ns.Open()
 	testns.Eventually(t, 30*time.Second, 200*time.Millisecond, "the VTEP filter of VNI "+fmt.Sprint(vni)+" in "+ns.Name, func() error {
-		states, err := f.Read(t.Context())
+		states, err := vtepfilter.ReadNetNS(t.Context(), h.Fd())
 		if err != nil {
 			return err
 		}
