@@ -88,10 +88,15 @@ func open(args *skel.CmdArgs) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &session{args: args, conf: conf, conn: conn, host: linuxhost.New(conn)}, nil
+	// The VTEP filter is on unless the network's VtepFilter key says false:
+	// the CNI plugin has no daemon flag to set another default.
+	return &session{args: args, conf: conf, conn: conn, host: linuxhost.New(conn, linuxhost.WithVTEPFilter(true))}, nil
 }
 
-func (s *session) close() { s.conn.Close() }
+func (s *session) close() {
+	s.host.Close()
+	s.conn.Close()
+}
 
 // withSession makes a CNI command of cmd: it runs with the call's session,
 // and its error carries the CNI specification's code (cniError).

@@ -12,6 +12,7 @@ import (
 	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
 	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
+	"github.com/TrilliumIT/docker-vxlan-plugin/vtepfilter"
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -134,6 +135,9 @@ func TestIntegrationCNILifecycle(t *testing.T) {
 	if err := c1.Ping(addrs[1], 2); err != nil {
 		t.Errorf("c1 -> c2: %v", err)
 	}
+	if got := filterTable(t, n.host.ns); len(got) != 1 || got[0].VNI != 4242 || got[0].Name[0] != 'c' || got[0].Rules != 2 {
+		t.Errorf("VTEP filter table: %+v, want the network's rules (VNI 4242, a CNI network's name)", got)
+	}
 
 	if err := n.host.cni.CheckNetworkList(ctx, list, rt1); err != nil {
 		t.Errorf("CHECK c1: %v", err)
@@ -169,6 +173,19 @@ func TestIntegrationCNILifecycle(t *testing.T) {
 		}
 	}
 	n.checkGone(t, "after the last DEL")
+	if got := filterTable(t, n.host.ns); len(got) != 0 {
+		t.Errorf("VTEP filter table after the last DEL: %+v", got)
+	}
+}
+
+// filterTable reads the VTEP filter's table in ns.
+func filterTable(t *testing.T, ns *testns.NS) []vtepfilter.State {
+	t.Helper()
+	st, err := vtepfilter.ReadNetNS(t.Context(), ns.Open().Fd())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // ipamLeft lists the addresses host-local still has allocated.

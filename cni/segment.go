@@ -70,5 +70,9 @@ func (seg *segment) on(spec *fabric.NetworkSpec) *fabric.NetworkSpec {
 	c.ID = seg.NetworkID
 	c.VXLAN.Name, c.VXLAN.Alias = seg.VXLAN, fabric.OwnerMark(seg.NetworkID)
 	c.Bridge.Name = seg.Bridge
+	// Its VTEP filter is the Docker network's own, as the Docker plugin's
+	// flag and options make it: neither checked nor touched from here.
+	off := false
+	c.VTEPFilter = &off
 	return &c
 }

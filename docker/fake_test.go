@@ -17,6 +17,7 @@ import (
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
+	"github.com/TrilliumIT/docker-vxlan-plugin/vtepfilter"
 	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
 )
 
@@ -188,6 +189,11 @@ func (f *fakeHost) RemovePeer(_ context.Context, s *fabric.NetworkSpec, p netip.
 	defer f.mu.Unlock()
 	f.peers[s.VXLAN.Name] = slices.DeleteFunc(f.peers[s.VXLAN.Name], func(q netip.Addr) bool { return q == p })
 	return nil
+}
+
+// VTEPFilterDropped: the fake host filters nothing.
+func (f *fakeHost) VTEPFilterDropped(_ context.Context, s *fabric.NetworkSpec) (vtepfilter.Counter, error) {
+	return vtepfilter.Counter{}, fmt.Errorf("network %s: %w", s.ID, vtepfilter.ErrNotFound)
 }
 
 // peersOf returns the FDB peers of a vxlan link, sorted, as text.

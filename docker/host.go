@@ -6,6 +6,7 @@ import (
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
+	"github.com/TrilliumIT/docker-vxlan-plugin/vtepfilter"
 )
 
 // Host is what the driver needs from the machine: the interfaces
@@ -48,6 +49,10 @@ type Host interface {
 	// OpenSegment opens the network's segment for the IPAM driver's
 	// probes and guard (nil: the host does not probe).
 	OpenSegment(spec *fabric.NetworkSpec, g linuxhost.Guard) (*linuxhost.Segment, error)
+	// VTEPFilterDropped reads what the network's VTEP filter dropped, the
+	// number status shows; a network not filtered is an error matching
+	// vtepfilter.ErrNotFound.
+	VTEPFilterDropped(ctx context.Context, spec *fabric.NetworkSpec) (vtepfilter.Counter, error)
 }
 
 var _ Host = (*linuxhost.Host)(nil)

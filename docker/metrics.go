@@ -190,8 +190,8 @@ func (m *Metrics) observeRestore(rep *RestoreReport, took time.Duration) {
 // FilterDropReader is what a VTEP filter offers the metrics: the packets it
 // dropped on each network's vxlan link since the filter was set up, by
 // network ID. A Host that implements it gets
-// dvp_vtep_filter_dropped_packets_total; none does yet (the filter is
-// pending), and until one does the metric is absent.
+// dvp_vtep_filter_dropped_packets_total (*linuxhost.Host does); for one
+// that does not, the metric is absent.
 type FilterDropReader interface {
 	FilterDrops(ctx context.Context, specs []*fabric.NetworkSpec) (map[string]uint64, error)
 }

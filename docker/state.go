@@ -193,6 +193,8 @@ type networkRecord struct {
 	HostGateway    bool               `json:"host_gateway,omitempty"`
 	Gateways       []netip.Prefix     `json:"gateways,omitempty"`
 	ContainerMTU   int                `json:"container_mtu"`
+	VTEPFilter     *bool              `json:"vtep_filter,omitempty"` // the VtepFilter option; omitted: the daemon's default
+	VTEPAllow      []netip.Prefix     `json:"vtep_allow,omitempty"`
 }
 
 type bridgeRecord struct {
@@ -228,7 +230,7 @@ type nodeRecord struct {
 
 func recordOf(s *fabric.NetworkSpec) *networkRecord {
 	r := &networkRecord{ID: s.ID, Kind: s.Kind, VTEPCandidates: s.VTEPCandidates, Peers: s.Peers,
-		HostGateway: s.HostGateway, Gateways: s.Gateways, ContainerMTU: s.ContainerMTU}
+		HostGateway: s.HostGateway, Gateways: s.Gateways, ContainerMTU: s.ContainerMTU, VTEPFilter: s.VTEPFilter, VTEPAllow: s.VTEPAllow}
 	if s.Kind != fabric.KindParent {
 		r.VXLAN = &s.VXLAN
 	}
@@ -253,7 +255,7 @@ func recordOf(s *fabric.NetworkSpec) *networkRecord {
 
 func (r *networkRecord) spec() (*fabric.NetworkSpec, error) {
 	s := &fabric.NetworkSpec{ID: r.ID, Kind: r.Kind, VTEPCandidates: r.VTEPCandidates, Peers: r.Peers,
-		HostGateway: r.HostGateway, Gateways: r.Gateways, ContainerMTU: r.ContainerMTU}
+		HostGateway: r.HostGateway, Gateways: r.Gateways, ContainerMTU: r.ContainerMTU, VTEPFilter: r.VTEPFilter, VTEPAllow: r.VTEPAllow}
 	switch r.Kind {
 	case fabric.KindBridge, fabric.KindMacvlan, fabric.KindParent:
 	default:

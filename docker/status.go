@@ -58,6 +58,9 @@ func (r *StatusReport) DriftCount() int {
 				}
 			}
 		}
+		if ns.Filter != nil && len(ns.Filter.Drift) > 0 {
+			n++
+		}
 	}
 	return n
 }

@@ -112,6 +112,23 @@ var optionTable = []Option{
 			p.spec.Peers = peers
 			return err
 		}},
+	{Name: "VtepFilter", Kinds: vxlanKinds,
+		Meaning: "admit the network's VXLAN packets (its Port and VNI) only from its VTEPs, dropping and counting the others: " +
+			"the Peers, the swarm's nodes, an EVPN network's remote VTEPs, a unicast Group, a multicast Group's VTEP device " +
+			"prefixes, and VtepAllow (see docs/vtep-filter.md); false for operators who filter elsewhere",
+		Default:  "the plugin's -vtep-filter flag (VTEP_FILTER), true unless set",
+		Accepted: acceptedBool,
+		apply:    boolValue(func(s *NetworkSpec, b bool) { s.VTEPFilter = vxlan.Ptr(b) })},
+	{Name: "VtepAllow", Kinds: vxlanKinds,
+		Meaning: "sources the VTEP filter admits besides the network's VTEPs; on a multicast Group network, instead of the " +
+			"prefixes of the VTEP device's addresses",
+		Default:  "none",
+		Accepted: "comma-separated IPv4 or IPv6 addresses or prefixes (198.18.0.0/15, fd00::1)",
+		apply: func(p *parsedOptions, v string) error {
+			allow, err := parsePrefixes(v)
+			p.spec.VTEPAllow = allow
+			return err
+		}},
 	{Name: "ControlPlane", Kinds: bridgeKinds, whyKinds: evpnNeedsBridge,
 		Meaning: "how VTEPs and remote MACs are found: flood and learn (Group or Peers), or BGP EVPN through a routing daemon " +
 			"on each host such as FRR (see docs/evpn.md: learning off, the local address from SrcAddr or VtepDev, no Peers " +
@@ -537,6 +554,10 @@ func (p *parsedOptions) checkCombinations(opts map[string]string) error {
 		}
 	case p.portLow != nil:
 		s.VXLAN.SrcPorts = vxlan.PortRange{Low: *p.portLow, High: *p.portHigh}
+	}
+	if s.VTEPFilter != nil && !*s.VTEPFilter && len(s.VTEPAllow) > 0 {
+		return &OptionError{Option: p.given("VtepAllow"), Value: opts[p.given("VtepAllow")], Problem: "given with VtepFilter=false, which admits every source",
+			Accepted: "VtepAllow with the filter on"}
 	}
 	// The vxlan link's own rules (address families, a unicast source, a
 	// device for a multicast group) are vxlan.Config.Validate's, applied

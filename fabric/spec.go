@@ -55,6 +55,13 @@ type NetworkSpec struct {
 	// ControlPlane is how the VTEPs and remote MACs are found: flood and
 	// learn, or BGP EVPN through a routing daemon (see evpn.go).
 	ControlPlane ControlPlane
+	// VTEPFilter is the VtepFilter option: whether the network's VXLAN
+	// packets are admitted only from its VTEPs; nil leaves it to the
+	// daemon's default.
+	VTEPFilter *bool
+	// VTEPAllow are the sources the VTEP filter admits besides the
+	// network's VTEPs (the VtepAllow option).
+	VTEPAllow []netip.Prefix
 	// HostGateway puts the gateway addresses on the bridge (bridge kind
 	// only). The HostGateway option decides it, or else the scope: on in
 	// local scope, off in global scope.

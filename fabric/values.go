@@ -114,3 +114,34 @@ func parsePeers(v string) ([]netip.Addr, error) {
 	}
 	return peers, nil
 }
+
+// parsePrefixes reads a comma-separated list of addresses (taken as /32
+// or /128) and prefixes; empty items are allowed, an empty list is not.
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if strings.Contains(f, "/") {
+			p, err := netip.ParsePrefix(f)
+			if err != nil || p.Addr().Zone() != "" {
+				return nil, fmt.Errorf("%q is not an IP prefix", f)
+			}
+			if p.Addr().Is4In6() {
+				p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := parseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP address or prefix", f)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no address or prefix")
+	}
+	return out, nil
+}

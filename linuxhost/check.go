@@ -31,6 +31,9 @@ type NetworkStatus struct {
 	// Counters are what the kernel counts for its vxlan link, when they
 	// were read (see Counters): the numbers the metrics export.
 	Counters *NetworkCounters `json:"counters,omitempty"`
+	// Filter is the network's VTEP filter, on a host that filters (see
+	// WithVTEPFilter).
+	Filter *FilterStatus `json:"vtep_filter,omitempty"`
 }
 
 // ItemStatus is one checked item: a link, a peer or an endpoint.
@@ -59,6 +62,9 @@ func (s NetworkStatus) Err() error {
 				parts = append(parts, fmt.Sprintf("%s %s: %s", it.Role, it.Name, strings.Join(it.Drift, ", ")))
 			}
 		}
+	}
+	if f := s.Filter; f != nil && len(f.Drift) > 0 {
+		parts = append(parts, fmt.Sprintf("%s %s: %s", FilterRole, f.Name, strings.Join(f.Drift, ", ")))
 	}
 	if len(parts) == 0 {
 		return nil
@@ -110,6 +116,7 @@ func (h *Host) CheckNetwork(ctx context.Context, spec *fabric.NetworkSpec, eps [
 		br = byName[spec.Bridge.Name]
 		st.Links = append(st.Links, checkBridgeLink(spec, br, vx))
 	}
+	st.Filter = h.checkFilter(ctx, spec)
 	st.Peers = h.checkPeers(ctx, spec, vx)
 	st.Endpoints = endpointItems(spec, eps, byName, br)
 	return st

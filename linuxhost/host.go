@@ -26,16 +26,17 @@ import (
 // that needs a name, or a VNI and port, of a link still being deleted
 // waits for that deletion. Drain waits for all of them.
 type Host struct {
-	conn *rtlink.Conn
-	vx   *vxlan.Client
-	reap *reaper
+	conn   *rtlink.Conn
+	vx     *vxlan.Client
+	reap   *reaper
+	filter *hostFilter // nil without WithVTEPFilter
 }
 
 // Option configures New.
 type Option func(*Host)
 
-// WithLogger sets where the host logs what its background deletion does;
-// without it, that is discarded.
+// WithLogger sets where the host logs what its background deletion and
+// its VTEP filter do; without it, that is discarded.
 func WithLogger(log *slog.Logger) Option {
 	return func(h *Host) { h.reap.log = log }
 }
@@ -58,6 +59,9 @@ func New(conn *rtlink.Conn, opts ...Option) *Host {
 	for _, o := range opts {
 		o(h)
 	}
+	if h.filter != nil {
+		h.filter.log, h.filter.conn = h.reap.log, conn
+	}
 	return h
 }
 
@@ -78,11 +82,7 @@ func (h *Host) LinkMTU(ctx context.Context, name string) (int, error) {
 // LinkAddrs returns the addresses on the named link, in the kernel's
 // order, or an error matching vxlan.ErrNotFound.
 func (h *Host) LinkAddrs(ctx context.Context, name string) ([]netip.Addr, error) {
-	l, err := h.conn.LinkByName(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	as, err := h.conn.Addresses(ctx, l)
+	as, err := h.addresses(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -91,6 +91,15 @@ func (h *Host) LinkAddrs(ctx context.Context, name string) ([]netip.Addr, error)
 		out[i] = a.Prefix.Addr()
 	}
 	return out, nil
+}
+
+// addresses reads the addresses on the named link, with their prefixes.
+func (h *Host) addresses(ctx context.Context, name string) ([]rtlink.Address, error) {
+	l, err := h.conn.LinkByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return h.conn.Addresses(ctx, l)
 }
 
 // vlanMark is the alias of the 802.1Q sub-interfaces made as parents;

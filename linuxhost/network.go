@@ -16,22 +16,32 @@ import (
 // when asked, the gateway addresses; for a macvlan-mode network the vxlan
 // link and its peers; for a parent network the parent, when it is an
 // 802.1Q sub-interface to make or an isolated network's own link. Links
-// made for this network by an earlier call are adopted.
+// made for this network by an earlier call are adopted. Last, a filtered
+// network gets its VTEP filter (vtepfilter.go).
 func (h *Host) CreateNetwork(ctx context.Context, spec *fabric.NetworkSpec) (err error) {
 	var u undo.Steps
 	defer u.OnError(ctx, &err)
+	if err := h.createLinks(ctx, spec, &u); err != nil {
+		return err
+	}
+	return h.installFilter(ctx, spec)
+}
+
+// createLinks makes the network's links, as CreateNetwork says, each with
+// its undo step in u.
+func (h *Host) createLinks(ctx context.Context, spec *fabric.NetworkSpec, u *undo.Steps) error {
 	if spec.Kind == fabric.KindParent {
-		return h.ensureParent(ctx, spec, &u)
+		return h.ensureParent(ctx, spec, u)
 	}
 	// Links of a deleted network may still hold the names or the VNI.
 	if err := h.reap.waitFor(ctx, []string{spec.VXLAN.Name, spec.Bridge.Name}, spec.VXLAN.VNI, spec.Port(), true); err != nil {
 		return err
 	}
-	vx, err := h.ensureVXLAN(ctx, spec, &u)
+	vx, err := h.ensureVXLAN(ctx, spec, u)
 	if err != nil || spec.Kind == fabric.KindMacvlan {
 		return err
 	}
-	br, err := h.ensureBridge(ctx, spec, fabric.OwnerMark(spec.ID), &u)
+	br, err := h.ensureBridge(ctx, spec, fabric.OwnerMark(spec.ID), u)
 	if err != nil {
 		return err
 	}
@@ -47,7 +57,7 @@ func (h *Host) CreateNetwork(ctx context.Context, spec *fabric.NetworkSpec) (err
 		}
 	}
 	if spec.HostGateway {
-		return h.addGateways(ctx, spec, br, &u)
+		return h.addGateways(ctx, spec, br, u)
 	}
 	return nil
 }
@@ -261,10 +271,13 @@ func (h *Host) ensureBridge(ctx context.Context, spec *fabric.NetworkSpec, mark 
 }
 
 // DeleteNetwork removes what CreateNetwork made, each link only if this
-// plugin made it: the gateway addresses it put on an operator's bridge, the
+// plugin made it: the network's VTEP filter, the gateway addresses it put on an operator's bridge, the
 // vxlan link and the bridge, an isolated network's parent, and an 802.1Q
 // parent it made once no other network uses it.
 func (h *Host) DeleteNetwork(ctx context.Context, spec *fabric.NetworkSpec, parentInUse bool) error {
+	if err := h.removeFilter(ctx, spec); err != nil {
+		return err
+	}
 	mark := fabric.OwnerMark(spec.ID)
 	switch spec.Kind {
 	case fabric.KindParent:

@@ -84,7 +84,8 @@ func (h *Host) DeleteOwnedLink(ctx context.Context, o OwnedLink) error {
 // bridge, up, with the vxlan link as a port), or its parent, and an EVPN
 // network's bridge port flags; not the other settings of the links nor the
 // peers' FDB entries, which a reboot, the usual reason links are missing,
-// removes together with the links.
+// removes together with the links. Last, it builds the VTEP filter's
+// table again from the networks it brought back (vtepfilter.go).
 func (h *Host) Reconcile(ctx context.Context, specs []*fabric.NetworkSpec) (*Reconciliation, error) {
 	// Names, kinds, flags, masters, groups and aliases are all it reads.
 	links, err := h.conn.BriefLinks(ctx)
@@ -111,6 +112,11 @@ func (h *Host) Reconcile(ctx context.Context, specs []*fabric.NetworkSpec) (*Rec
 		}
 		// An EVPN network's bridge port flags are not in the listing.
 		rec.Failed[i] = h.ensureEVPNPort(ctx, spec, byName[spec.VXLAN.Name])
+	}
+	for i, err := range h.syncFilter(ctx, specs, rec.Failed) {
+		if err != nil {
+			rec.Failed[i] = err
+		}
 	}
 	for _, o := range ownedLinks(links) {
 		// The CNI front end's networks are its own, never the driver's

@@ -185,6 +185,20 @@ func changes(typ netlink.HeaderType) bool {
 	return true
 }
 
+// NetNS returns the namespace the connection was dialled into, valid
+// until the connection is closed, or nil for the caller's own: what another
+// netlink family's connection (nftables) needs to reach the same one.
+func (c *Conn) NetNS() *NetNS { return c.ns }
+
+// WatchNeighbors is [WatchNeighbors] in the connection's namespace, on a
+// socket of its own.
+func (c *Conn) WatchNeighbors(ctx context.Context, fn func(NeighEvent) error) error {
+	if c.ns != nil {
+		return WatchNeighbors(ctx, fn, WithNetNS(c.ns))
+	}
+	return WatchNeighbors(ctx, fn)
+}
+
 // Clone dials a second connection into the connection's namespace, with
 // its fault injection, if a test installed one (internal/netfault).
 // Requests on the two do not wait for each other: a

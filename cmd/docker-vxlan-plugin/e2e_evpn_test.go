@@ -273,6 +273,22 @@ func TestIntegrationDockerEVPN(t *testing.T) {
 	c.ping(t, "c3", "198.19.30.12")
 	a.ping(t, "c1", "198.19.30.13")
 	b.ping(t, "c2", "198.19.30.13")
+	// The VTEP filter of each host admits the other two, C with nothing
+	// touched on A and B: their allow-lists follow the flood entries.
+	for _, w := range []struct {
+		h      *evpnDockerHost
+		others []netip.Addr
+	}{{a, []netip.Addr{b.addr, c.addr}}, {b, []netip.Addr{a.addr, c.addr}}, {c, []netip.Addr{a.addr, b.addr}}} {
+		within(t, evpnConv, "host "+w.h.name+" VTEP filter admits the other hosts", func() (bool, string) {
+			f := filterOfLink(t, w.h.d, bin, w.h.vx)
+			for _, o := range w.others {
+				if f == nil || !slices.ContainsFunc(f.Allowed, func(p netip.Prefix) bool { return p.Contains(o) }) {
+					return false, fmt.Sprintf("%+v", f)
+				}
+			}
+			return true, ""
+		})
+	}
 	for _, w := range []struct {
 		h    *evpnDockerHost
 		want map[string]netip.Addr

@@ -275,7 +275,10 @@ func TestIntegrationSwarm(t *testing.T) {
 	wantPeers(t, m1, id40, w1.addr, m2.addr)
 	wantPeers(t, w1, id40, m1.addr, m2.addr)
 	wantPeers(t, m2, id40, m1.addr, w1.addr)
-	stage("third node joined; its task reachable")
+	wantAdmitted(t, m1.NS, uint32(vni40), w1.addr, m2.addr)
+	wantAdmitted(t, w1.NS, uint32(vni40), m1.addr, m2.addr)
+	wantAdmitted(t, m2.NS, uint32(vni40), m1.addr, w1.addr)
+	stage("third node joined; its task reachable; every node's VTEP filter admits it")
 
 	// The worker's plugin restarts; a network made afterwards reaches its
 	// peers, which no one announces again: they come from its state.
@@ -355,13 +358,15 @@ func TestIntegrationSwarm(t *testing.T) {
 	wantPeers(t, m1, id40, m2.addr)
 	wantPeers(t, m2, id40, m1.addr)
 	wantPeers(t, m1, id41, m2.addr)
+	wantAdmitted(t, m1.NS, uint32(vni40), m2.addr) // the VTEP filters let go of it too
+	wantAdmitted(t, m2.NS, uint32(vni40), m1.addr)
 	eventually(t, 60*time.Second, "links gone on the node that left", func() error {
 		if left := ownedLinks(t, w1.Host); len(left) != 0 {
 			return fmt.Errorf("left: %v", left)
 		}
 		return nil
 	})
-	stage("worker left; its FDB entries and links are gone")
+	stage("worker left; its FDB entries, its place in the VTEP filters and its links are gone")
 
 	// It comes back as a third manager; the leader's dockerd is killed;
 	// a network created at the new leader gets a VNI distinct from all.

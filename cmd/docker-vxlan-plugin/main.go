@@ -165,6 +165,7 @@ type daemonFlags struct {
 	callTimeout                            *time.Duration
 	swarm                                  *swarmFlags
 	metricsAddr                            *string
+	vtepFilter                             *bool
 }
 
 // newDaemonFlags registers the daemon's flags on a new flag set that
@@ -213,6 +214,12 @@ func newDaemonFlags(out io.Writer) *daemonFlags {
 		"managed-plugin",
 		false,
 		"read the settings from the managed plugin's variables (DEBUG, SCOPE, ...) instead of DVP_*; the managed plugin's entrypoint passes it",
+	)
+	d.vtepFilter = fs.Bool(
+		"vtep-filter",
+		true,
+		"admit each vxlan network's VXLAN packets only from its VTEPs (nftables table inet docker_vxlan_plugin), for networks "+
+			"without -o VtepFilter; false leaves them unfiltered unless -o VtepFilter=true",
 	)
 	d.swarm = addSwarmFlags(fs)
 	d.metricsAddr = addMetricsFlag(fs)
@@ -291,6 +298,7 @@ func (d *daemonFlags) config() (daemonConfig, error) {
 		stateDir:    *d.stateDir,
 		callTimeout: *d.callTimeout,
 		metricsAddr: *d.metricsAddr,
+		vtepFilter:  *d.vtepFilter,
 		log:         log,
 	}, nil
 }
@@ -302,6 +310,7 @@ type daemonConfig struct {
 	stateDir    string
 	callTimeout time.Duration
 	metricsAddr string // empty: no metrics endpoint
+	vtepFilter  bool   // the VTEP filter's default
 	log         *slog.Logger
 }
 
@@ -359,7 +368,9 @@ func serve(cfg daemonConfig) error {
 	}
 	defer conn.Close()
 	metrics := docker.NewMetrics()
-	host := linuxhost.New(conn, linuxhost.WithLogger(log), linuxhost.WithDeletionObserver(metrics.ObserveDeletion))
+	host := linuxhost.New(conn, linuxhost.WithLogger(log), linuxhost.WithDeletionObserver(metrics.ObserveDeletion),
+		linuxhost.WithVTEPFilter(cfg.vtepFilter))
+	defer host.Close()
 	cfg.driver.Host, cfg.driver.StateDir, cfg.driver.Metrics = host, cfg.stateDir, metrics
 	driver, err := docker.NewDriver(cfg.driver)
 	if err != nil {
@@ -412,6 +423,8 @@ func serve(cfg daemonConfig) error {
 		cfg.driver.ParentDir,
 		"call-timeout",
 		cfg.callTimeout,
+		"vtep-filter",
+		cfg.vtepFilter,
 	)
 	err = serveUntilStopped(srv, l, cfg.callTimeout, log)
 	// The links released by the last calls: deleted now, or else by the

@@ -51,6 +51,7 @@ var settings = []setting{
 	{Flag: "peers", Env: "DVP_PEERS", Managed: "PEERS"},
 	{Flag: "vni-range", Env: "DVP_VNI_RANGE", Managed: "VNI_RANGE"},
 	{Flag: "metrics-addr", Env: "DVP_METRICS_ADDR", Managed: "METRICS_ADDR"},
+	{Flag: "vtep-filter", Env: "DVP_VTEP_FILTER", Managed: "VTEP_FILTER"},
 	{Flag: "version"},
 	{Flag: "managed-plugin"},
 }

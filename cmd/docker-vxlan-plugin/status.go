@@ -53,6 +53,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	socket := fs.String("socket", "", "the plugin's socket (default /run/docker/plugins/NAME.sock)")
 	stateDir := fs.String("state-dir", "/var/lib/docker-vxlan-plugin", "the plugin's state directory, read when no plugin answers")
 	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the plugin's answer before reading the store instead")
+	vtepFilter := fs.Bool("vtep-filter", true, "the plugin's -vtep-filter, when no plugin answers: which networks the store's reading expects filtered")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return statusClean
@@ -74,7 +75,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		// store's report is printed, but the exit code says no plugin runs.
 		code = statusNoPlugin
 		var serr error
-		rep, serr = statusFromStore(*stateDir)
+		rep, serr = statusFromStore(*stateDir, *vtepFilter)
 		switch _, sterr := os.Stat(filepath.Join(*stateDir, docker.StateFileName)); {
 		case serr != nil:
 			fmt.Fprintf(stderr, "docker-vxlan-plugin status: no plugin answered on %s (%v), and the state directory %s could not be read: %v\n",
@@ -136,13 +137,15 @@ func askPlugin(socket string, timeout time.Duration) (*docker.StatusReport, erro
 
 // statusFromStore reads the state store of dir, with no plugin running,
 // and checks it against the kernel from this process (docker.ReadStatus).
-func statusFromStore(dir string) (*docker.StatusReport, error) {
+func statusFromStore(dir string, vtepFilter bool) (*docker.StatusReport, error) {
 	conn, err := rtlink.Dial()
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	return docker.ReadStatus(context.Background(), dir, linuxhost.New(conn))
+	host := linuxhost.New(conn, linuxhost.WithVTEPFilter(vtepFilter))
+	defer host.Close()
+	return docker.ReadStatus(context.Background(), dir, host)
 }
 
 // writeStatusTable prints the report for a person: one row per checked
@@ -179,6 +182,9 @@ func writeStatusTable(w io.Writer, rep *docker.StatusReport) {
 		for _, it := range n.Links {
 			row(it, it.Role, it.Name)
 		}
+		if f := n.Filter; f != nil {
+			row(linuxhost.ItemStatus{Drift: f.Drift, Note: filterNote(f)}, linuxhost.FilterRole, allowedText(f))
+		}
 		for _, it := range n.Peers {
 			row(it, it.Role, it.Name)
 		}
@@ -214,4 +220,33 @@ func shortNetworkID(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// filterNote says what a network's VTEP filter does.
+func filterNote(f *linuxhost.FilterStatus) string {
+	switch f.State {
+	case linuxhost.FilterOn:
+		return fmt.Sprintf("filtered, %d packets dropped", f.Dropped.Packets)
+	case linuxhost.FilterOff:
+		return "off: every source admitted"
+	}
+	return "unfiltered: every source admitted: " + f.Note
+}
+
+// allowedText lists a VTEP filter's allow-list.
+func allowedText(f *linuxhost.FilterStatus) string {
+	if f.State != linuxhost.FilterOn {
+		return "-"
+	}
+	if len(f.Allowed) == 0 {
+		return "allow none"
+	}
+	parts := make([]string, len(f.Allowed))
+	for i, p := range f.Allowed {
+		parts[i] = p.String()
+		if p.IsSingleIP() {
+			parts[i] = p.Addr().String()
+		}
+	}
+	return "allow " + strings.Join(parts, ",")
 }

@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/docker"
 	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
+	"github.com/TrilliumIT/docker-vxlan-plugin/vtepfilter"
 )
 
 // servePluginStatus answers Plugin.Status on a unix socket with rep.
@@ -96,5 +99,38 @@ func TestStatusWithoutPlugin(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || code != statusNoPlugin || rep.Source != "store" || rep.StateDir != state ||
 		!strings.Contains(errOut.String(), "404 Not Found") {
 		t.Fatalf("exit %d, %v\n%s%s", code, err, out.String(), errOut.String())
+	}
+}
+
+// Each network's VTEP filter is one line of the table: its allow-list and
+// drop count, off, or unfiltered with the reason; a filter whose rules are
+// missing is drift.
+func TestStatusVTEPFilterLine(t *testing.T) {
+	rep := &docker.StatusReport{Source: "plugin", Networks: []linuxhost.NetworkStatus{
+		{ID: "0123456789abcdef", Kind: fabric.KindBridge, VNI: 40, Links: []linuxhost.ItemStatus{{Name: "vx_0123456789ab", Role: "vxlan"}},
+			Filter: &linuxhost.FilterStatus{State: linuxhost.FilterOn, Allowed: []netip.Prefix{netip.MustParsePrefix("198.18.40.2/32"),
+				netip.MustParsePrefix("198.18.50.0/24")}, Dropped: vtepfilter.Counter{Packets: 15, Bytes: 1170}}},
+		{ID: "1123456789abcdef", Kind: fabric.KindBridge, VNI: 41, Links: []linuxhost.ItemStatus{{Name: "vx_1123456789ab", Role: "vxlan"}},
+			Filter: &linuxhost.FilterStatus{State: linuxhost.FilterOff}},
+		{ID: "2123456789abcdef", Kind: fabric.KindBridge, VNI: 42, Links: []linuxhost.ItemStatus{{Name: "vx_2123456789ab", Role: "vxlan"}},
+			Filter: &linuxhost.FilterStatus{State: linuxhost.FilterUnfiltered, Note: "the kernel has no nf_tables"}},
+	}}
+	var out bytes.Buffer
+	writeStatusTable(&out, rep)
+	spaced := regexp.MustCompile(` +`)
+	for _, want := range []string{
+		"vtep filter allow 198.18.40.2,198.18.50.0/24 ok (filtered, 15 packets dropped)",
+		"vtep filter - ok (off: every source admitted)",
+		"vtep filter - ok (unfiltered: every source admitted: the kernel has no nf_tables)",
+	} {
+		if !strings.Contains(spaced.ReplaceAllString(out.String(), " "), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+	rep.Networks[0].Filter.Drift = []string{"rules missing: every source is admitted"}
+	out.Reset()
+	writeStatusTable(&out, rep)
+	if !strings.Contains(spaced.ReplaceAllString(out.String(), " "), "allow 198.18.40.2,198.18.50.0/24 DRIFT: rules missing") || rep.DriftCount() != 1 {
+		t.Errorf("drift of the filter:\n%s", out.String())
 	}
 }

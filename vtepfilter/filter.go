@@ -1,0 +1,472 @@
+package vtepfilter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// ErrUnsupported is matched by the errors of a kernel without nf_tables,
+// or without its inet family or base chains: the filter cannot be made.
+var ErrUnsupported = errors.New("the kernel has no nf_tables (inet family, filter base chains)")
+
+// ErrNotFound is matched by the error of reading a network the table does
+// not hold.
+var ErrNotFound = errors.New("no such network in the filter table")
+
+// Filter makes and reads the plugin's table in one network namespace. It
+// is safe for concurrent use: its changes are serialised, each one kernel
+// transaction (all of it or nothing is applied).
+type Filter struct {
+	mu    sync.Mutex
+	conn  *nftables.Conn
+	table *nftables.Table
+	chain *nftables.Chain
+}
+
+// Option configures New.
+type Option func(*config)
+
+type config struct {
+	netns int
+}
+
+// WithNetNSFd makes the filter in the network namespace fd refers to,
+// which the caller keeps open while the Filter is used. Without it, the
+// filter is made in the namespace of the calling process.
+func WithNetNSFd(fd int) Option {
+	return func(c *config) { c.netns = fd }
+}
+
+// New opens a netlink connection of the nftables family. It makes nothing;
+// [Filter.Probe] tells whether the kernel can hold the table.
+func New(opts ...Option) (*Filter, error) {
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	nopts := []nftables.ConnOption{nftables.AsLasting()}
+	if cfg.netns != 0 {
+		nopts = append(nopts, nftables.WithNetNSFd(cfg.netns))
+	}
+	conn, err := nftables.New(nopts...)
+	if err != nil {
+		return nil, classify(fmt.Errorf("vtepfilter: open nftables netlink connection: %w", err))
+	}
+	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
+	return &Filter{conn: conn, table: t, chain: baseChain(t, ChainName)}, nil
+}
+
+// baseChain is the table's base chain called name.
+func baseChain(t *nftables.Table, name string) *nftables.Chain {
+	accept := nftables.ChainPolicyAccept
+	return &nftables.Chain{
+		Name:     name,
+		Table:    t,
+		Type:     nftables.ChainTypeFilter,
+		Hooknum:  nftables.ChainHookInput,
+		Priority: nftables.ChainPriorityRef(ChainPriority),
+		Policy:   &accept,
+	}
+}
+
+// Close closes the connection; the table stays as it is.
+func (f *Filter) Close() error { return f.conn.CloseLasting() }
+
+// classify marks an error of a kernel without nf_tables with
+// ErrUnsupported.
+func classify(err error) error {
+	for _, e := range []error{unix.EPROTONOSUPPORT, unix.EOPNOTSUPP, unix.EAFNOSUPPORT} {
+		if errors.Is(err, e) {
+			return fmt.Errorf("%w: %w", ErrUnsupported, err)
+		}
+	}
+	return err
+}
+
+// Probe asks the kernel whether it can hold the table: in one
+// transaction, it makes a probe table (TableName_probe) with a base chain
+// like the table's, and deletes it. Nothing is left, and the plugin's own
+// table is not touched. An error matching ErrUnsupported means the kernel
+// lacks nf_tables; another error is a failure to ask.
+func (f *Filter) Probe(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName + "_probe"}
+	f.conn.AddTable(t)
+	f.conn.AddChain(baseChain(t, ChainName))
+	f.conn.DelTable(t)
+	if err := f.conn.Flush(); err != nil {
+		err = classify(err)
+		if errors.Is(err, unix.ENOENT) {
+			// No filter chain type for the family: nft_chain_filter missing.
+			err = fmt.Errorf("%w: %w", ErrUnsupported, err)
+		}
+		return fmt.Errorf("vtepfilter: probe with table inet %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+// begin checks ctx, takes f.mu and lists the table's rules of this
+// package (see ours). On success the caller holds f.mu and unlocks it.
+func (f *Filter) begin(ctx context.Context) (map[string][]*nftables.Rule, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	have, err := f.ours()
+	if err != nil {
+		f.mu.Unlock()
+		return nil, err
+	}
+	return have, nil
+}
+
+// ours lists the rules of the table's base chain that carry this package's
+// comment, by network name. A table that does not exist has none.
+func (f *Filter) ours() (map[string][]*nftables.Rule, error) {
+	// A dump of the rules of a table that does not exist is empty.
+	rules, err := f.conn.GetRules(f.table, f.chain)
+	if err != nil {
+		return nil, classify(fmt.Errorf("vtepfilter: list the rules of inet %s %s: %w", TableName, ChainName, err))
+	}
+	out := map[string][]*nftables.Rule{}
+	for _, r := range rules {
+		if n, ok := parseComment(ruleComment(r)); ok {
+			out[n.Name] = append(out[n.Name], r)
+		}
+	}
+	return out, nil
+}
+
+// sets lists the table's sets by name; a table that does not exist has
+// none.
+func (f *Filter) sets() (map[string]*nftables.Set, error) {
+	// The library loses the errno of a listing (ENOENT for a missing
+	// table): ask for the family's tables first, a dump that cannot fail so.
+	tables, err := f.conn.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return nil, classify(fmt.Errorf("vtepfilter: list the inet tables: %w", err))
+	}
+	if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == TableName }) {
+		return map[string]*nftables.Set{}, nil
+	}
+	sets, err := f.conn.GetSets(f.table)
+	if err != nil {
+		return nil, classify(fmt.Errorf("vtepfilter: list the sets of inet %s: %w", TableName, err))
+	}
+	out := make(map[string]*nftables.Set, len(sets))
+	for _, s := range sets {
+		out[s.Name] = s
+	}
+	return out, nil
+}
+
+// Install makes the network's sets and rules, or brings them in line:
+// its sets get exactly n.Allowed, and its rules are kept when they match
+// n's port and VNI (so their drop counters go on counting) and made anew
+// otherwise. The table and its base chain are made when missing. One
+// transaction.
+func (f *Filter) Install(ctx context.Context, n Network) error {
+	return f.apply(ctx, []Network{n}, nil)
+}
+
+// Sync makes the table hold nets, as Install makes each, and removes the
+// rules and sets of every other network except those keep (if not nil)
+// tells to keep, in one transaction; when that leaves no network, it
+// deletes the table. It is how the table is built again from the
+// plugin's state at start.
+func (f *Filter) Sync(ctx context.Context, nets []Network, keep func(name string) bool) error {
+	if keep == nil {
+		keep = func(string) bool { return false }
+	}
+	return f.apply(ctx, nets, keep)
+}
+
+// apply installs nets and, with keep, removes the networks neither in nets
+// nor kept, in one transaction.
+func (f *Filter) apply(ctx context.Context, nets []Network, keep func(string) bool) error {
+	names := make([]string, len(nets))
+	for i := range nets {
+		if err := nets[i].Validate(); err != nil {
+			return fmt.Errorf("vtepfilter: %w", err)
+		}
+		names[i] = nets[i].Name
+	}
+	have, err := f.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer f.mu.Unlock()
+	gone := map[string]bool{}
+	if keep != nil {
+		for name := range have {
+			if !slices.Contains(names, name) && !keep(name) {
+				gone[name] = true
+			}
+		}
+		if len(nets) == 0 && len(gone) == len(have) {
+			return f.deleteTable()
+		}
+	}
+	var sets map[string]*nftables.Set
+	if keep != nil {
+		if sets, err = f.sets(); err != nil {
+			return err
+		}
+	}
+	c := f.conn
+	c.AddTable(f.table)
+	c.AddChain(f.chain)
+	for name := range gone {
+		for _, r := range have[name] {
+			_ = c.DelRule(r) // a listed rule has its handle
+		}
+	}
+	for name, s := range sets {
+		owner := strings.TrimSuffix(strings.TrimSuffix(name, families[0].suffix), families[1].suffix)
+		if !slices.Contains(names, owner) && (gone[owner] || have[owner] == nil && !keep(owner)) {
+			c.DelSet(s)
+		}
+	}
+	for i := range nets {
+		if err := f.addNetwork(&nets[i], have[nets[i].Name]); err != nil {
+			return err
+		}
+	}
+	if err := c.Flush(); err != nil {
+		return classify(fmt.Errorf("vtepfilter: install %s in inet %s: %w", strings.Join(names, ", "), TableName, err))
+	}
+	return nil
+}
+
+// addNetwork adds to the batch the network's sets with their elements, and
+// its rules unless have holds them already for its port and VNI. f.mu is
+// held.
+func (f *Filter) addNetwork(n *Network, have []*nftables.Rule) error {
+	c := f.conn
+	v4, v6 := splitFamilies(n.Allowed)
+	byFam := [2][]netip.Prefix{v4, v6}
+	keep := len(have) == len(families)
+	for _, r := range have {
+		keep = keep && ruleComment(r) == n.comment()
+	}
+	if !keep {
+		for _, r := range have {
+			_ = c.DelRule(r)
+		}
+	}
+	for i, fam := range families {
+		s := setFor(f.table, n.Name, fam)
+		if err := c.AddSet(s, nil); err != nil {
+			return fmt.Errorf("vtepfilter: set %s: %w", s.Name, err)
+		}
+		c.FlushSet(s)
+		if els := elements(byFam[i]); len(els) > 0 {
+			if err := c.SetAddElements(s, els); err != nil {
+				return fmt.Errorf("vtepfilter: elements of set %s: %w", s.Name, err)
+			}
+		}
+		if !keep {
+			c.AddRule(rule(f.chain, n, fam, s))
+		}
+	}
+	return nil
+}
+
+// SetAllowed replaces the allow-list of an installed network, in one
+// transaction: the set is never seen empty or half-filled.
+func (f *Filter) SetAllowed(ctx context.Context, name string, allowed []netip.Prefix) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	n := Network{Name: name, Port: 1, Allowed: allowed}
+	if err := n.Validate(); err != nil {
+		return fmt.Errorf("vtepfilter: %w", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v4, v6 := splitFamilies(allowed)
+	for i, ps := range [2][]netip.Prefix{v4, v6} {
+		s := setFor(f.table, name, families[i])
+		f.conn.FlushSet(s)
+		if els := elements(ps); len(els) > 0 {
+			if err := f.conn.SetAddElements(s, els); err != nil {
+				return fmt.Errorf("vtepfilter: elements of set %s: %w", s.Name, err)
+			}
+		}
+	}
+	if err := f.conn.Flush(); err != nil {
+		err = classify(err)
+		if errors.Is(err, unix.ENOENT) {
+			err = fmt.Errorf("%w: %w", ErrNotFound, err)
+		}
+		return fmt.Errorf("vtepfilter: allow-list of %s: %w", name, err)
+	}
+	return nil
+}
+
+// Remove deletes the network's rules and sets, and the table once it holds
+// no other network's rules. A network or table already gone is not an
+// error.
+func (f *Filter) Remove(ctx context.Context, name string) error {
+	have, err := f.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer f.mu.Unlock()
+	others := 0
+	for n := range have {
+		if n != name {
+			others++
+		}
+	}
+	if others == 0 {
+		return f.deleteTable()
+	}
+	sets, err := f.sets()
+	if err != nil {
+		return err
+	}
+	for _, r := range have[name] {
+		_ = f.conn.DelRule(r)
+	}
+	for _, fam := range families {
+		if s := sets[name+fam.suffix]; s != nil {
+			f.conn.DelSet(s)
+		}
+	}
+	if err := f.conn.Flush(); err != nil {
+		return classify(fmt.Errorf("vtepfilter: remove %s from inet %s: %w", name, TableName, err))
+	}
+	return nil
+}
+
+// deleteTable deletes the table, if it exists. f.mu is held.
+func (f *Filter) deleteTable() error {
+	f.conn.DelTable(f.table)
+	err := f.conn.Flush()
+	if err == nil || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	return classify(fmt.Errorf("vtepfilter: delete table inet %s: %w", TableName, err))
+}
+
+// Counter counts the packets a network's rules dropped, and their bytes.
+type Counter struct {
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+}
+
+// State is a network's filter as the kernel holds it.
+type State struct {
+	// Name, Port and VNI are the network's, from its rules' comments.
+	Name string `json:"name"`
+	Port uint16 `json:"port"`
+	VNI  uint32 `json:"vni"`
+	// Allowed are the sources admitted, read back from its sets as the
+	// fewest prefixes that cover them, IPv4 first.
+	Allowed []netip.Prefix `json:"allowed"`
+	// Dropped is what its rules dropped, both families together.
+	Dropped Counter `json:"dropped"`
+	// Rules counts its rules: 2 when it is whole.
+	Rules int `json:"rules"`
+}
+
+// dropped sums the counters of rules.
+func dropped(rules []*nftables.Rule) Counter {
+	var c Counter
+	for _, r := range rules {
+		for _, e := range r.Exprs {
+			if ce, ok := e.(*expr.Counter); ok {
+				c.Packets += ce.Packets
+				c.Bytes += ce.Bytes
+			}
+		}
+	}
+	return c
+}
+
+// Dropped reads what the network's rules dropped since they were made. A
+// network the table does not hold is an error matching ErrNotFound.
+func (f *Filter) Dropped(ctx context.Context, name string) (Counter, error) {
+	have, err := f.begin(ctx)
+	if err != nil {
+		return Counter{}, err
+	}
+	defer f.mu.Unlock()
+	if len(have[name]) == 0 {
+		return Counter{}, fmt.Errorf("vtepfilter: network %s: %w", name, ErrNotFound)
+	}
+	return dropped(have[name]), nil
+}
+
+// DroppedAll reads what every network's rules dropped, by name, in one
+// listing of the table's rules.
+func (f *Filter) DroppedAll(ctx context.Context) (map[string]Counter, error) {
+	have, err := f.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer f.mu.Unlock()
+	out := make(map[string]Counter, len(have))
+	for name, rules := range have {
+		out[name] = dropped(rules)
+	}
+	return out, nil
+}
+
+// Read reads every network the table holds, sorted by name.
+func (f *Filter) Read(ctx context.Context) ([]State, error) {
+	have, err := f.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer f.mu.Unlock()
+	sets, err := f.sets()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]State, 0, len(have))
+	for name, rules := range have {
+		n, _ := parseComment(ruleComment(rules[0]))
+		st := State{Name: name, Port: n.Port, VNI: n.VNI, Dropped: dropped(rules), Rules: len(rules), Allowed: []netip.Prefix{}}
+		for _, fam := range families {
+			s := sets[name+fam.suffix]
+			if s == nil {
+				continue
+			}
+			els, err := f.conn.GetSetElements(s)
+			if err != nil {
+				return nil, classify(fmt.Errorf("vtepfilter: elements of set %s: %w", s.Name, err))
+			}
+			st.Allowed = append(st.Allowed, prefixesOf(els)...)
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// ReadNetNS reads every network the table holds in the network namespace
+// fd refers to, as Read does, through a connection of its own.
+func ReadNetNS(ctx context.Context, fd int) ([]State, error) {
+	f, err := New(WithNetNSFd(fd))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Read(ctx)
+}

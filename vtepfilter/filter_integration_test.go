@@ -1,0 +1,334 @@
+package vtepfilter
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os/exec"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/vxlanpkt"
+)
+
+// newFilter opens a filter in a fresh namespace, skipping where the kernel
+// has no nf_tables, and a second nftables connection there to read back
+// with.
+func newFilter(t *testing.T) (*testns.NS, *Filter, *nftables.Conn) {
+	t.Helper()
+	ns := testns.New(t)
+	h := ns.Open()
+	f, err := New(WithNetNSFd(h.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if err := f.Probe(t.Context()); errors.Is(err, ErrUnsupported) {
+		testns.SkipMissingFeature(t, "nf_tables", err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	c, err := nftables.New(nftables.WithNetNSFd(h.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns, f, c
+}
+
+// The kernel holds what Install asked, read back with the nftables
+// library's own listing: the table (inet), its base chain on the input hook,
+// a set per family with the allowed prefixes, and two rules per network
+// whose expressions are the ones encoded. A table of someone else's in the
+// namespace is left alone through installs and removals, and the table goes
+// with the last network.
+func TestIntegrationInstallReadBack(t *testing.T) {
+	ns, f, c := newFilter(t)
+	ctx := t.Context()
+	foreign := c.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: "someone_else"})
+	c.AddChain(&nftables.Chain{Name: "input", Table: foreign, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookInput,
+		Priority: nftables.ChainPriorityFilter})
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	a := Network{Name: "aaaaaaaaaaaa", Port: 4789, VNI: 42, Allowed: pfx("198.18.1.2/32", "fd00::2/128", "198.18.9.0/24")}
+	b := Network{Name: "bbbbbbbbbbbb", Port: 4789, VNI: 43, Allowed: pfx("198.18.1.3/32")}
+	for _, n := range []Network{a, b} {
+		if err := f.Install(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tbl, err := c.ListTableOfFamily(TableName, nftables.TableFamilyINet)
+	if err != nil {
+		t.Fatalf("table inet %s: %v", TableName, err)
+	}
+	ch, err := c.ListChain(tbl, ChainName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Hooknum == nil || *ch.Hooknum != *nftables.ChainHookInput || ch.Priority == nil || *ch.Priority != ChainPriority ||
+		ch.Policy == nil || *ch.Policy != nftables.ChainPolicyAccept {
+		t.Errorf("chain %s: hook %v priority %v policy %v, want input, %d, accept", ChainName, ch.Hooknum, ch.Priority, ch.Policy, ChainPriority)
+	}
+	rules, err := c.GetRules(tbl, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rules) != 4 {
+		t.Fatalf("%d rules, want 4 (2 per network)", len(rules))
+	}
+	for i, r := range rules {
+		n := []Network{a, a, b, b}[i]
+		fam := families[i%2]
+		want := ruleExprs(&n, fam, &nftables.Set{Name: n.Name + fam.suffix})
+		for _, e := range r.Exprs {
+			if l, ok := e.(*expr.Lookup); ok {
+				l.SetID = 0 // the kernel answers with the name only
+			}
+		}
+		if !reflect.DeepEqual(r.Exprs, want) {
+			t.Errorf("rule %d as the kernel has it:\n%s\nwant:\n%s", i, dumpExprs(r.Exprs), dumpExprs(want))
+		}
+		if ruleComment(r) != n.comment() {
+			t.Errorf("rule %d comment %q, want %q", i, ruleComment(r), n.comment())
+		}
+	}
+	s4, err := c.GetSetByName(tbl, a.Name+"_v4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s4.Interval || s4.KeyType.Name != nftables.TypeIPAddr.Name {
+		t.Errorf("set %s: interval %v type %s, want interval ipv4_addr", s4.Name, s4.Interval, s4.KeyType.Name)
+	}
+	els, err := c.GetSetElements(s4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := prefixesOf(els); !slices.Equal(got, pfx("198.18.1.2/32", "198.18.9.0/24")) {
+		t.Errorf("set %s holds %v", s4.Name, got)
+	}
+	states, err := f.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(states) != 2 || states[0].Name != a.Name || states[0].VNI != 42 || states[0].Port != 4789 || states[0].Rules != 2 ||
+		!slices.Equal(states[0].Allowed, pfx("198.18.1.2/32", "198.18.9.0/24", "fd00::2/128")) {
+		t.Errorf("Read: %+v", states)
+	}
+	nftJSON(t, ns, a, b)
+
+	if err := f.Remove(ctx, a.Name); err != nil {
+		t.Fatal(err)
+	}
+	if rules, err := c.GetRules(tbl, ch); err != nil || len(rules) != 2 || ruleComment(rules[0]) != b.comment() {
+		t.Errorf("after removing %s: rules %v, %v", a.Name, len(rules), err)
+	}
+	if _, err := c.GetSetByName(tbl, a.Name+"_v4"); err == nil {
+		t.Errorf("set %s_v4 left after its network was removed", a.Name)
+	}
+	if err := f.Remove(ctx, b.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ListTableOfFamily(TableName, nftables.TableFamilyINet); err == nil {
+		t.Error("table left after its last network was removed")
+	}
+	if err := f.Remove(ctx, b.Name); err != nil {
+		t.Errorf("removing again: %v", err)
+	}
+	if _, err := c.ListTableOfFamily("someone_else", nftables.TableFamilyINet); err != nil {
+		t.Errorf("the other table is gone: %v", err)
+	}
+}
+
+// nftJSON reads the table with nft -j, where the nft executable is
+// installed (the plugin never runs it): nft understands every rule, and
+// sees the VNI match, the port and the sets.
+func nftJSON(t *testing.T, ns *testns.NS, nets ...Network) {
+	t.Helper()
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Log("nft not installed: the table is not read back with nft -j")
+		return
+	}
+	out, err := ns.Exec("nft", "-j", "list", "table", "inet", TableName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Nftables []map[string]json.RawMessage `json:"nftables"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("nft -j: %v\n%s", err, out)
+	}
+	var rules []string
+	for _, o := range doc.Nftables {
+		if r, ok := o["rule"]; ok {
+			rules = append(rules, string(r))
+		}
+	}
+	if len(rules) != 2*len(nets) {
+		t.Fatalf("nft -j lists %d rules, want %d:\n%s", len(rules), 2*len(nets), out)
+	}
+	text, err := ns.Exec("nft", "list", "table", "inet", TableName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nets {
+		for _, want := range []string{
+			"udp dport " + strconv.Itoa(int(n.Port)),
+			fmt.Sprintf("@th,96,24 %#x", n.VNI),
+			"ip saddr != @" + n.Name + "_v4 counter packets 0 bytes 0 drop",
+			"ip6 saddr != @" + n.Name + "_v6 counter packets 0 bytes 0 drop",
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("nft list table lacks %q:\n%s", want, text)
+			}
+		}
+	}
+}
+
+// Packets to the port carrying the VNI from a source not allowed are
+// dropped and counted; from an allowed source, or with another VNI or to
+// another port, they pass and are not counted. A new allow-list takes
+// effect at once; IPv6 sources go by the IPv6 rule and set. Sync keeps a
+// network whose port and VNI are unchanged with its counter, and removes
+// the others.
+func TestIntegrationDropsAndCounts(t *testing.T) {
+	ns, f, _ := newFilter(t)
+	ctx := t.Context()
+	peer := testns.New(t)
+	hostAddr, peerAddr := netip.MustParseAddr("198.18.20.1"), netip.MustParseAddr("198.18.20.2")
+	host6, peer6 := netip.MustParseAddr("fd00:20::1"), netip.MustParseAddr("fd00:20::2")
+	testns.Underlay(t, ns, peer, netip.PrefixFrom(hostAddr, 24), netip.PrefixFrom(peerAddr, 24), netip.PrefixFrom(host6, 64), netip.PrefixFrom(peer6, 64))
+	n := Network{Name: "net1", Port: 4789, VNI: 42, Allowed: pfx("198.18.20.2/32")}
+	if err := f.Install(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	mac, _ := net.ParseMAC("02:00:00:00:00:99")
+	frame := vxlanpkt.ARPRequest(mac, netip.MustParseAddr("198.19.0.99"), netip.MustParseAddr("198.19.0.1"))
+	send := func(vni uint32, port uint16, count int) {
+		t.Helper()
+		if err := vxlanpkt.Send(peer, peerAddr, netip.AddrPortFrom(hostAddr, port), vxlanpkt.Encap(vni, frame), count); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dropped := func(want uint64) {
+		t.Helper()
+		testns.Eventually(t, 5*time.Second, 50*time.Millisecond, "drop counter", func() error {
+			c, err := f.Dropped(ctx, n.Name)
+			if err != nil {
+				return err
+			}
+			if c.Packets != want {
+				return errorf("dropped %d packets, want %d", c.Packets, want)
+			}
+			return nil
+		})
+	}
+	if err := peer.Ping(hostAddr, 1); err != nil { // the neighbour entries: no packet waits in a queue
+		t.Fatal(err)
+	}
+	rx := listen(t, ns, hostAddr)
+	send(42, 4789, 3)
+	receive(t, rx, 3) // an allowed source: delivered
+	dropped(0)
+	if err := f.SetAllowed(ctx, n.Name, pfx("198.18.21.0/24", "fd00::1/128")); err != nil {
+		t.Fatal(err)
+	}
+	send(42, 4789, 5)
+	dropped(5)
+	send(43, 4789, 4) // another VNI
+	send(42, 4790, 4) // another port
+	time.Sleep(200 * time.Millisecond)
+	dropped(5)
+
+	// IPv6: a source not in the set is dropped by the IPv6 rule, counted
+	// with the IPv4 one's; once allowed it is delivered.
+	rx6 := listen(t, ns, host6)
+	if err := peer.Ping(host6, 1); err != nil {
+		t.Fatal(err)
+	}
+	send6 := func(count int) {
+		t.Helper()
+		if err := vxlanpkt.Send(peer, peer6, netip.AddrPortFrom(host6, 4789), vxlanpkt.Encap(42, frame), count); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send6(2)
+	dropped(7)
+	if err := f.SetAllowed(ctx, n.Name, pfx("198.18.21.0/24", "fd00:20::/64")); err != nil {
+		t.Fatal(err)
+	}
+	send6(2)
+	receive(t, rx6, 2)
+	dropped(7)
+
+	other := Network{Name: "net2", Port: 4789, VNI: 43}
+	if err := f.Sync(ctx, []Network{{Name: n.Name, Port: n.Port, VNI: n.VNI, Allowed: pfx("198.18.22.0/24")}, other}, nil); err != nil {
+		t.Fatal(err)
+	}
+	dropped(7) // kept, with its counter
+	send(43, 4789, 2)
+	testns.Eventually(t, 5*time.Second, 50*time.Millisecond, "drop counter of net2", func() error {
+		c, err := f.Dropped(ctx, other.Name)
+		if err == nil && c.Packets != 2 {
+			err = errorf("dropped %d, want 2", c.Packets)
+		}
+		return err
+	})
+	keepNet1 := func(name string) bool { return name == n.Name }
+	if err := f.Sync(ctx, []Network{other}, keepNet1); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := f.Dropped(ctx, n.Name); err != nil || c.Packets != 7 {
+		t.Errorf("net1 after a Sync that keeps it: %v, %v", c, err)
+	}
+	if err := f.Sync(ctx, []Network{other}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Dropped(ctx, n.Name); !errors.Is(err, ErrNotFound) {
+		t.Errorf("net1 after a Sync without it: %v, want ErrNotFound", err)
+	}
+	if err := f.Sync(ctx, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := f.Read(ctx); err != nil || len(st) != 0 {
+		t.Errorf("after Sync(nil): %v, %v", st, err)
+	}
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// listen opens a UDP socket on addr, port 4789, in ns, closed at cleanup.
+func listen(t *testing.T, ns *testns.NS, addr netip.Addr) *net.UDPConn {
+	t.Helper()
+	var rx *net.UDPConn
+	if err := ns.Do(func() (err error) {
+		rx, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, 4789)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rx.Close() })
+	return rx
+}
+
+// receive waits for n packets on rx, each within 5 s.
+func receive(t *testing.T, rx *net.UDPConn, n int) {
+	t.Helper()
+	for i := range n {
+		_ = rx.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, _, err := rx.ReadFromUDPAddrPort(make([]byte, 2048)); err != nil {
+			t.Fatalf("packet %d of %d from an allowed source: %v", i+1, n, err)
+		}
+	}
+}
