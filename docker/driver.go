@@ -48,6 +48,9 @@ type Config struct {
 	// nodes that join after the plugin registered). This node's own
 	// address is skipped.
 	Peers []netip.Addr
+	// Membership configures the membership the plugins of a swarm keep
+	// among themselves (membership.go); off without its Key.
+	Membership MembershipConfig
 }
 
 // Driver implements the network driver: it keeps the networks and
@@ -69,6 +72,18 @@ type Driver struct {
 	departed map[string]bool              // addresses of nodes that left since the start
 	vnis     map[string]uint32            // VNIs allocated by this manager, by network ID
 	lastVNI  uint32                       // the VNI allocated last
+	members  map[string]member            // the membership's other nodes, by name (d.mu)
+	dataOf   map[netip.Addr]netip.Addr    // data-path address of each advertise address a member had (d.mu)
+
+	peerMu sync.Mutex // serialises changes of the swarm's peers, from reading them to applying them
+
+	memberMu sync.Mutex  // guards ml and selfData
+	ml       *membership // nil: not running
+	selfData netip.Addr  // the data-path address ml gossips
+
+	eventMu       sync.Mutex    // guards events and eventsRunning
+	events        []memberEvent // membership events waiting to be applied
+	eventsRunning bool          // whether applyEvents runs
 }
 
 type network struct {
@@ -78,9 +93,11 @@ type network struct {
 	gone      bool // deleted, or its creation failed
 }
 
-// Close releases the driver's state store, for another process to open.
-// The networks and containers stay as they are.
+// Close stops the membership (without a leave message: see
+// stopMembershipLocked) and releases the driver's state store, for another
+// process to open. The networks and containers stay as they are.
 func (d *Driver) Close() error {
+	d.stopMembership()
 	if d.ownStore {
 		return d.store.Close()
 	}
@@ -129,11 +146,15 @@ func NewDriver(cfg Config) (*Driver, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	d := &Driver{cfg: cfg, log: log, networks: map[string]*network{}, nodes: map[string]NodeDiscoveryData{},
-		departed: map[string]bool{}, vnis: map[string]uint32{}, vniRange: cfg.VNIRange, store: cfg.store}
+		departed: map[string]bool{}, vnis: map[string]uint32{}, vniRange: cfg.VNIRange, store: cfg.store,
+		members: map[string]member{}, dataOf: map[netip.Addr]netip.Addr{}}
 	if d.vniRange == (VNIRange{}) {
 		d.vniRange = DefaultVNIRange
 	}
 	if err := d.vniRange.check(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Membership.check(); err != nil {
 		return nil, err
 	}
 	if cfg.VTEPDevice != "" {

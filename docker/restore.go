@@ -56,6 +56,7 @@ func (d *Driver) Restore(ctx context.Context) (*RestoreReport, error) {
 		}
 		d.log.Debug("network restored", "network", fabric.ShortID(ns.Spec.ID), "kind", ns.Spec.Kind, "endpoints", len(ns.Endpoints))
 	}
+	d.startStoredMembership()
 	if d.store == nil {
 		return rep, nil // knowing no network, it calls no link an orphan
 	}

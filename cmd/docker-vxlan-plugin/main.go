@@ -99,6 +99,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	membership, err := swarm.membership()
+	if err != nil {
+		return err
+	}
 	log := newLogger(os.Stderr, *debug, *logJSON)
 	if *socket == "" {
 		*socket = filepath.Join("/run/docker/plugins", *name+".sock")
@@ -108,7 +112,7 @@ func run() error {
 	}
 	return serve(daemonConfig{
 		driver: docker.Config{Name: *name, Scope: *scope, VTEPDevice: *vtepdev, Logger: log, CleanOrphans: *cleanOrphans, ParentDir: *parentDir,
-			Peers: peers, VNIRange: vniRange},
+			Peers: peers, VNIRange: vniRange, Membership: membership},
 		socket:      *socket,
 		stateDir:    *stateDir,
 		callTimeout: *callTimeout,

@@ -1,0 +1,200 @@
+package docker
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
+	"github.com/hashicorp/memberlist"
+)
+
+// syncBuffer is a log the test reads while drivers write it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// freePort returns a TCP and UDP port free on 127.0.0.1 just now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// fastProbes makes memberlist find a dead node in about a second.
+func fastProbes(c *memberlist.Config) {
+	c.ProbeInterval, c.ProbeTimeout = 100*time.Millisecond, 50*time.Millisecond
+	c.GossipInterval, c.SuspicionMult = 20*time.Millisecond, 2
+	c.TCPTimeout = time.Second
+}
+
+// memberNode is a driver with a fake host whose membership runs on
+// 127.0.0.1:port, gossiping data as its data-path address.
+type memberNode struct {
+	d    *Driver
+	host *fakeHost
+	data string
+	log  *syncBuffer
+}
+
+func startMemberNode(t *testing.T, key []byte, port int, data string, seeds ...string) *memberNode {
+	t.Helper()
+	n := &memberNode{host: newFakeHost(), data: data, log: &syncBuffer{}}
+	n.d = globalDriver(t, t.TempDir(), n.host, Config{VTEPDevice: "eth0", Logger: slog.New(slog.NewTextHandler(n.log, nil)),
+		Membership: MembershipConfig{Key: key, Port: port, Seeds: seeds, tune: fastProbes}})
+	t.Cleanup(func() { n.d.Close() })
+	n.d.DiscoverNew(t.Context(), NodeDiscoveryData{Address: data, BindAddress: "127.0.0.1", Self: true})
+	mustCreate(t, n.d, "a1", map[string]any{"VxlanId": "1000"})
+	return n
+}
+
+// floodsTo waits until n's network floods to exactly want.
+func (n *memberNode) floodsTo(t *testing.T, limit time.Duration, want string) time.Duration {
+	t.Helper()
+	return testns.Eventually(t, limit, 20*time.Millisecond, n.data+" floods to "+want, testns.Holds(func() (bool, string) {
+		got := n.host.peersOf("vx_a1")
+		return got == want, got
+	}))
+}
+
+// The plugins of a swarm find each other through one seed and flood to
+// each other's data-path addresses; a plugin that dies is dropped by the
+// others; one with another key is refused, says why, and changes nothing
+// for the others.
+func TestMembershipPeers(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	p0, p1, p2 := freePort(t), freePort(t), freePort(t)
+	seed := fmt.Sprintf("127.0.0.1:%d", p0)
+	a := startMemberNode(t, key, p0, "198.18.50.1")
+	b := startMemberNode(t, key, p1, "198.18.50.2", seed)
+	c := startMemberNode(t, key, p2, "198.18.50.3", seed)
+	a.floodsTo(t, 10*time.Second, "[198.18.50.2 198.18.50.3]")
+	b.floodsTo(t, 10*time.Second, "[198.18.50.1 198.18.50.3]")
+	c.floodsTo(t, 10*time.Second, "[198.18.50.1 198.18.50.2]")
+
+	// A node with another key: refused, and it says why.
+	other := startMemberNode(t, bytes.Repeat([]byte{8}, 32), freePort(t), "198.18.50.4", seed)
+	testns.Eventually(t, 10*time.Second, 50*time.Millisecond, "the refused node's log", testns.Holds(func() (bool, string) {
+		l := other.log.String()
+		return strings.Contains(l, "membership: cannot join") && strings.Contains(l, "same membership key"), l
+	}))
+	testns.Eventually(t, 10*time.Second, 50*time.Millisecond, "the seed's log", testns.Holds(func() (bool, string) {
+		l := a.log.String()
+		return strings.Contains(l, "another membership key"), l
+	}))
+	for _, l := range strings.Split(other.log.String(), "\n") {
+		if strings.Contains(l, "cannot join") {
+			t.Logf("the refused node says: %s", l)
+			break
+		}
+	}
+	if got := other.host.peersOf("vx_a1"); got != "[]" {
+		t.Fatalf("the node with another key floods to %s", got)
+	}
+	a.floodsTo(t, time.Second, "[198.18.50.2 198.18.50.3]")
+
+	// c dies: a and b drop it.
+	start := time.Now()
+	c.d.Close()
+	a.floodsTo(t, 10*time.Second, "[198.18.50.2]")
+	b.floodsTo(t, 10*time.Second, "[198.18.50.1]")
+	t.Logf("a dead member dropped by both others after %v (probe interval 100ms)", time.Since(start).Round(10*time.Millisecond))
+}
+
+// How the sources of peers combine: dockerd's announcement of a node by
+// its advertise address becomes the data-path address a member with that
+// advertise address gives; a node dockerd says left is dropped though the
+// membership has it, until dockerd announces it again; the membership
+// losing a member drops it though dockerd announced it.
+func TestSwarmPeersCombined(t *testing.T) {
+	ctx := t.Context()
+	host := newFakeHost()
+	d := globalDriver(t, t.TempDir(), host, Config{VTEPDevice: "eth0"})
+	d.DiscoverNew(ctx, node("198.18.60.1", true))
+	d.DiscoverNew(ctx, node("198.18.60.2", false)) // advertise address of a node
+	mustCreate(t, d, "a1", map[string]any{"VxlanId": "1000"})
+	check := func(want string) {
+		t.Helper()
+		if got := host.peersOf("vx_a1"); got != want {
+			t.Fatalf("peers: %s, want %s", got, want)
+		}
+	}
+	check("[198.18.60.2]")
+	meta := func(data string) []byte { return fmt.Appendf(nil, `{"data":%q}`, data) }
+	d.memberChanged("m2", net.ParseIP("198.18.60.2"), meta("198.18.61.2"), true)
+	d.memberChanged("m3", net.ParseIP("198.18.60.3"), meta("198.18.61.3"), true)
+	check("[198.18.61.2 198.18.61.3]")
+	d.DiscoverDelete(ctx, node("198.18.60.2", false))
+	check("[198.18.61.3]")
+	d.DiscoverNew(ctx, node("198.18.60.2", false))
+	check("[198.18.61.2 198.18.61.3]")
+	d.memberChanged("m2", net.ParseIP("198.18.60.2"), nil, false)
+	// dockerd still announces it: flooded at its data-path address.
+	check("[198.18.61.2 198.18.61.3]")
+	d.DiscoverDelete(ctx, node("198.18.60.2", false))
+	d.memberChanged("m3", net.ParseIP("198.18.60.3"), nil, false)
+	check("[]")
+	d.memberChanged("m4", net.ParseIP("198.18.60.4"), []byte("not json"), true)
+	check("[]")
+	if got := d.Members(); len(got) != 0 {
+		t.Fatalf("members: %v", got)
+	}
+}
+
+// A membership key is 16, 24 or 32 bytes of base64; settings without a
+// key, or a key of another length, are refused with what is accepted.
+func TestMembershipConfigRefused(t *testing.T) {
+	if _, err := ParseMembershipKey("c2hvcnQ="); err == nil || !strings.Contains(err.Error(), "accepted: 16, 24 or 32 bytes") {
+		t.Fatalf("short key: %v", err)
+	}
+	if _, err := ParseMembershipKey("not base64!"); err == nil || !strings.Contains(err.Error(), "not base64") {
+		t.Fatalf("bad base64: %v", err)
+	}
+	if k, err := ParseMembershipKey("AAAAAAAAAAAAAAAAAAAAAA=="); err != nil || len(k) != 16 {
+		t.Fatalf("16-byte key: %v %v", k, err)
+	}
+	for _, mc := range []MembershipConfig{
+		{Seeds: []string{"198.18.0.1"}},
+		{Port: 7000},
+		{Key: []byte("short")},
+		{Key: bytes.Repeat([]byte{1}, 16), Seeds: []string{"nonsense"}},
+	} {
+		if _, err := NewDriver(Config{Scope: "global", Host: newFakeHost(), Membership: mc}); err == nil {
+			t.Errorf("%+v accepted", mc)
+		}
+	}
+	if _, err := NewDriver(Config{Scope: "global", Host: newFakeHost(), Membership: MembershipConfig{Key: bytes.Repeat([]byte{1}, 16), Seeds: []string{"198.18.0.1:7000", "[fd00::1]:7000"}}}); err != nil {
+		t.Fatal(err)
+	}
+}
