@@ -446,7 +446,7 @@ func (l *memberlistLog) Write(p []byte) (int, error) {
 	}
 	if low := strings.ToLower(line); strings.Contains(low, "no installed keys could decrypt") || strings.Contains(low, "remote state is not encrypted") {
 		lvl = slog.LevelError
-		line += " (a node with another membership key, or none, tried to talk to this one: refused)"
+		line += " (this node and the other do not have the same membership key: refused)"
 	}
 	l.log.Log(context.Background(), lvl, "membership: "+line)
 	return len(p), nil

@@ -111,7 +111,7 @@ func TestMembershipPeers(t *testing.T) {
 	}))
 	testns.Eventually(t, 10*time.Second, 50*time.Millisecond, "the seed's log", testns.Holds(func() (bool, string) {
 		l := a.log.String()
-		return strings.Contains(l, "another membership key"), l
+		return strings.Contains(l, "do not have the same membership key"), l
 	}))
 	for _, l := range strings.Split(other.log.String(), "\n") {
 		if strings.Contains(l, "cannot join") {
