@@ -6,31 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
 	"github.com/hashicorp/memberlist"
 )
-
-// syncBuffer is a log the test reads while drivers write it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // freePort returns a TCP and UDP port free on 127.0.0.1 just now.
 func freePort(t *testing.T) int {
@@ -65,12 +46,12 @@ type memberNode struct {
 	d    *Driver
 	host *fakeHost
 	data string
-	log  *syncBuffer
+	log  *logRecorder
 }
 
 func startMemberNode(t *testing.T, key []byte, port int, data string, seeds ...string) *memberNode {
 	t.Helper()
-	n := &memberNode{host: newFakeHost(), data: data, log: &syncBuffer{}}
+	n := &memberNode{host: newFakeHost(), data: data, log: &logRecorder{}}
 	n.d = globalDriver(t, t.TempDir(), n.host, Config{VTEPDevice: "eth0", Logger: slog.New(slog.NewTextHandler(n.log, nil)),
 		Membership: MembershipConfig{Key: key, Port: port, Seeds: seeds, tune: fastProbes}})
 	t.Cleanup(func() { n.d.Close() })

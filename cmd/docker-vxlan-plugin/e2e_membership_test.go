@@ -48,11 +48,7 @@ func addDataNetwork(t *testing.T, hub, ns *testns.NS, n int) netip.Addr {
 // joins. A node that dies is dropped by the others, in a time measured
 // beside Docker's overlay on the same hosts.
 func TestIntegrationSwarmMembership(t *testing.T) {
-	dockerhost.Require(t)
-	start := time.Now()
-	stage := func(s string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), s) }
-	dir := dockerhost.BuildManagedPlugin(t, "../..")
-	fab := dockerhost.NewFabric(t)
+	stage, dir, fab := swarmSetup(t)
 	hub := testns.New(t)
 	hub.IP("link", "add", "hub1", "type", "bridge")
 	hub.IP("link", "set", "hub1", "up")
@@ -61,19 +57,12 @@ func TestIntegrationSwarmMembership(t *testing.T) {
 		data netip.Addr
 	}
 	var nodes []*node
-	for i, name := range []string{"m1", "w1", "w2"} {
+	for i, name := range []string{"m1", "w1", "w2", "w3"} {
 		ns, addr := fab.Add()
-		n := &node{swarmNode: &swarmNode{name: name, Host: dockerhost.Start(t, ns), addr: addr}, data: addDataNetwork(t, hub, ns, i+1)}
-		n.FastCleanup()
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Logf("dockerd log of %s:\n%s", n.name, testns.Tail(n.DockerdLog(), 60))
-			}
-		})
-		n.ImportBusybox("bb")
-		nodes = append(nodes, n)
+		data := addDataNetwork(t, hub, ns, i+1)
+		nodes = append(nodes, &node{swarmNode: startSwarmNode(t, name, ns, addr), data: data})
 	}
-	m1, w1, w2 := nodes[0], nodes[1], nodes[2]
+	m1, w1, w2, w3 := nodes[0], nodes[1], nodes[2], nodes[3]
 	m1.MustDocker("swarm", "init", "--advertise-addr", m1.addr.String(), "--listen-addr", m1.addr.String()+":2377",
 		"--data-path-addr", m1.data.String())
 	token := m1.MustDocker("swarm", "join-token", "-q", "worker")
@@ -81,15 +70,16 @@ func TestIntegrationSwarmMembership(t *testing.T) {
 		n.MustDocker("swarm", "join", "--token", token, "--advertise-addr", n.addr.String(), "--listen-addr", n.addr.String()+":2377",
 			"--data-path-addr", n.data.String(), m1.addr.String()+":2377")
 	}
-	stage("swarm of three formed, control on 198.18.20.0/24, data on 198.18.21.0/24")
+	stage("swarm of four formed, control on 198.18.20.0/24, data on 198.18.21.0/24")
 
 	key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 	wrong := base64.StdEncoding.EncodeToString([]byte("fedcba9876543210fedcba9876543210"))
 	settings := func(key string) []string {
 		return []string{"VTEPDEV=" + dataUnderlay, "DEBUG=true", "MEMBERSHIP_KEY=" + key, "MEMBERSHIP_SEEDS=" + m1.addr.String()}
 	}
-	m1.InstallPlugin(pluginName, dir, settings(key)...)
-	w1.InstallPlugin(pluginName, dir, settings(key)...)
+	for _, n := range []*node{m1, w1, w3} {
+		n.InstallPlugin(pluginName, dir, settings(key)...)
+	}
 	w2.InstallPlugin(pluginName, dir, settings(wrong)...)
 	stage("plugin enabled on the running swarm; w2 with a wrong key")
 
@@ -101,34 +91,43 @@ func TestIntegrationSwarmMembership(t *testing.T) {
 	})
 	t.Logf("w2: %s", grepLines(w2.DockerdLog(), "membership: cannot join"))
 
+	// peersAmong waits until each of set floods to the data-path
+	// addresses of the others of set, and only to them.
+	var id string
+	peersAmong := func(set ...*node) {
+		t.Helper()
+		for _, n := range set {
+			var want []netip.Addr
+			for _, o := range set {
+				if o != n {
+					want = append(want, o.data)
+				}
+			}
+			wantPeers(t, n.swarmNode, id, want...)
+		}
+	}
 	m1.MustDocker("network", "create", "-d", pluginName, "--scope", "swarm", "--attachable", "--subnet", "198.19.44.0/24", "sw44")
 	m1.MustDocker("service", "create", "--detach", "--name", "g44", "--mode", "global", "--endpoint-mode", "dnsrr",
 		"--network", "sw44", "--no-resolve-image", "bb:latest", "sleep", "3600")
-	tm, tw := taskOn(t, m1.swarmNode, "g44"), taskOn(t, w1.swarmNode, "g44")
-	id := netID(t, m1.swarmNode, "sw44")
-	wantPeers(t, m1.swarmNode, id, w1.data)
-	wantPeers(t, w1.swarmNode, id, m1.data)
-	pings(t, m1.swarmNode, tm, addrOn(t, w1.swarmNode, tw, "sw44"))
-	pings(t, w1.swarmNode, tw, addrOn(t, m1.swarmNode, tm, "sw44"))
-	stage("m1 and w1 flood to each other's data-path address; their tasks reach each other; w2 kept out")
+	tasks := map[*node]string{}
+	for _, n := range []*node{m1, w1, w3} {
+		tasks[n] = taskOn(t, n.swarmNode, "g44")
+	}
+	id = netID(t, m1.swarmNode, "sw44")
+	peersAmong(m1, w1, w3)
+	pings(t, m1.swarmNode, tasks[m1], addrOn(t, w1.swarmNode, tasks[w1], "sw44"))
+	pings(t, w1.swarmNode, tasks[w1], addrOn(t, w3.swarmNode, tasks[w3], "sw44"))
+	pings(t, w3.swarmNode, tasks[w3], addrOn(t, m1.swarmNode, tasks[m1], "sw44"))
+	stage("m1, w1 and w3 flood to each other's data-path addresses; their tasks reach each other; w2 kept out")
 
 	w2.MustDocker("plugin", "disable", "-f", pluginName)
 	w2.MustDocker("plugin", "set", pluginName, "MEMBERSHIP_KEY="+key)
 	w2.MustDocker("plugin", "enable", pluginName)
-	t2 := taskOn(t, w2.swarmNode, "g44")
-	a2 := addrOn(t, w2.swarmNode, t2, "sw44")
-	for _, n := range nodes {
-		var want []netip.Addr
-		for _, o := range nodes {
-			if o != n {
-				want = append(want, o.data)
-			}
-		}
-		wantPeers(t, n.swarmNode, id, want...)
-	}
-	pings(t, m1.swarmNode, tm, a2)
-	pings(t, w2.swarmNode, t2, addrOn(t, w1.swarmNode, tw, "sw44"))
-	stage("w2 with the right key joined; every node floods to the others' data-path addresses; all tasks reach each other")
+	tasks[w2] = taskOn(t, w2.swarmNode, "g44")
+	peersAmong(nodes...)
+	pings(t, m1.swarmNode, tasks[m1], addrOn(t, w2.swarmNode, tasks[w2], "sw44"))
+	pings(t, w2.swarmNode, tasks[w2], addrOn(t, w3.swarmNode, tasks[w3], "sw44"))
+	stage("w2 with the right key joined; every node floods to the others' data-path addresses; the tasks reach each other")
 
 	// Docker's overlay on the same hosts, for the reference: a global
 	// service on an overlay network, so every node has the others' VTEPs.
@@ -145,39 +144,68 @@ func TestIntegrationSwarmMembership(t *testing.T) {
 		out, _ := overlayFDB(n)
 		return strings.Contains(out, "dst "+to.String()+" ")
 	}
-	eventually(t, 90*time.Second, "overlay's FDB on m1 and w1 names w2's data-path address", func() error {
-		if !overlayFloods(m1, w2.data) || !overlayFloods(w1, w2.data) {
-			out, err := overlayFDB(m1)
-			return fmt.Errorf("m1: %v\n%s", err, out)
+	eventually(t, 90*time.Second, "overlay's FDB names every other node's data-path address", func() error {
+		for _, n := range nodes {
+			for _, o := range nodes {
+				if o != n && !overlayFloods(n, o.data) {
+					out, err := overlayFDB(n)
+					return fmt.Errorf("%s to %s: %v\n%s", n.name, o.name, err, out)
+				}
+			}
 		}
 		return nil
 	})
-	stage("overlay ov45 with a global service: its FDB names w2's data-path address")
+	stage("overlay ov45 with a global service: its FDBs name the data-path addresses")
 
-	// w2 dies (both its links down, as a power cut looks from the others):
-	// the plugin and overlay on m1 and w1 stop flooding to it.
-	cut := time.Now()
-	w2.NS.IP("link", "set", dockerhost.Underlay, "down")
-	w2.NS.IP("link", "set", dataUnderlay, "down")
-	var ours, overlay time.Duration
-	for ours == 0 || overlay == 0 {
-		if time.Since(cut) > 90*time.Second {
-			t.Fatalf("after 90s: plugin dropped w2 after %v, overlay after %v (0: not yet)", ours, overlay)
-		}
-		if ours == 0 {
-			pm, errm := fdbPeers(m1.swarmNode, "vx_"+id[:12])
-			pw, errw := fdbPeers(w1.swarmNode, "vx_"+id[:12])
-			if errm == nil && errw == nil && !slices.Contains(pm, w2.data.String()) && !slices.Contains(pw, w2.data.String()) {
-				ours = time.Since(cut)
+	// dropped measures, from now, how long until no node of watchers
+	// floods to gone: the plugin's network, and overlay's if withOverlay.
+	dropped := func(watchers []*node, gone *node, withOverlay bool) (ours, overlay time.Duration) {
+		t.Helper()
+		start := time.Now()
+		for ours == 0 || (withOverlay && overlay == 0) {
+			if time.Since(start) > 90*time.Second {
+				t.Fatalf("after 90s, %s not dropped: by the plugin after %v, by overlay after %v (0: not yet)", gone.name, ours, overlay)
 			}
+			pluginDone, overlayDone := true, true
+			for _, n := range watchers {
+				if ps, err := fdbPeers(n.swarmNode, "vx_"+id[:12]); err != nil || slices.Contains(ps, gone.data.String()) {
+					pluginDone = false
+				}
+				if withOverlay && overlayFloods(n, gone.data) {
+					overlayDone = false
+				}
+			}
+			if ours == 0 && pluginDone {
+				ours = time.Since(start)
+			}
+			if withOverlay && overlay == 0 && overlayDone {
+				overlay = time.Since(start)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		if overlay == 0 && !overlayFloods(m1, w2.data) && !overlayFloods(w1, w2.data) {
-			overlay = time.Since(cut)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return ours, overlay
 	}
-	stage(fmt.Sprintf("w2 cut off: the plugin on m1 and w1 dropped it after %.1fs, Docker's overlay after %.1fs", ours.Seconds(), overlay.Seconds()))
-	wantPeers(t, m1.swarmNode, id, w1.data)
-	wantPeers(t, w1.swarmNode, id, m1.data)
-	pings(t, m1.swarmNode, tm, addrOn(t, w1.swarmNode, tw, "sw44"))
+
+	// w3 dies (both its links down, as a power cut looks from the others).
+	w3.NS.IP("link", "set", dockerhost.Underlay, "down")
+	w3.NS.IP("link", "set", dataUnderlay, "down")
+	ours, overlay := dropped([]*node{m1, w1, w2}, w3, true)
+	stage(fmt.Sprintf("w3 cut off: dropped by the plugin on m1, w1 and w2 after %.1fs, by Docker's overlay after %.1fs",
+		ours.Seconds(), overlay.Seconds()))
+	peersAmong(m1, w1, w2)
+
+	// w2's dockerd is killed; its plugin runs on, still a member: dockerd's
+	// announcement that the node left drops it.
+	w2.KillDockerd()
+	ours, overlay = dropped([]*node{m1, w1}, w2, true)
+	stage(fmt.Sprintf("w2's dockerd killed: dropped by the plugin on m1 and w1 after %.1fs, by Docker's overlay after %.1fs",
+		ours.Seconds(), overlay.Seconds()))
+	peersAmong(m1, w1)
+	pings(t, m1.swarmNode, tasks[m1], addrOn(t, w1.swarmNode, tasks[w1], "sw44"))
+
+	// w1 leaves the swarm; its plugin stays a member: dropped by m1.
+	w1.MustDocker("swarm", "leave", "--force")
+	ours, _ = dropped([]*node{m1}, w1, false)
+	stage(fmt.Sprintf("w1 left the swarm: dropped by the plugin on m1 after %.1fs", ours.Seconds()))
+	wantPeers(t, m1.swarmNode, id)
 }
