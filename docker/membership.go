@@ -284,9 +284,9 @@ func (d *Driver) joinTargets(m *membership) []string {
 	return slices.DeleteFunc(slices.Compact(targets), func(t string) bool { return t == self })
 }
 
-// Members returns the other nodes' plugins the membership knows alive, by
-// data-path address, sorted; nil when the membership does not run.
-func (d *Driver) Members() []netip.Addr {
+// memberAddrs returns the data-path addresses of the other nodes' plugins
+// the membership knows alive, sorted; nil when the membership does not run.
+func (d *Driver) memberAddrs() []netip.Addr {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []netip.Addr

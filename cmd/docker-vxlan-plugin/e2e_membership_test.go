@@ -157,6 +157,32 @@ func TestIntegrationSwarmMembership(t *testing.T) {
 	})
 	stage("overlay ov45 with a global service: its FDBs name the data-path addresses")
 
+	// Beside overlay, one run: docker run --rm on each network on a worker
+	// (p50 of 5), and a global service's tasks running on all four nodes.
+	for _, net := range []string{"sw44", "ov45"} {
+		var runs []time.Duration
+		for range 5 {
+			t0 := time.Now()
+			w1.MustDocker("run", "--rm", "--network", net, "bb", "true")
+			runs = append(runs, time.Since(t0))
+		}
+		slices.Sort(runs)
+		t0 := time.Now()
+		m1.MustDocker("service", "create", "--detach", "--name", "b"+net, "--mode", "global", "--endpoint-mode", "dnsrr",
+			"--network", net, "--no-resolve-image", "bb:latest", "sleep", "3600")
+		eventually(t, 90*time.Second, "global service on "+net, func() error {
+			out, err := m1.Docker("service", "ls", "--filter", "name=b"+net, "--format", "{{.Replicas}}")
+			if err != nil || out != "4/4" {
+				return fmt.Errorf("replicas %q (%v)", out, err)
+			}
+			return nil
+		})
+		up := time.Since(t0)
+		m1.MustDocker("service", "rm", "b"+net)
+		t.Logf("benchmark %s: docker run --rm on w1: p50 %v (of %v); a global service's 4 tasks running after %v",
+			net, runs[2].Round(time.Millisecond), runs, up.Round(100*time.Millisecond))
+	}
+
 	// dropped measures, from now, how long until no node of watchers
 	// floods to gone: the plugin's network, and overlay's if withOverlay.
 	dropped := func(watchers []*node, gone *node, withOverlay bool) (ours, overlay time.Duration) {

@@ -99,7 +99,10 @@ func swarmSetup(t *testing.T) (stage func(string), dir string, fab *dockerhost.F
 	t.Helper()
 	dockerhost.Require(t)
 	start := time.Now()
-	stage = func(s string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), s) }
+	stage = func(s string) {
+		t.Helper()
+		t.Logf("%6.1fs %s", time.Since(start).Seconds(), s)
+	}
 	return stage, dockerhost.BuildManagedPlugin(t, "../.."), dockerhost.NewFabric(t)
 }
 
