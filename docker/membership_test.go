@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,24 +14,44 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
-// freePort returns a TCP and UDP port free on 127.0.0.1 just now.
-func freePort(t *testing.T) int {
+// freePort returns a TCP and UDP port free just now on each of addrs
+// (127.0.0.1 when none is given).
+func freePort(t *testing.T, addrs ...string) int {
 	t.Helper()
+	if len(addrs) == 0 {
+		addrs = []string{"127.0.0.1"}
+	}
 	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := net.Listen("tcp", addrs[0]+":0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
 		l.Close()
-		if err == nil {
-			u.Close()
+		if portFree(port, addrs) {
 			return port
 		}
 	}
 	t.Fatal("no free port")
 	return 0
+}
+
+// portFree reports whether TCP and UDP port are free on every one of addrs.
+func portFree(port int, addrs []string) bool {
+	for _, a := range addrs {
+		hp := net.JoinHostPort(a, strconv.Itoa(port))
+		l, err := net.Listen("tcp", hp)
+		if err != nil {
+			return false
+		}
+		l.Close()
+		u, err := net.ListenPacket("udp", hp)
+		if err != nil {
+			return false
+		}
+		u.Close()
+	}
+	return true
 }
 
 // fastProbes makes memberlist find a dead node in about a second.
@@ -51,11 +72,17 @@ type memberNode struct {
 
 func startMemberNode(t *testing.T, key []byte, port int, data string, seeds ...string) *memberNode {
 	t.Helper()
+	return startMemberNodeAt(t, key, "127.0.0.1", port, data, seeds...)
+}
+
+// startMemberNodeAt starts a memberNode whose advertise address is bind.
+func startMemberNodeAt(t *testing.T, key []byte, bind string, port int, data string, seeds ...string) *memberNode {
+	t.Helper()
 	n := &memberNode{host: newFakeHost(), data: data, log: &logRecorder{}}
 	n.d = globalDriver(t, t.TempDir(), n.host, Config{VTEPDevice: "eth0", Logger: slog.New(slog.NewTextHandler(n.log, nil)),
 		Membership: MembershipConfig{Key: key, Port: port, Seeds: seeds, tune: fastProbes}})
 	t.Cleanup(func() { n.d.Close() })
-	n.d.DiscoverNew(t.Context(), NodeDiscoveryData{Address: data, BindAddress: "127.0.0.1", Self: true})
+	n.d.DiscoverNew(t.Context(), NodeDiscoveryData{Address: data, BindAddress: bind, Self: true})
 	mustCreate(t, n.d, "a1", map[string]any{"VxlanId": "1000"})
 	return n
 }
@@ -111,6 +138,20 @@ func TestMembershipPeers(t *testing.T) {
 	a.floodsTo(t, 10*time.Second, "[198.18.50.2]")
 	b.floodsTo(t, 10*time.Second, "[198.18.50.1]")
 	t.Logf("a dead member dropped by both others after %v (probe interval 100ms)", time.Since(start).Round(10*time.Millisecond))
+}
+
+// On a swarm where the plugin was enabled before the nodes joined, no seed
+// is needed: dockerd announces each node joining by its advertise
+// address, and the plugin joins the membership there, on its own port.
+func TestMembershipJoinsAnnouncedNodes(t *testing.T) {
+	key := bytes.Repeat([]byte{9}, 16)
+	port := freePort(t, "127.0.0.2", "127.0.0.3")
+	a := startMemberNodeAt(t, key, "127.0.0.2", port, "198.18.52.1")
+	b := startMemberNodeAt(t, key, "127.0.0.3", port, "198.18.52.2")
+	// b joins the swarm after the plugins were enabled: dockerd tells a.
+	a.d.DiscoverNew(t.Context(), NodeDiscoveryData{Address: "127.0.0.3"})
+	a.floodsTo(t, 10*time.Second, "[198.18.52.2]")
+	b.floodsTo(t, 10*time.Second, "[198.18.52.1]")
 }
 
 // How the sources of peers combine: dockerd's announcement of a node by
