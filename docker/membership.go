@@ -284,19 +284,6 @@ func (d *Driver) joinTargets(m *membership) []string {
 	return slices.DeleteFunc(slices.Compact(targets), func(t string) bool { return t == self })
 }
 
-// memberAddrs returns the data-path addresses of the other nodes' plugins
-// the membership knows alive, sorted; nil when the membership does not run.
-func (d *Driver) memberAddrs() []netip.Addr {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var out []netip.Addr
-	for _, m := range d.members {
-		out = append(out, m.data)
-	}
-	slices.SortFunc(out, netip.Addr.Compare)
-	return out
-}
-
 // memberChanged records that the member called name is alive with meta
 // (alive true), or left or died, and updates the networks' peers.
 func (d *Driver) memberChanged(name string, addr net.IP, meta []byte, alive bool) {

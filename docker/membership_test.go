@@ -152,6 +152,9 @@ func TestMembershipJoinsAnnouncedNodes(t *testing.T) {
 	a.d.DiscoverNew(t.Context(), NodeDiscoveryData{Address: "127.0.0.3"})
 	a.floodsTo(t, 10*time.Second, "[198.18.52.2]")
 	b.floodsTo(t, 10*time.Second, "[198.18.52.1]")
+	if got := fmt.Sprint(a.d.Status(t.Context()).Members); got != fmt.Sprintf("[{127.0.0.3:%d 127.0.0.3 198.18.52.2 false}]", port) {
+		t.Fatalf("a's status: members %s", got)
+	}
 }
 
 // How the sources of peers combine: dockerd's announcement of a node by
@@ -189,7 +192,7 @@ func TestSwarmPeersCombined(t *testing.T) {
 	check("[]")
 	d.memberChanged("m4", net.ParseIP("198.18.60.4"), []byte("not json"), true)
 	check("[]")
-	if got := d.memberAddrs(); len(got) != 0 {
+	if got := d.Status(ctx).Members; len(got) != 0 {
 		t.Fatalf("members: %v", got)
 	}
 }

@@ -30,6 +30,23 @@ type StatusReport struct {
 	// Nodes are the swarm nodes dockerd announced (global scope), sorted by
 	// address.
 	Nodes []NodeDiscoveryData `json:"nodes"`
+	// Members are the other nodes of the plugins' own membership, alive,
+	// sorted by name; none when it does not run (or with no plugin
+	// running).
+	Members []MemberStatus `json:"members,omitempty"`
+}
+
+// MemberStatus is another node of the plugins' own membership.
+type MemberStatus struct {
+	// Name is its memberlist name: its advertise address and port.
+	Name string `json:"name"`
+	// Advertise is the address its membership is bound to.
+	Advertise string `json:"advertise"`
+	// DataPath is its data-path address: the VTEP flooded to.
+	DataPath string `json:"data_path"`
+	// Departed is true when dockerd said the node left: it is not flooded
+	// to, though a member.
+	Departed bool `json:"departed,omitempty"`
 }
 
 // Drifted reports whether any item of the report differs from the state.
@@ -79,7 +96,13 @@ func (d *Driver) Status(ctx context.Context) *StatusReport {
 	for _, n := range d.nodes {
 		nodes = append(nodes, n)
 	}
+	var members []MemberStatus
+	for name, m := range d.members {
+		members = append(members, MemberStatus{Name: name, Advertise: m.advertise.String(), DataPath: m.data.String(),
+			Departed: d.departed[m.advertise.String()]})
+	}
 	d.mu.Unlock()
+	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
 	sort.Strings(ids)
 	rep := &StatusReport{Source: "plugin", Networks: []linuxhost.NetworkStatus{}}
 	for _, id := range ids {
@@ -96,7 +119,7 @@ func (d *Driver) Status(ctx context.Context) *StatusReport {
 		rep.Networks = append(rep.Networks, one.Networks...)
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Address < nodes[j].Address })
-	rep.Nodes = nodes
+	rep.Nodes, rep.Members = nodes, members
 	return rep
 }
 
