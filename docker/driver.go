@@ -157,6 +157,9 @@ func NewDriver(cfg Config) (*Driver, error) {
 	if err := cfg.Membership.check(); err != nil {
 		return nil, err
 	}
+	if cfg.Scope == fabric.ScopeGlobal && len(cfg.Membership.Key) == 0 {
+		log.Info("membership off (no membership key): swarm peers come from dockerd's announcements and the Peers setting only")
+	}
 	if cfg.VTEPDevice != "" {
 		names, err := fabric.ParseNameList(cfg.VTEPDevice)
 		if err != nil {
