@@ -63,7 +63,8 @@ func (d *Driver) startStoredMembership() {
 // DiscoverDelete forgets a swarm node that left: its FDB entries go from
 // every network whose own Peers option does not name it, even if the
 // driver's Peers name it or the membership still has it (they are not used
-// for it again until dockerd announces it again or the plugin restarts).
+// for it again until dockerd announces it again, also after a restart:
+// the store records that it left).
 func (d *Driver) DiscoverDelete(ctx context.Context, node NodeDiscoveryData) {
 	d.changeSwarm(ctx, func() {
 		delete(d.nodes, node.Address)
@@ -72,7 +73,7 @@ func (d *Driver) DiscoverDelete(ctx context.Context, node NodeDiscoveryData) {
 		}
 	})
 	d.log.Info("node left", "address", node.Address)
-	if err := d.persist(func(s *stateStore) error { return s.deleteNode(node.Address) }); err != nil {
+	if err := d.persist(func(s *stateStore) error { return s.deleteNode(node) }); err != nil {
 		d.log.Error("saving state", "error", err)
 	}
 }

@@ -69,7 +69,7 @@ type Driver struct {
 	mu       sync.Mutex // guards networks, nodes, departed, vnis and lastVNI
 	networks map[string]*network
 	nodes    map[string]NodeDiscoveryData // swarm nodes by address
-	departed map[string]bool              // addresses of nodes that left since the start
+	departed map[string]bool              // addresses of nodes dockerd said left (kept in the store)
 	vnis     map[string]uint32            // VNIs allocated by this manager, by network ID
 	lastVNI  uint32                       // the VNI allocated last
 	members  map[string]member            // the membership's other nodes, by name (d.mu)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -222,5 +223,35 @@ func TestMembershipConfigRefused(t *testing.T) {
 	ok := MembershipConfig{Key: bytes.Repeat([]byte{1}, 16), Seeds: []string{"198.18.0.1:7000", "[fd00::1]:7000"}}
 	if _, err := NewDriver(Config{Scope: "global", Host: newFakeHost(), Membership: ok}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A node dockerd said left stays dropped across a restart of the plugin,
+// though the Peers setting or the membership names it, until dockerd
+// announces it again.
+func TestDepartedKeptAcrossRestart(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	host := newFakeHost()
+	cfg := Config{VTEPDevice: "eth0", Peers: []netip.Addr{netip.MustParseAddr("198.18.62.2")}}
+	d := globalDriver(t, dir, host, cfg)
+	d.DiscoverNew(ctx, node("198.18.62.1", true))
+	d.DiscoverNew(ctx, node("198.18.62.3", false))
+	d.DiscoverDelete(ctx, node("198.18.62.2", false))
+	d.DiscoverDelete(ctx, node("198.18.62.3", false))
+	d.store.Close()
+	d = globalDriver(t, dir, host, cfg)
+	d.memberChanged("m3", net.ParseIP("198.18.62.3"), []byte(`{"data":"198.18.63.3"}`), true)
+	mustCreate(t, d, "a1", map[string]any{"VxlanId": "1000"})
+	if got := host.peersOf("vx_a1"); got != "[]" {
+		t.Fatalf("after the restart, peers %s: want none", got)
+	}
+	d.DiscoverNew(ctx, node("198.18.62.2", false))
+	d.DiscoverNew(ctx, node("198.18.62.3", false))
+	if got := host.peersOf("vx_a1"); got != "[198.18.62.2 198.18.63.3]" {
+		t.Fatalf("announced again: peers %s", got)
+	}
+	if rep := d.Status(ctx); len(rep.Nodes) != 3 {
+		t.Fatalf("status nodes: %+v", rep.Nodes)
 	}
 }

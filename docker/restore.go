@@ -80,6 +80,9 @@ func (d *Driver) adopt(st *state) {
 	for _, node := range st.Nodes {
 		d.nodes[node.Address] = node
 	}
+	for _, a := range st.Left {
+		d.departed[a] = true
+	}
 	d.restoreVNIs(st.VNIs)
 }
 
