@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -145,9 +144,8 @@ type membership struct {
 	list  *memberlist.Memberlist
 	bind  netip.Addr
 	port  int
-	seeds []string // host:port
-	stop  chan struct{}
-	done  sync.WaitGroup
+	seeds []string      // host:port
+	stop  chan struct{} // closed when it stops: ends rejoinLoop
 }
 
 // startMembership starts the membership bound to bind (this node's
@@ -201,20 +199,19 @@ func (d *Driver) startMembership(bind, data netip.Addr) {
 	}
 	d.ml, d.selfData = m, data
 	d.log.Info("membership started", "address", conf.Name, "data-path address", data, "seeds", strings.Join(m.seeds, ","))
-	m.done.Add(1)
 	go d.rejoinLoop(m)
 }
 
 // stopMembershipLocked stops the running membership without a leave
 // message: a plugin that is restarted (an upgrade) is back before the
 // others count it dead, so they keep flooding to it; one that stays down
-// is dropped as a node that died. d.memberMu is held.
+// is dropped as a node that died. A join under way is not waited for: it
+// fails on the closed list. d.memberMu is held.
 func (d *Driver) stopMembershipLocked() {
 	if d.ml == nil {
 		return
 	}
 	close(d.ml.stop)
-	d.ml.done.Wait()
 	if err := d.ml.list.Shutdown(); err != nil {
 		d.log.Warn("membership shutdown", "error", err)
 	}
@@ -231,7 +228,6 @@ func (d *Driver) stopMembership() {
 // rejoinLoop joins the seeds and the nodes dockerd announced that are not
 // members yet, at once and then every membershipRejoin.
 func (d *Driver) rejoinLoop(m *membership) {
-	defer m.done.Done()
 	failed := map[string]bool{} // targets whose failure was logged at Warn
 	for {
 		d.joinMissing(m, failed)
@@ -252,6 +248,11 @@ func (d *Driver) joinMissing(m *membership, failed map[string]bool) {
 	for _, target := range d.joinTargets(m) {
 		if members[target] {
 			continue
+		}
+		select {
+		case <-m.stop:
+			return // stopped meanwhile
+		default:
 		}
 		if _, err := m.list.Join([]string{target}); err != nil {
 			lvl := slog.LevelWarn
