@@ -6,10 +6,12 @@
 // handler.go), the Driver that keeps networks and endpoints and serialises
 // the calls on each (driver.go, network.go, endpoint.go), its state store
 // across restarts (state.go over internal/store) and the restore at start
-// (restore.go, restore_global.go), swarm VNI allocation (allocate.go) and
-// swarm peers (peers.go, discovery.go), the status report (status.go), and
-// the Prometheus metrics (metrics.go), which read the status report's
-// census and count every call in the handler's one wrapper.
+// (restore.go, restore_global.go), swarm VNI allocation (allocate.go),
+// swarm peers (peers.go, discovery.go) and the membership the plugins of a
+// swarm keep among themselves (membership.go), the IPAM driver (ipam.go),
+// the status report (status.go), and the Prometheus metrics (metrics.go),
+// which read the status report's census and count every call in the
+// handler's one wrapper.
 //
 // What a network is and how its options are read is package fabric's;
 // making it on the machine is package linuxhost's, behind the Host

@@ -54,6 +54,9 @@ type Config struct {
 	// driver holds (see NewMetrics); NewDriver adds the driver's metrics to
 	// its registry, so it serves one driver.
 	Metrics *Metrics
+	// Membership configures the membership the plugins of a swarm keep
+	// among themselves (membership.go); off without its Key.
+	Membership MembershipConfig
 }
 
 // Driver implements the network driver: it keeps the networks and
@@ -72,7 +75,7 @@ type Driver struct {
 	mu       sync.Mutex // guards networks, nodes, departed, vnis and lastVNI
 	networks map[string]*network
 	nodes    map[string]NodeDiscoveryData // swarm nodes by address
-	departed map[string]bool              // addresses of nodes that left since the start
+	departed map[string]bool              // addresses of nodes dockerd said left (kept in the store)
 	vnis     map[string]uint32            // VNIs allocated by this manager, by network ID
 	lastVNI  uint32                       // the VNI allocated last
 
@@ -80,6 +83,19 @@ type Driver struct {
 	addrs  *ipam.Allocator
 	ipamMu sync.Mutex // guards pools; never taken while holding mu
 	pools  map[string]*poolRecord
+
+	members map[string]member         // the membership's other nodes, by name (d.mu)
+	dataOf  map[netip.Addr]netip.Addr // data-path address of each advertise address a member had (d.mu)
+
+	peerMu sync.Mutex // serialises changes of the swarm's peers, from reading them to applying them
+
+	memberMu sync.Mutex  // guards ml and selfData
+	ml       *membership // nil: not running
+	selfData netip.Addr  // the data-path address ml gossips
+
+	eventMu       sync.Mutex    // guards events and eventsRunning
+	events        []memberEvent // membership events waiting to be applied
+	eventsRunning bool          // whether applyEvents runs
 }
 
 type network struct {
@@ -93,9 +109,11 @@ type network struct {
 	segment *linuxhost.Segment
 }
 
-// Close releases the driver's state store, for another process to open.
-// The networks and containers stay as they are.
+// Close stops the membership (without a leave message: see
+// stopMembershipLocked) and releases the driver's state store, for another
+// process to open. The networks and containers stay as they are.
 func (d *Driver) Close() error {
+	d.stopMembership()
 	d.mu.Lock()
 	nets := make([]*network, 0, len(d.networks))
 	for _, n := range d.networks {
@@ -156,13 +174,20 @@ func NewDriver(cfg Config) (*Driver, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	d := &Driver{cfg: cfg, log: log, networks: map[string]*network{}, nodes: map[string]NodeDiscoveryData{},
-		departed: map[string]bool{}, vnis: map[string]uint32{}, vniRange: cfg.VNIRange, store: cfg.store, pools: map[string]*poolRecord{}}
+		departed: map[string]bool{}, vnis: map[string]uint32{}, vniRange: cfg.VNIRange, store: cfg.store, pools: map[string]*poolRecord{},
+		members: map[string]member{}, dataOf: map[netip.Addr]netip.Addr{}}
 	d.addrs = ipam.New(leaseStore{d}, ipam.WithLogger(log))
 	if d.vniRange == (VNIRange{}) {
 		d.vniRange = DefaultVNIRange
 	}
 	if err := d.vniRange.check(); err != nil {
 		return nil, err
+	}
+	if err := cfg.Membership.check(); err != nil {
+		return nil, err
+	}
+	if cfg.Scope == fabric.ScopeGlobal && len(cfg.Membership.Key) == 0 {
+		log.Info("membership off (no membership key): swarm peers come from dockerd's announcements and the Peers setting only")
 	}
 	if cfg.VTEPDevice != "" {
 		names, err := fabric.ParseNameList(cfg.VTEPDevice)

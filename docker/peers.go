@@ -11,19 +11,10 @@ import (
 // Swarm peers: every vxlan network of this driver without a multicast
 // Group floods by unicast (head-end replication FDB entries) to the VTEPs
 // of the swarm's other nodes, the ones dockerd announces (DiscoverNew,
-// DiscoverDelete, kept in the store across restarts) and the driver's
-// Config.Peers, never to this node's own addresses. A network's own Peers
+// DiscoverDelete, kept in the store across restarts), the members of the
+// plugins' own membership (membership.go) and the driver's Config.Peers,
+// never to this node's own addresses (swarmPeers). A network's own Peers
 // option adds to them.
-
-// nodeAddr parses a node's address; a node without one is only logged.
-func (d *Driver) nodeAddr(node NodeDiscoveryData) (netip.Addr, bool) {
-	a, err := netip.ParseAddr(node.Address)
-	if err != nil {
-		d.log.Warn("swarm node without a usable address: no FDB entry for it", "address", node.Address, "error", err)
-		return netip.Addr{}, false
-	}
-	return a.Unmap(), true
-}
 
 // floodsToSwarmPeers reports whether a network gets the swarm's peers as
 // head-end replication entries: one with a vxlan link that floods by
@@ -94,6 +85,78 @@ func (d *Driver) dropSelf(spec *fabric.NetworkSpec) {
 	spec.Peers = slices.DeleteFunc(slices.Clone(spec.Peers), func(p netip.Addr) bool { return slices.Contains(self, p) })
 }
 
+// swarmPeers returns the VTEPs of the swarm's other nodes, sorted: the
+// driver's Peers that did not leave, the nodes dockerd announced (at the
+// data-path address a member with that advertise address gave, if one
+// did), and the members whose advertise address dockerd did not say left;
+// never this node's own addresses. d.mu is held.
+func (d *Driver) swarmPeers() []netip.Addr {
+	self := d.selfAddrs()
+	var out []netip.Addr
+	add := func(a netip.Addr) {
+		if !slices.Contains(self, a) && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	for _, p := range d.cfg.Peers {
+		if !d.departed[p.String()] {
+			add(p)
+		}
+	}
+	for _, n := range d.nodes {
+		a, err := netip.ParseAddr(n.Address)
+		if err != nil || n.Self {
+			continue
+		}
+		a = a.Unmap()
+		if data, ok := d.dataOf[a]; ok {
+			a = data
+		}
+		add(a)
+	}
+	for _, m := range d.members {
+		if !d.departed[m.advertise.String()] {
+			add(m.data)
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
+}
+
+// applyPeers brings the networks nets from the swarm peers before to the
+// swarm peers after: it adds the new ones and removes the gone ones (see
+// changePeer). d.peerMu is held.
+func (d *Driver) applyPeers(ctx context.Context, nets []string, before, after []netip.Addr) {
+	for _, p := range before {
+		if !slices.Contains(after, p) {
+			for _, id := range nets {
+				d.changePeer(ctx, id, p, false)
+			}
+		}
+	}
+	for _, p := range after {
+		if !slices.Contains(before, p) {
+			for _, id := range nets {
+				d.changePeer(ctx, id, p, true)
+			}
+		}
+	}
+}
+
+// changeSwarm applies change (made with d.mu held) to what the swarm's
+// peers are made from, then brings every network's peers along.
+func (d *Driver) changeSwarm(ctx context.Context, change func()) {
+	d.peerMu.Lock()
+	defer d.peerMu.Unlock()
+	d.mu.Lock()
+	before := d.swarmPeers()
+	change()
+	after := d.swarmPeers()
+	nets := d.vxlanNetworks()
+	d.mu.Unlock()
+	d.applyPeers(ctx, nets, before, after)
+}
+
 // withSwarmPeers returns the spec the host makes: spec with, for a vxlan
 // network without Group, the swarm's peers of its underlay family added to
 // its Peers, and this node's own addresses taken out.
@@ -103,19 +166,8 @@ func (d *Driver) withSwarmPeers(spec *fabric.NetworkSpec) *fabric.NetworkSpec {
 	}
 	d.mu.Lock()
 	self := d.selfAddrs()
-	var candidates []netip.Addr
-	for _, p := range d.cfg.Peers {
-		if !d.departed[p.String()] {
-			candidates = append(candidates, p)
-		}
-	}
-	for _, n := range d.nodes {
-		if a, err := netip.ParseAddr(n.Address); err == nil && !n.Self {
-			candidates = append(candidates, a.Unmap())
-		}
-	}
+	candidates := d.swarmPeers()
 	d.mu.Unlock()
-	slices.SortFunc(candidates, netip.Addr.Compare)
 	out := *spec
 	out.Peers = nil
 	for _, p := range append(slices.Clone(spec.Peers), candidates...) {

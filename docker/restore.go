@@ -75,6 +75,7 @@ func (d *Driver) restore(ctx context.Context) (*RestoreReport, error) {
 		d.log.Debug("network restored", "network", fabric.ShortID(ns.Spec.ID), "kind", ns.Spec.Kind, "endpoints", len(ns.Endpoints))
 		d.attachRestoredPools(ns.Spec.ID)
 	}
+	d.startStoredMembership()
 	if d.store == nil {
 		return rep, nil // knowing no network, it calls no link an orphan
 	}
@@ -97,6 +98,9 @@ func (d *Driver) adopt(st *state) {
 	}
 	for _, node := range st.Nodes {
 		d.nodes[node.Address] = node
+	}
+	for _, a := range st.Left {
+		d.departed[a] = true
 	}
 	d.restoreVNIs(st.VNIs)
 }

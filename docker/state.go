@@ -50,6 +50,9 @@ func (s *stateStore) Close() error { return s.db.Close() }
 type state struct {
 	Networks []*networkState
 	Nodes    []NodeDiscoveryData
+	// Left are the addresses of nodes dockerd said left, and has not
+	// announced again since: not flooded to, whatever else names them.
+	Left []string
 	// VNIs are the VNIs this node allocated as a swarm manager, by
 	// network ID.
 	VNIs map[string]uint32
@@ -104,7 +107,11 @@ func (s *stateStore) Load() (*state, error) {
 			if err := json.Unmarshal(raw, &r); err != nil {
 				return err
 			}
-			st.Nodes = append(st.Nodes, NodeDiscoveryData(r))
+			if r.Left {
+				st.Left = append(st.Left, r.Address)
+			} else {
+				st.Nodes = append(st.Nodes, r.node())
+			}
 		case store.VNIs:
 			var r vniRecord
 			if err := json.Unmarshal(raw, &r); err != nil {
@@ -161,12 +168,18 @@ func (s *stateStore) deleteEndpoint(networkID, endpointID string) error {
 
 // putNode records a swarm node.
 func (s *stateStore) putNode(node NodeDiscoveryData) error {
-	return s.update(func(tx *store.Tx) error { return tx.Put(store.Nodes, node.Address, nodeRecord(node)) })
+	return s.update(func(tx *store.Tx) error { return tx.Put(store.Nodes, node.Address, nodeRecordOf(node)) })
 }
 
-// deleteNode removes a swarm node's record.
-func (s *stateStore) deleteNode(address string) error {
-	return s.update(func(tx *store.Tx) error { return tx.Delete(store.Nodes, address) })
+// deleteNode records that a swarm node left: this node's own record is
+// removed, another node's is replaced by a record that it left.
+func (s *stateStore) deleteNode(node NodeDiscoveryData) error {
+	return s.update(func(tx *store.Tx) error {
+		if node.Self {
+			return tx.Delete(store.Nodes, node.Address)
+		}
+		return tx.Put(store.Nodes, node.Address, nodeRecord{Address: node.Address, Left: true})
+	})
 }
 
 func (s *stateStore) update(fn func(tx *store.Tx) error) error {
@@ -226,6 +239,16 @@ type nodeRecord struct {
 	Address     string `json:"address"`
 	BindAddress string `json:"bind_address,omitempty"`
 	Self        bool   `json:"self,omitempty"`
+	// Left records that dockerd said the node left (see state.Left).
+	Left bool `json:"left,omitempty"`
+}
+
+func nodeRecordOf(n NodeDiscoveryData) nodeRecord {
+	return nodeRecord{Address: n.Address, BindAddress: n.BindAddress, Self: n.Self}
+}
+
+func (r nodeRecord) node() NodeDiscoveryData {
+	return NodeDiscoveryData{Address: r.Address, BindAddress: r.BindAddress, Self: r.Self}
 }
 
 func recordOf(s *fabric.NetworkSpec) *networkRecord {
@@ -415,7 +438,7 @@ func migrateV1(old []byte, tx *store.Tx) error {
 		}
 	}
 	for _, node := range st.Nodes {
-		if err := tx.Put(store.Nodes, node.Address, nodeRecord(node)); err != nil {
+		if err := tx.Put(store.Nodes, node.Address, nodeRecordOf(node)); err != nil {
 			return err
 		}
 	}

@@ -37,6 +37,23 @@ type StatusReport struct {
 	// that another host of the segment answers for: drift). Only a running
 	// plugin knows the conflicts and the addresses held ready.
 	Pools []IPAMStatus `json:"pools,omitempty"`
+	// Members are the other nodes of the plugins' own membership, alive,
+	// sorted by name; none when it does not run (or with no plugin
+	// running).
+	Members []MemberStatus `json:"members,omitempty"`
+}
+
+// MemberStatus is another node of the plugins' own membership.
+type MemberStatus struct {
+	// Name is its memberlist name: its advertise address and port.
+	Name string `json:"name"`
+	// Advertise is the address its membership is bound to.
+	Advertise string `json:"advertise"`
+	// DataPath is its data-path address: the VTEP flooded to.
+	DataPath string `json:"data_path"`
+	// Departed is true when dockerd said the node left: it is not flooded
+	// to, though a member.
+	Departed bool `json:"departed,omitempty"`
 }
 
 // Drifted reports whether any item of the report differs from the state.
@@ -159,6 +176,20 @@ func (d *Driver) census(ctx context.Context, kernel bool) *census {
 	return c
 }
 
+// memberStatus lists the other nodes of the plugins' own membership,
+// sorted by name.
+func (d *Driver) memberStatus() []MemberStatus {
+	d.mu.Lock()
+	var members []MemberStatus
+	for name, m := range d.members {
+		members = append(members, MemberStatus{Name: name, Advertise: m.advertise.String(), DataPath: m.data.String(),
+			Departed: d.departed[m.advertise.String()]})
+	}
+	d.mu.Unlock()
+	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
+	return members
+}
+
 // Status checks what the driver holds against the host. Each network is
 // checked with its lock held, so a call on it waits for its check (a few
 // link reads) and the check never sees half of a call. The networks, the
@@ -166,7 +197,7 @@ func (d *Driver) census(ctx context.Context, kernel bool) *census {
 // them.
 func (d *Driver) Status(ctx context.Context) *StatusReport {
 	cen := d.census(ctx, true)
-	rep := &StatusReport{Source: "plugin", Networks: []linuxhost.NetworkStatus{}, Nodes: cen.NodeList}
+	rep := &StatusReport{Source: "plugin", Networks: []linuxhost.NetworkStatus{}, Nodes: cen.NodeList, Members: d.memberStatus()}
 	for _, nc := range cen.Networks {
 		n, err := d.lockNetwork(nc.Spec.ID)
 		if err != nil {

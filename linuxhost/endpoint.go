@@ -66,7 +66,7 @@ func (h *Host) CreateEndpoint(ctx context.Context, spec *fabric.NetworkSpec, ep 
 	if netns == nil {
 		names = append(names, ifName)
 	}
-	if err := h.reap.waitFor(ctx, names, 0, 0, false); err != nil {
+	if _, err := h.reap.waitFor(ctx, names, nil); err != nil {
 		return err
 	}
 	if spec.Kind != fabric.KindBridge {

@@ -9,6 +9,7 @@ import (
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/undo"
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
+	"golang.org/x/sys/unix"
 )
 
 // CreateNetwork makes the network's links: for a bridge-mode network the
@@ -33,8 +34,9 @@ func (h *Host) createLinks(ctx context.Context, spec *fabric.NetworkSpec, u *und
 	if spec.Kind == fabric.KindParent {
 		return h.ensureParent(ctx, spec, u)
 	}
-	// Links of a deleted network may still hold the names or the VNI.
-	if err := h.reap.waitFor(ctx, []string{spec.VXLAN.Name, spec.Bridge.Name}, spec.VXLAN.VNI, spec.Port(), true); err != nil {
+	// Links of a deleted network may still hold the names, the VNI or
+	// the UDP port (with other socket flags).
+	if _, err := h.reap.waitFor(ctx, []string{spec.VXLAN.Name, spec.Bridge.Name}, &spec.VXLAN); err != nil {
 		return err
 	}
 	vx, err := h.ensureVXLAN(ctx, spec, u)
@@ -169,12 +171,12 @@ func (h *Host) ensureVXLANLink(ctx context.Context, spec *fabric.NetworkSpec, u 
 	case errors.Is(err, rtlink.ErrNotFound):
 		down := cfg
 		down.Up = false
-		if err := h.vx.Create(ctx, down); err != nil {
+		if err := h.hurried(ctx, &cfg, func() error { return h.vx.Create(ctx, down) }); err != nil {
 			return nil, h.explainCreate(ctx, spec, err)
 		}
 		u.Add(func(ctx context.Context) { _ = h.conn.DeleteLink(ctx, cfg.Name) })
-		if err := h.upWithoutIPv6(ctx, cfg.Name); err != nil {
-			return nil, err
+		if err := h.hurried(ctx, &cfg, func() error { return h.upWithoutIPv6(ctx, cfg.Name) }); err != nil {
+			return nil, explainUp(&cfg, err)
 		}
 		// Just made: no master yet, nothing to read back.
 		return &rtlink.Link{Name: cfg.Name, Kind: linkKindVXLAN, Alias: cfg.Alias, Up: true}, nil
@@ -201,6 +203,33 @@ func (h *Host) ensureVXLANLink(ctx context.Context, spec *fabric.NetworkSpec, u 
 		return nil, err
 	}
 	return l, nil
+}
+
+// hurried runs step, which makes or brings up the vxlan link cfg; when it
+// fails because the VNI or the UDP port is taken (EEXIST, EADDRINUSE) and a
+// released link still waiting for deletion holds it (released while the
+// step ran, by a network deleted at the same time), it deletes that link
+// now and runs step once more.
+func (h *Host) hurried(ctx context.Context, cfg *vxlan.Config, step func() error) error {
+	err := step()
+	if !errors.Is(err, unix.EADDRINUSE) && !errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	if waited, werr := h.reap.waitFor(ctx, nil, cfg); werr != nil || !waited {
+		return err
+	}
+	return step()
+}
+
+// explainUp says why a vxlan link could not come up when its UDP port is
+// taken: by a socket with other flags, which no link being deleted holds.
+func explainUp(cfg *vxlan.Config, err error) error {
+	if !errors.Is(err, unix.EADDRINUSE) {
+		return err
+	}
+	return fmt.Errorf("vxlan %s cannot open UDP port %d: another socket holds it, most often a vxlan link with other receive flags "+
+		"(GBP, GPE, remote checksum, zero IPv6 checksums, metadata), which the kernel does not let share a port: %w",
+		cfg.Name, vxlan.EffectivePort(cfg.Port), err)
 }
 
 // explainCreate reports a VNI the kernel refused because another vxlan

@@ -77,6 +77,11 @@ type reaper struct {
 	idle    *sync.Cond             // signalled when pending empties
 	kick    chan struct{}          // wakes the background deletion early
 
+	// releasing is read-held by each release from the moment it moves a
+	// link into a group until it records it as pending; waitFor takes it
+	// whole, so that it sees every link a finished DeleteNetwork let go.
+	releasing sync.RWMutex
+
 	deleteMu sync.Mutex // serialises deletions
 }
 
@@ -86,8 +91,50 @@ type pendingLink struct {
 	round  int // deletions started before it was recorded
 	vni    uint32
 	port   uint16
+	sock   udpSocket // the UDP socket a vxlan link holds on port while up
 	vxlan  bool
 	bridge bool
+}
+
+// udpSocket is what the kernel compares when vxlan links share the UDP
+// socket of a port (vxlan_find_sock): the receive flags
+// (VXLAN_F_RCV_FLAGS: GBP, GPE, RCO, zero IPv6 checksums accepted,
+// metadata, VNI filter) and the address family; a link with
+// CollectMetadata opens both families. Two links whose families meet and
+// whose flags differ cannot be up on one port at once: the second one's
+// socket finds the port taken (EADDRINUSE).
+type udpSocket struct {
+	flags  uint8
+	v4, v6 bool
+	other  bool // the socket is in another namespace (LinkNetNSID)
+}
+
+// socketOf returns the UDP socket the vxlan link cfg opens when up.
+func socketOf(cfg *vxlan.Config) udpSocket {
+	var s udpSocket
+	for i, set := range []bool{cfg.GBP, cfg.GPE, cfg.UDPZeroChecksum6RX, cfg.RemoteChecksumRX, cfg.RemoteChecksumNoPartial,
+		cfg.CollectMetadata, cfg.VNIFilter} {
+		if set {
+			s.flags |= 1 << i
+		}
+	}
+	ipv6 := cfg.Group.Is6() || cfg.Local.Is6()
+	s.v4, s.v6 = !ipv6 || cfg.CollectMetadata, ipv6 || cfg.CollectMetadata
+	s.other = cfg.LinkNetNSID != nil
+	return s
+}
+
+// clashes reports whether a socket like s and one like o cannot be open
+// on one UDP port of one namespace together.
+func (s udpSocket) clashes(o udpSocket) bool {
+	return !s.other && !o.other && s.flags != o.flags && (s.v4 && o.v4 || s.v6 && o.v6)
+}
+
+// holds reports whether the pending link p holds what the vxlan link cfg
+// needs: its VNI on its port, or its port with a socket it cannot share.
+func (p pendingLink) holds(cfg *vxlan.Config) bool {
+	port := vxlan.EffectivePort(cfg.Port)
+	return p.vxlan && p.port == port && (p.vni == cfg.VNI || p.sock.clashes(socketOf(cfg)))
 }
 
 func newReaper(conn *rtlink.Conn) *reaper {
@@ -100,6 +147,8 @@ func newReaper(conn *rtlink.Conn) *reaper {
 // link is unusable from then on; its name, and for a vxlan its VNI and
 // port, stay taken until it is deleted (see waitFor).
 func (r *reaper) release(ctx context.Context, name string, p pendingLink) error {
+	r.releasing.RLock()
+	defer r.releasing.RUnlock()
 	r.mu.Lock()
 	group := r.group
 	if p.bridge {
@@ -240,22 +289,27 @@ func (r *reaper) released() int {
 }
 
 // waitFor deletes now the groups of the released links that hold a name
-// in names, or a vxlan's VNI on port, so that a new link may take it.
-func (r *reaper) waitFor(ctx context.Context, names []string, vni uint32, port uint16, isVXLAN bool) error {
+// in names, or, when vx is not nil, what the vxlan link vx needs (see
+// pendingLink.holds), so that a new link may take it. It reports whether
+// there were any.
+func (r *reaper) waitFor(ctx context.Context, names []string, vx *vxlan.Config) (bool, error) {
+	// A barrier: releases under way have recorded their links.
+	r.releasing.Lock()
+	r.releasing.Unlock() //lint:ignore SA2001 the empty critical section is the point
 	r.mu.Lock()
 	var groups []int
 	for name, p := range r.pending {
-		if (slices.Contains(names, name) || (isVXLAN && p.vxlan && p.vni == vni && p.port == port)) && !slices.Contains(groups, p.group) {
+		if (slices.Contains(names, name) || vx != nil && p.holds(vx)) && !slices.Contains(groups, p.group) {
 			groups = append(groups, p.group)
 		}
 	}
 	r.mu.Unlock()
 	for _, g := range groups {
 		if err := r.deleteGroup(ctx, r.conn, g); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return len(groups) > 0, nil
 }
 
 // drain returns once every released link is deleted, or ctx is done.
@@ -345,5 +399,5 @@ func isOwnedLink(l *rtlink.Link) bool {
 
 // pendingVXLAN describes a vxlan link to release.
 func pendingVXLAN(cfg *vxlan.Config) pendingLink {
-	return pendingLink{vxlan: true, vni: cfg.VNI, port: vxlan.EffectivePort(cfg.Port)}
+	return pendingLink{vxlan: true, vni: cfg.VNI, port: vxlan.EffectivePort(cfg.Port), sock: socketOf(cfg)}
 }

@@ -92,6 +92,36 @@ type swarmNode struct {
 	addr netip.Addr
 }
 
+// swarmSetup begins a swarm test: it needs dockerd, builds the managed
+// plugin from this checkout into dir and makes the underlay fab; stage
+// logs a step with the time since the start.
+func swarmSetup(t *testing.T) (stage func(string), dir string, fab *dockerhost.Fabric) {
+	t.Helper()
+	dockerhost.Require(t)
+	start := time.Now()
+	stage = func(s string) {
+		t.Helper()
+		t.Logf("%6.1fs %s", time.Since(start).Seconds(), s)
+	}
+	return stage, dockerhost.BuildManagedPlugin(t, "../.."), dockerhost.NewFabric(t)
+}
+
+// startSwarmNode starts an engine called name in ns, which has addr on
+// the underlay, with busybox imported as bb; its dockerd log is shown if
+// the test fails.
+func startSwarmNode(t *testing.T, name string, ns *testns.NS, addr netip.Addr) *swarmNode {
+	t.Helper()
+	n := &swarmNode{name: name, Host: dockerhost.Start(t, ns), addr: addr}
+	n.FastCleanup()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dockerd log of %s:\n%s", n.name, testns.Tail(n.DockerdLog(), 80))
+		}
+	})
+	n.ImportBusybox("bb")
+	return n
+}
+
 // eventually retries check every half second for up to limit.
 func eventually(t *testing.T, limit time.Duration, what string, check func() error) {
 	t.Helper()
@@ -200,22 +230,10 @@ func wantPeers(t *testing.T, n *swarmNode, id string, want ...netip.Addr) {
 // nodes and a plain container, by unicast flooding to the peers dockerd
 // announced.
 func TestIntegrationSwarm(t *testing.T) {
-	dockerhost.Require(t)
-	start := time.Now()
-	stage := func(s string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), s) }
-	dir := dockerhost.BuildManagedPlugin(t, "../..")
-	fab := dockerhost.NewFabric(t)
+	stage, dir, fab := swarmSetup(t)
 	newNode := func(name string) *swarmNode {
 		ns, addr := fab.Add()
-		n := &swarmNode{name: name, Host: dockerhost.Start(t, ns), addr: addr}
-		n.FastCleanup()
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Logf("dockerd log of %s:\n%s", n.name, testns.Tail(n.DockerdLog(), 80))
-			}
-		})
-		n.ImportBusybox("bb")
-		return n
+		return startSwarmNode(t, name, ns, addr)
 	}
 	install := func(n *swarmNode, settings ...string) {
 		n.InstallPlugin(pluginName, dir, append([]string{"VTEPDEV=" + dockerhost.Underlay, "DEBUG=true"}, settings...)...)

@@ -266,6 +266,10 @@ func (d *daemonFlags) config() (daemonConfig, error) {
 	if err != nil {
 		return daemonConfig{}, err
 	}
+	membership, err := d.swarm.membership(managed)
+	if err != nil {
+		return daemonConfig{}, err
+	}
 	if *d.scope != fabric.ScopeLocal && *d.scope != fabric.ScopeGlobal {
 		return daemonConfig{}, fmt.Errorf("-scope (%s) %q: accepted: local, global", envName("scope", managed), *d.scope)
 	}
@@ -293,7 +297,7 @@ func (d *daemonFlags) config() (daemonConfig, error) {
 	log := newLogger(os.Stderr, *d.debug, *d.logJSON)
 	return daemonConfig{
 		driver: docker.Config{Name: *d.name, Scope: *d.scope, VTEPDevice: *d.vtepdev, Logger: log, CleanOrphans: *d.cleanOrphans,
-			ParentDir: *d.parentDir, Peers: peers, VNIRange: vniRange},
+			ParentDir: *d.parentDir, Peers: peers, VNIRange: vniRange, Membership: membership},
 		socket:      socket,
 		stateDir:    *d.stateDir,
 		callTimeout: *d.callTimeout,

@@ -52,6 +52,9 @@ var settings = []setting{
 	{Flag: "vni-range", Env: "DVP_VNI_RANGE", Managed: "VNI_RANGE"},
 	{Flag: "metrics-addr", Env: "DVP_METRICS_ADDR", Managed: "METRICS_ADDR"},
 	{Flag: "vtep-filter", Env: "DVP_VTEP_FILTER", Managed: "VTEP_FILTER"},
+	{Flag: "membership-key", Env: "DVP_MEMBERSHIP_KEY", Managed: "MEMBERSHIP_KEY"},
+	{Flag: "membership-port", Env: "DVP_MEMBERSHIP_PORT", Managed: "MEMBERSHIP_PORT"},
+	{Flag: "membership-seeds", Env: "DVP_MEMBERSHIP_SEEDS", Managed: "MEMBERSHIP_SEEDS"},
 	{Flag: "version"},
 	{Flag: "managed-plugin"},
 }
@@ -102,6 +105,9 @@ func applyEnv(fs *flag.FlagSet, managed bool) error {
 // swarmFlags are the flags of a global-scope driver's swarm settings.
 type swarmFlags struct {
 	peers, vniRange *string
+
+	memberKey, memberSeeds *string
+	memberPort             *int
 }
 
 // addSwarmFlags registers -peers and -vni-range on fs.
@@ -120,7 +126,41 @@ func addSwarmFlags(fs *flag.FlagSet) *swarmFlags {
 			"VNIs a swarm manager allocates to global networks given without VxlanId, LOW-HIGH; the default stays below "+
 				"4096, where Docker's overlay driver (and swarm's ingress) allocates",
 		),
+		memberKey: fs.String(
+			"membership-key",
+			"",
+			"swarm-wide key of the membership the plugins keep among themselves (data-path addresses, nodes that join before "+
+				"the plugin or die): 16, 24 or 32 bytes in base64, the same on every node (head -c 32 /dev/urandom | base64); "+
+				"empty: no membership",
+		),
+		memberPort: fs.Int("membership-port", 0, fmt.Sprintf("TCP and UDP port of the membership on the node's advertise address (default %d)",
+			docker.DefaultMembershipPort)),
+		memberSeeds: fs.String(
+			"membership-seeds",
+			"",
+			"members to join at start, comma-separated addresses (ADDR or ADDR:PORT): on a swarm whose nodes joined before the "+
+				"plugin was enabled, one node's advertise address",
+		),
 	}
+}
+
+// membership returns the membership flags' values as the driver takes
+// them; managed says which variables an error names.
+func (s *swarmFlags) membership(managed bool) (docker.MembershipConfig, error) {
+	mc := docker.MembershipConfig{Port: *s.memberPort}
+	for _, p := range strings.Split(*s.memberSeeds, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			mc.Seeds = append(mc.Seeds, p)
+		}
+	}
+	if *s.memberKey != "" {
+		key, err := docker.ParseMembershipKey(*s.memberKey)
+		if err != nil {
+			return mc, fmt.Errorf("-membership-key (%s): %w", envName("membership-key", managed), err)
+		}
+		mc.Key = key
+	}
+	return mc, nil
 }
 
 // config returns the flags' values as the driver takes them; managed says
