@@ -332,3 +332,34 @@ func receive(t *testing.T, rx *net.UDPConn, n int) {
 		}
 	}
 }
+
+// Hundreds of networks installed, given a second family and removed one
+// by one, each step listing the whole table; DroppedAll reads them all in
+// one listing.
+func TestIntegrationManyNetworks(t *testing.T) {
+	_, f, _ := newFilter(t)
+	ctx := t.Context()
+	const n = 300
+	for i := range n {
+		nw := Network{Name: fmt.Sprintf("n%d", i), Port: 4789, VNI: uint32(1000 + i),
+			Allowed: []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i / 250), byte(i%250 + 1)}), 32)}}
+		if err := f.Install(ctx, nw); err != nil {
+			t.Fatalf("install %d: %v", i, err)
+		}
+		if err := f.SetAllowed(ctx, nw.Name, append(nw.Allowed, netip.MustParsePrefix("fd00:18::/64"))); err != nil {
+			t.Fatalf("allow %d: %v", i, err)
+		}
+	}
+	all, err := f.DroppedAll(ctx)
+	if err != nil || len(all) != n {
+		t.Fatalf("DroppedAll: %d networks, %v; want %d", len(all), err, n)
+	}
+	for i := range n {
+		if err := f.Remove(ctx, fmt.Sprintf("n%d", i)); err != nil {
+			t.Fatalf("remove %d: %v", i, err)
+		}
+	}
+	if st, err := f.Read(ctx); err != nil || len(st) != 0 {
+		t.Fatalf("after removing every network: %d left, %v", len(st), err)
+	}
+}
