@@ -153,6 +153,11 @@ func TestIntegrationVTEPFilterFollowsNetworks(t *testing.T) {
 	if c, err := h.VTEPFilterDropped(ctx, peers); err != nil || c.Packets != 0 {
 		t.Errorf("VTEPFilterDropped: %v %v", c, err)
 	}
+	// The metrics read the same counters, all networks in one listing: a
+	// filtered network has its entry, one with the filter off none.
+	if drops, err := h.FilterDrops(ctx, []*fabric.NetworkSpec{peers, off}); err != nil || len(drops) != 1 || drops[peers.ID] != 0 {
+		t.Errorf("FilterDrops = %v, %v; want only %s, with 0", drops, err, peers.ID)
+	}
 
 	// A start: a new host given the networks but mcast, whose rules go.
 	h2 := filterHost(t, ns)
@@ -263,6 +268,9 @@ func TestIntegrationVTEPFilterUnsupported(t *testing.T) {
 	}
 	if _, err := h.VTEPFilterDropped(ctx, specs[0]); !errors.Is(err, vtepfilter.ErrNotFound) {
 		t.Errorf("VTEPFilterDropped: %v, want ErrNotFound", err)
+	}
+	if drops, err := h.FilterDrops(ctx, specs); err != nil || len(drops) != 0 {
+		t.Errorf("FilterDrops on a kernel without nf_tables = %v, %v; want none", drops, err)
 	}
 	if got := readTable(t, ns); len(got) != 0 {
 		t.Errorf("a table was made: %+v", got)
