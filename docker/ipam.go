@@ -413,12 +413,14 @@ func (d *Driver) allPoolStatus() []IPAMStatus {
 // leaseStore records the allocator's leases in the state store.
 type leaseStore struct{ d *Driver }
 
+// PutLease records a lease in the state store (nothing without one).
 func (s leaseStore) PutLease(pool string, l ipam.Lease) error {
 	return s.d.persist(func(st *stateStore) error {
 		return st.update(func(tx *store.Tx) error { return tx.Put(store.Leases, store.LeaseKey(pool, l.Addr.String()), l) })
 	})
 }
 
+// DeleteLease forgets a lease in the state store.
 func (s leaseStore) DeleteLease(pool string, addr netip.Addr) error {
 	return s.d.persist(func(st *stateStore) error {
 		return st.update(func(tx *store.Tx) error { return tx.Delete(store.Leases, store.LeaseKey(pool, addr.String())) })

@@ -161,6 +161,7 @@ type InUseError struct {
 	MAC  net.HardwareAddr
 }
 
+// Error names the address and the MAC that answered for it.
 func (e *InUseError) Error() string {
 	return fmt.Sprintf("address %s is in use on the segment: %s answered for it", e.Addr, e.MAC)
 }

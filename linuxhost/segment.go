@@ -192,6 +192,7 @@ func (s *Segment) probeFrame(addr netip.Addr) ([]byte, net.HardwareAddr, error) 
 // rawPayload marshals as itself.
 type rawPayload []byte
 
+// MarshalBinary returns the payload as it is.
 func (r rawPayload) MarshalBinary() ([]byte, error) { return r, nil }
 
 // frame wraps payload in an Ethernet frame from the segment's link.
