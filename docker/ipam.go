@@ -367,22 +367,30 @@ func (d *Driver) restorePools(st *state) error {
 	return nil
 }
 
-// attachRestoredPools ties a restored network to its pools and has them
-// probed and guarded on its segment.
-func (d *Driver) attachRestoredPools(networkID string) {
-	n := d.network(networkID)
-	if n == nil {
-		return
-	}
+// poolsByNetwork returns the IDs of the pools tied to each network,
+// sorted: one pass over the pools for a whole restore.
+func (d *Driver) poolsByNetwork() map[string][]string {
 	d.ipamMu.Lock()
-	var ids []string
+	defer d.ipamMu.Unlock()
+	out := map[string][]string{}
 	for id, rec := range d.pools {
-		if rec.Network == networkID {
-			ids = append(ids, id)
+		if rec.Network != "" {
+			out[rec.Network] = append(out[rec.Network], id)
 		}
 	}
-	d.ipamMu.Unlock()
-	slices.Sort(ids)
+	for _, ids := range out {
+		slices.Sort(ids)
+	}
+	return out
+}
+
+// attachRestoredPools ties a restored network to its pools (ids, from
+// poolsByNetwork) and has them probed and guarded on its segment.
+func (d *Driver) attachRestoredPools(networkID string, ids []string) {
+	n := d.network(networkID)
+	if n == nil || len(ids) == 0 {
+		return
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.pools = ids

@@ -65,6 +65,7 @@ func (d *Driver) restore(ctx context.Context) (*RestoreReport, error) {
 	if rec.Reaped > 0 {
 		d.log.Info("deleted links released before the last stop", "links", rec.Reaped)
 	}
+	pools := d.poolsByNetwork()
 	for i, err := range rec.Failed {
 		ns := st.Networks[i]
 		if err != nil {
@@ -73,7 +74,7 @@ func (d *Driver) restore(ctx context.Context) (*RestoreReport, error) {
 			continue
 		}
 		d.log.Debug("network restored", "network", fabric.ShortID(ns.Spec.ID), "kind", ns.Spec.Kind, "endpoints", len(ns.Endpoints))
-		d.attachRestoredPools(ns.Spec.ID)
+		d.attachRestoredPools(ns.Spec.ID, pools[ns.Spec.ID])
 	}
 	d.startStoredMembership()
 	if d.store == nil {
