@@ -67,16 +67,17 @@ func (c *Conn) DisableIPv6(ctx context.Context, name string) error {
 		err = write()
 	}
 	if errors.Is(err, linuxabi.EROFS) || errors.Is(err, linuxabi.EACCES) || errors.Is(err, linuxabi.EPERM) {
-		return c.setIPv6AddrGenModeNone(ctx, name)
+		return c.setAddrGenModeNone(ctx, OpDisableIPv6, name)
 	}
 	return opError(OpDisableIPv6, name, err)
 }
 
-// setIPv6AddrGenModeNone sets the link's IPv6 address generation mode to
-// none (IFLA_AF_SPEC, AF_INET6, IFLA_INET6_ADDR_GEN_MODE), which the kernel
-// takes on a link that exists, not in the request that creates it.
-func (c *Conn) setIPv6AddrGenModeNone(ctx context.Context, name string) error {
-	return c.setLink(ctx, OpDisableIPv6, name, 0, 0, func(ae *netlink.AttributeEncoder) {
+// setAddrGenModeNone sets the link's IPv6 address generation mode to
+// none (IFLA_AF_SPEC, AF_INET6, IFLA_INET6_ADDR_GEN_MODE), as operation op;
+// the kernel takes it on a link that exists, not in the request that
+// creates it.
+func (c *Conn) setAddrGenModeNone(ctx context.Context, op, name string) error {
+	return c.setLink(ctx, op, name, 0, 0, func(ae *netlink.AttributeEncoder) {
 		ae.Nested(linuxabi.IFLA_AF_SPEC, func(spec *netlink.AttributeEncoder) error {
 			spec.Nested(linuxabi.AF_INET6, func(in6 *netlink.AttributeEncoder) error {
 				in6.Uint8(linuxabi.IFLA_INET6_ADDR_GEN_MODE, in6AddrGenModeNone)
@@ -85,4 +86,61 @@ func (c *Conn) setIPv6AddrGenModeNone(ctx context.Context, name string) error {
 			return nil
 		})
 	})
+}
+
+// OpSetIPv4Conf is the operation of SetIPv4Conf, as its errors and an
+// Interceptor's Request name it.
+const OpSetIPv4Conf = "set ipv4 conf"
+
+// IPv4Setting is one of a link's IPv4 settings (net.ipv4.conf.NAME.*) that
+// SetIPv4Conf sets.
+type IPv4Setting uint16
+
+// The settings SetIPv4Conf sets.
+const (
+	// IPv4ARPIgnore is arp_ignore: 1 answers ARP requests only for
+	// addresses on the link the request came in on.
+	IPv4ARPIgnore IPv4Setting = linuxabi.IPV4_DEVCONF_ARP_IGNORE
+	// IPv4ARPAnnounce is arp_announce: 2 sends ARP requests with the
+	// link's own best address as sender, whatever the packet's source.
+	IPv4ARPAnnounce IPv4Setting = linuxabi.IPV4_DEVCONF_ARP_ANNOUNCE
+)
+
+// IPv4Conf is a value for one IPv4 setting of a link.
+type IPv4Conf struct {
+	Setting IPv4Setting
+	Value   uint32
+}
+
+// SetIPv4Conf sets IPv4 settings of the link called name over netlink
+// (IFLA_AF_SPEC, AF_INET, IFLA_INET_CONF), so that it works where
+// /proc/sys is read-only, as in a Docker managed plugin. The kernel
+// applies the larger of a link's value and the namespace's "all" value
+// for both arp_ignore and arp_announce.
+func (c *Conn) SetIPv4Conf(ctx context.Context, name string, conf ...IPv4Conf) error {
+	return c.setLink(ctx, OpSetIPv4Conf, name, 0, 0, func(ae *netlink.AttributeEncoder) {
+		ae.Nested(linuxabi.IFLA_AF_SPEC, func(spec *netlink.AttributeEncoder) error {
+			spec.Nested(linuxabi.AF_INET, func(in *netlink.AttributeEncoder) error {
+				in.Nested(linuxabi.IFLA_INET_CONF, func(cf *netlink.AttributeEncoder) error {
+					for _, s := range conf {
+						cf.Uint32(uint16(s.Setting), s.Value)
+					}
+					return nil
+				})
+				return nil
+			})
+			return nil
+		})
+	})
+}
+
+// OpSetIPv6AddrGenModeNone is the operation of SetIPv6AddrGenModeNone.
+const OpSetIPv6AddrGenModeNone = "set ipv6 addrgenmode none"
+
+// SetIPv6AddrGenModeNone keeps the link called name, IPv6 on, from making
+// IPv6 addresses of its own (no link-local address): it then carries only
+// the addresses given to it. The kernel takes it on a link that exists,
+// before the link comes up.
+func (c *Conn) SetIPv6AddrGenModeNone(ctx context.Context, name string) error {
+	return c.setAddrGenModeNone(ctx, OpSetIPv6AddrGenModeNone, name)
 }

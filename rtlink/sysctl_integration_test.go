@@ -3,6 +3,7 @@ package rtlink_test
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -85,5 +86,67 @@ func TestIntegrationDisableIPv6ReadOnlyProc(t *testing.T) {
 	}
 	if out := ns.IP("-6", "route", "show", "table", "all", "dev", "ro0"); strings.Contains(out, "fe80::/64") {
 		t.Fatalf("link-local route of ro0:\n%s", out)
+	}
+}
+
+// SetIPv4Conf sets the link's own arp_ignore and arp_announce, as the
+// kernel shows them under /proc/sys, and no other link's; a missing link
+// is ErrNotFound naming the operation and the link.
+func TestIntegrationSetIPv4Conf(t *testing.T) {
+	ns := testns.New(t)
+	c := ns.Dial()
+	ctx := context.Background()
+	for _, name := range []string{"conf0", "other0"} {
+		if _, err := c.CreateLink(ctx, &rtlink.Link{Name: name, Data: &rtlink.Bridge{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := c.SetIPv4Conf(ctx, "conf0", rtlink.IPv4Conf{Setting: rtlink.IPv4ARPIgnore, Value: 1},
+		rtlink.IPv4Conf{Setting: rtlink.IPv4ARPAnnounce, Value: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ key, want string }{
+		{"net.ipv4.conf.conf0.arp_ignore", "1"},
+		{"net.ipv4.conf.conf0.arp_announce", "2"},
+		{"net.ipv4.conf.other0.arp_ignore", "0"},
+		{"net.ipv4.conf.other0.arp_announce", "0"},
+	} {
+		if v, err := ns.Exec("sysctl", "-n", c.key); err != nil || strings.TrimSpace(v) != c.want {
+			t.Errorf("%s = %q (%v), want %s", c.key, v, err, c.want)
+		}
+	}
+	err = c.SetIPv4Conf(ctx, "nosuch0", rtlink.IPv4Conf{Setting: rtlink.IPv4ARPIgnore, Value: 1})
+	var op *rtlink.OpError
+	if !errors.Is(err, rtlink.ErrNotFound) || !errors.As(err, &op) || op.Op != rtlink.OpSetIPv4Conf || op.Link != "nosuch0" {
+		t.Fatalf("missing link: %v", err)
+	}
+}
+
+// SetIPv6AddrGenModeNone leaves IPv6 on but makes no address: the link
+// comes up without a link-local address and takes the addresses given.
+func TestIntegrationSetIPv6AddrGenModeNone(t *testing.T) {
+	ns := testns.New(t)
+	c := ns.Dial()
+	ctx := context.Background()
+	l, err := c.CreateLink(ctx, &rtlink.Link{Name: "gen0", Data: &rtlink.Bridge{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetIPv6AddrGenModeNone(ctx, "gen0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetUp(ctx, "gen0"); err != nil {
+		t.Fatal(err)
+	}
+	if out := ns.IP("-d", "link", "show", "gen0"); !strings.Contains(out, "addrgenmode none") {
+		t.Fatalf("address generation not none:\n%s", out)
+	}
+	if err := c.AddAddress(ctx, l, netip.MustParsePrefix("fd00:4::1/128")); err != nil {
+		t.Fatal(err)
+	}
+	out := ns.IP("-6", "-br", "addr", "show", "dev", "gen0")
+	if !strings.Contains(out, "fd00:4::1/128") || strings.Contains(out, "fe80:") {
+		t.Fatalf("IPv6 addresses of gen0, want fd00:4::1/128 alone:\n%s", out)
 	}
 }

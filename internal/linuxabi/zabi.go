@@ -56,6 +56,7 @@ const (
 	IFLA_IFNAME                  = 0x3
 	IFLA_STATS64                 = 0x17
 	IFLA_INET6_ADDR_GEN_MODE     = 0x8
+	IFLA_INET_CONF               = 0x1
 	IFLA_INFO_DATA               = 0x2
 	IFLA_INFO_KIND               = 0x1
 	IFLA_INFO_SLAVE_DATA         = 0x5
@@ -157,4 +158,12 @@ const (
 	SizeofNdMsg                  = 0xc
 	SizeofNlAttr                 = 0x4
 	SizeofRtMsg                  = 0xc
+)
+
+// The IPv4 per-link settings (net.ipv4.conf.NAME.*) as IFLA_INET_CONF
+// numbers them: linux/ip.h's IPV4_DEVCONF_*, which golang.org/x/sys/unix
+// does not define, so the test cannot check them against it.
+const (
+	IPV4_DEVCONF_ARP_ANNOUNCE = 18
+	IPV4_DEVCONF_ARP_IGNORE   = 19
 )
