@@ -68,6 +68,19 @@ type NetworkSpec struct {
 	HostGateway bool
 	// Gateways are the network's gateways with their pools' prefix lengths.
 	Gateways []netip.Prefix
+	// AnycastGateway, with HostGateway, puts the gateway addresses not on
+	// the bridge but on a macvlan link over it (GatewayLinkName) whose MAC
+	// is GatewayMAC: the same on every host of the segment, so that
+	// containers see one gateway MAC wherever they run and what they send
+	// to it stays on their own host. The bridge then carries the host's
+	// own addresses on the segment (HostAddresses), for what the host
+	// itself sends and the answers to it.
+	AnycastGateway bool
+	// HostAddresses are this host's own addresses on the segment, with
+	// their pools' prefix lengths, put on the bridge of a network with an
+	// anycast gateway. Unlike the gateway's, they are unique per host (an
+	// address allocator hands them out).
+	HostAddresses []netip.Prefix
 	// ContainerMTU is the MTU of the containers' interfaces: bridgeMTU,
 	// else the vxlan link's MTU, else the parent's MTU.
 	ContainerMTU int

@@ -1,6 +1,7 @@
 package linuxhost
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,7 +42,8 @@ type ItemStatus struct {
 	// Name is the link's name, the peer's address or the endpoint's ID.
 	Name string `json:"name"`
 	// Role says what the item is to the network: "vxlan", "bridge",
-	// "parent", "fdb peer", or an endpoint's link ("veth vhXXX").
+	// "parent", "anycast gateway", "fdb peer", or an endpoint's link
+	// ("veth vhXXX").
 	Role string `json:"role"`
 	// Drift lists how the kernel differs from what the state asks, one
 	// sentence each ("link missing", "TTL is 64, want 32"); empty when it
@@ -84,7 +86,7 @@ func (h *Host) CheckNetwork(ctx context.Context, spec *fabric.NetworkSpec, eps [
 	st := NetworkStatus{ID: spec.ID, Kind: spec.Kind, Links: []ItemStatus{}, Peers: []ItemStatus{}, Endpoints: []ItemStatus{}}
 	names := []string{spec.Parent.Name}
 	if spec.Kind != fabric.KindParent {
-		names = []string{spec.VXLAN.Name, spec.Bridge.Name}
+		names = []string{spec.VXLAN.Name, spec.Bridge.Name, fabric.GatewayLinkName(spec.ID)}
 		for _, ep := range eps {
 			names = append(names, ep.HostIf)
 		}
@@ -115,6 +117,9 @@ func (h *Host) CheckNetwork(ctx context.Context, spec *fabric.NetworkSpec, eps [
 	if spec.Kind == fabric.KindBridge {
 		br = byName[spec.Bridge.Name]
 		st.Links = append(st.Links, checkBridgeLink(spec, br, vx))
+		if spec.HostGateway && spec.AnycastGateway {
+			st.Links = append(st.Links, checkGatewayLink(spec, byName[fabric.GatewayLinkName(spec.ID)], br))
+		}
 	}
 	st.Filter = h.checkFilter(ctx, spec)
 	st.Peers = h.checkPeers(ctx, spec, vx)
@@ -201,6 +206,31 @@ func checkBridgeLink(spec *fabric.NetworkSpec, br, vx *rtlink.Link) ItemStatus {
 	}
 	if spec.Bridge.MTU != 0 && br.MTU != spec.Bridge.MTU {
 		it.Drift = append(it.Drift, fmt.Sprintf("MTU is %d, want %d", br.MTU, spec.Bridge.MTU))
+	}
+	return it
+}
+
+// checkGatewayLink checks the network's anycast gateway link: there, the
+// plugin's macvlan for the network, up, over the bridge, with the
+// network's gateway MAC.
+func checkGatewayLink(spec *fabric.NetworkSpec, gw, br *rtlink.Link) ItemStatus {
+	it := ItemStatus{Name: fabric.GatewayLinkName(spec.ID), Role: "anycast gateway"}
+	switch {
+	case gw == nil:
+		it.Drift = append(it.Drift, "link missing")
+		return it
+	case gw.Kind != linkKindMacvlan || gw.Alias != fabric.OwnerMark(spec.ID):
+		it.Drift = append(it.Drift, fmt.Sprintf("not this plugin's macvlan for the network: %s, alias %q", kindName(gw.Kind), gw.Alias))
+		return it
+	}
+	if !gw.Up {
+		it.Drift = append(it.Drift, "down, want up")
+	}
+	if br != nil && gw.ParentIndex != br.Index {
+		it.Drift = append(it.Drift, fmt.Sprintf("not on bridge %s", spec.Bridge.Name))
+	}
+	if want := spec.GatewayMAC(); !bytes.Equal(gw.HardwareAddr, want) {
+		it.Drift = append(it.Drift, fmt.Sprintf("MAC is %s, want %s", gw.HardwareAddr, want))
 	}
 	return it
 }

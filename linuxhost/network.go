@@ -14,7 +14,8 @@ import (
 
 // CreateNetwork makes the network's links: for a bridge-mode network the
 // vxlan link and the bridge, the one enslaved to the other, the peers and,
-// when asked, the gateway addresses; for a macvlan-mode network the vxlan
+// when asked, the gateway addresses, on the bridge or on an anycast
+// gateway link over it (gateway.go); for a macvlan-mode network the vxlan
 // link and its peers; for a parent network the parent, when it is an
 // 802.1Q sub-interface to make or an isolated network's own link. Links
 // made for this network by an earlier call are adopted. Last, a filtered
@@ -58,7 +59,10 @@ func (h *Host) createLinks(ctx context.Context, spec *fabric.NetworkSpec, u *und
 			return err
 		}
 	}
-	if spec.HostGateway {
+	switch {
+	case spec.HostGateway && spec.AnycastGateway:
+		return h.ensureAnycastGateway(ctx, spec, br, u)
+	case spec.HostGateway:
 		return h.addGateways(ctx, spec, br, u)
 	}
 	return nil
@@ -78,14 +82,9 @@ func (h *Host) enslave(ctx context.Context, vx, br *rtlink.Link) error {
 // addGateways puts the network's gateway addresses on its bridge.
 func (h *Host) addGateways(ctx context.Context, spec *fabric.NetworkSpec, br *rtlink.Link, u *undo.Steps) error {
 	for _, gw := range spec.Gateways {
-		err := h.conn.AddAddress(ctx, br, gw)
-		if errors.Is(err, rtlink.ErrExists) {
-			continue // from an earlier call, or put there by the operator
-		}
-		if err != nil {
+		if err := h.addAddress(ctx, br, gw, u); err != nil {
 			return fmt.Errorf("gateway %s on bridge %s: %w", gw, br.Name, err)
 		}
-		u.Add(func(ctx context.Context) { _ = h.conn.DeleteAddress(ctx, br, gw) })
 	}
 	return nil
 }
@@ -300,7 +299,8 @@ func (h *Host) ensureBridge(ctx context.Context, spec *fabric.NetworkSpec, mark 
 }
 
 // DeleteNetwork removes what CreateNetwork made, each link only if this
-// plugin made it: the network's VTEP filter, the gateway addresses it put on an operator's bridge, the
+// plugin made it: the network's VTEP filter, the gateway addresses (or the
+// anycast gateway and host addresses) it put on an operator's bridge, the
 // vxlan link and the bridge, an isolated network's parent, and an 802.1Q
 // parent it made once no other network uses it.
 func (h *Host) DeleteNetwork(ctx context.Context, spec *fabric.NetworkSpec, parentInUse bool) error {
@@ -324,7 +324,13 @@ func (h *Host) DeleteNetwork(ctx context.Context, spec *fabric.NetworkSpec, pare
 	if err != nil && !errors.Is(err, rtlink.ErrNotFound) {
 		return err
 	}
-	if br != nil && br.Alias != mark && spec.HostGateway {
+	if br != nil && br.Alias != mark && spec.HostGateway && spec.AnycastGateway {
+		// The operator's bridge stays: take back only what is ours.
+		if err := h.removeAnycastGateway(ctx, spec, br); err != nil {
+			return err
+		}
+	}
+	if br != nil && br.Alias != mark && spec.HostGateway && !spec.AnycastGateway {
 		// The operator's bridge stays: take back only our addresses.
 		for _, gw := range spec.Gateways {
 			if err := h.conn.DeleteAddress(ctx, br, gw); err != nil && !errors.Is(err, rtlink.ErrNotFound) {

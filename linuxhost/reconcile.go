@@ -81,7 +81,8 @@ func (h *Host) DeleteOwnedLink(ctx context.Context, o OwnedLink) error {
 // others again with CreateNetwork, and reports the links it made for
 // networks not among specs. What it checks of an adopted network: its
 // vxlan link (a vxlan, with the network's mark, up) and its bridge (a
-// bridge, up, with the vxlan link as a port), or its parent, and an EVPN
+// bridge, up, with the vxlan link as a port) and anycast gateway link (with
+// the network's mark, up), or its parent, and an EVPN
 // network's bridge port flags; not the other settings of the links nor the
 // peers' FDB entries, which a reboot, the usual reason links are missing,
 // removes together with the links. Last, it builds the VTEP filter's
@@ -143,5 +144,12 @@ func present(spec *fabric.NetworkSpec, byName map[string]*rtlink.Link) bool {
 		return true
 	}
 	br := byName[spec.Bridge.Name]
-	return br != nil && br.Kind == linkKindBridge && br.Up && vx.MasterIndex == br.Index && !reapgroup.Contains(br.Group)
+	if br == nil || br.Kind != linkKindBridge || !br.Up || vx.MasterIndex != br.Index || reapgroup.Contains(br.Group) {
+		return false
+	}
+	if spec.HostGateway && spec.AnycastGateway {
+		gw := byName[fabric.GatewayLinkName(spec.ID)]
+		return gw != nil && gw.Alias == mark && gw.Up
+	}
+	return true
 }
