@@ -24,14 +24,15 @@ import (
 // fakeHost records what the driver asks of the machine. Links are names in
 // a map; failAt makes the named operation fail.
 type fakeHost struct {
-	mu        sync.Mutex
-	mtu       map[string]int // existing devices and their MTUs
-	addrs     map[string][]netip.Addr
-	networks  map[string]*fabric.NetworkSpec
-	endpoints map[string]*fabric.Endpoint
-	calls     []string
-	failAt    string
-	peers     map[string][]netip.Addr // FDB peers by vxlan link name
+	mu            sync.Mutex
+	mtu           map[string]int // existing devices and their MTUs
+	addrs         map[string][]netip.Addr
+	networks      map[string]*fabric.NetworkSpec
+	endpoints     map[string]*fabric.Endpoint
+	calls         []string
+	failAt        string
+	peers         map[string][]netip.Addr // FDB peers by vxlan link name
+	hostAddresses []netip.Prefix          // AddHostAddress's, in order
 }
 
 func newFakeHost() *fakeHost {
@@ -271,6 +272,14 @@ func loadFixtures(t *testing.T, dir string) []fixture {
 		out = append(out, fixture{file: base, call: base[4:], body: string(b)})
 	}
 	return out
+}
+
+// AddHostAddress records the host address on the fake bridge.
+func (f *fakeHost) AddHostAddress(_ context.Context, spec *fabric.NetworkSpec, p netip.Prefix) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hostAddresses = append(f.hostAddresses, p)
+	return nil
 }
 
 // OpenSegment opens nothing: the fake host does not probe.

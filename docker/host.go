@@ -46,6 +46,9 @@ type Host interface {
 	// and its endpoints' links with what spec and eps ask, changing
 	// nothing, and names every difference.
 	CheckNetwork(ctx context.Context, spec *fabric.NetworkSpec, eps []*fabric.Endpoint) linuxhost.NetworkStatus
+	// AddHostAddress puts one of this host's own addresses on the
+	// segment on the bridge of a network with an anycast gateway.
+	AddHostAddress(ctx context.Context, spec *fabric.NetworkSpec, p netip.Prefix) error
 	// OpenSegment opens the network's segment for the IPAM driver's
 	// probes and guard (nil: the host does not probe).
 	OpenSegment(spec *fabric.NetworkSpec, g linuxhost.Guard) (*linuxhost.Segment, error)

@@ -341,6 +341,55 @@ func (d *Driver) detachPools(n *network) {
 	}
 }
 
+// addHostAddresses gives the host an address of its own in each of the
+// network's pools that holds a gateway, when the network has an anycast
+// gateway: handed out by the allocator (probed on the segment like a
+// container's, held by the bridge's MAC) and put on the bridge. A pool
+// that has one already (a restored network) gets none. n.mu is held.
+func (d *Driver) addHostAddresses(ctx context.Context, n *network) error {
+	spec := n.spec
+	if !spec.AnycastGateway {
+		return nil
+	}
+	var mac net.HardwareAddr
+	if n.segment != nil {
+		mac = n.segment.Identity()
+	}
+	for _, id := range n.pools {
+		d.ipamMu.Lock()
+		rec := d.pools[id]
+		d.ipamMu.Unlock()
+		if rec == nil || !slices.ContainsFunc(spec.Gateways, func(gw netip.Prefix) bool { return rec.Subnet.Contains(gw.Addr()) }) ||
+			slices.ContainsFunc(spec.HostAddresses, func(p netip.Prefix) bool { return rec.Subnet.Contains(p.Addr()) }) {
+			continue
+		}
+		addr, err := d.addrs.Request(ctx, id, netip.Addr{}, ipam.UseHost, mac)
+		if err != nil {
+			return fmt.Errorf("the host's own address on the segment, beside the anycast gateway, from pool %s: %w", rec.Subnet, err)
+		}
+		p := netip.PrefixFrom(addr, rec.Subnet.Bits())
+		if err := d.cfg.Host.AddHostAddress(ctx, spec, p); err != nil {
+			_ = d.addrs.Release(id, addr)
+			return err
+		}
+		spec.HostAddresses = append(spec.HostAddresses, p)
+		d.log.Info("host address on the segment", "network", fabric.ShortID(spec.ID), "address", p, "bridge", spec.Bridge.Name)
+	}
+	return nil
+}
+
+// releaseHostAddresses gives the host's own addresses of the network back
+// to their pools. n.mu is held.
+func (d *Driver) releaseHostAddresses(n *network) {
+	for _, p := range n.spec.HostAddresses {
+		for _, id := range n.pools {
+			if err := d.addrs.Release(id, p.Addr()); err != nil && !errors.Is(err, ipam.ErrUnknownPool) {
+				d.log.Warn("releasing the host's address on the segment", "pool", id, "address", p, "error", err)
+			}
+		}
+	}
+}
+
 // bindEndpoint records the endpoint's MAC as the holder of its addresses.
 func (d *Driver) bindEndpoint(n *network, ep *fabric.Endpoint) {
 	for _, id := range n.pools {
@@ -395,6 +444,15 @@ func (d *Driver) attachRestoredPools(networkID string, ids []string) {
 	defer n.mu.Unlock()
 	n.pools = ids
 	d.attachPools(n)
+	before := len(n.spec.HostAddresses)
+	err := d.addHostAddresses(context.Background(), n)
+	if err == nil && len(n.spec.HostAddresses) > before {
+		err = d.persist(func(s *stateStore) error { return s.putNetwork(n.spec) })
+	}
+	if err != nil {
+		d.log.Error("the host has no address of its own on the network's segment: it cannot reach containers through the anycast gateway's subnet",
+			"network", fabric.ShortID(networkID), "error", err)
+	}
 }
 
 // IPAMStatus is what one address pool holds on this host.

@@ -3,6 +3,7 @@ package docker
 import (
 	"encoding/json"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -164,5 +165,94 @@ func TestIPAMDockerdRestart(t *testing.T) {
 	post(t, srv, "IpamDriver.ReleasePool", `{`+pool+`}`)
 	if _, gone := post(t, srv, "IpamDriver.RequestAddress", ctr); !strings.Contains(gone, "unknown pool") {
 		t.Errorf("after the network and its pool were released: %s", gone)
+	}
+}
+
+// A bridge network on the driver's own pools gets an anycast gateway and,
+// from each pool that holds a gateway, one address of the host's own (not
+// the gateway, not a container's), on its bridge, kept in the state and
+// held as a "host" lease; deleting the network gives it back. A network on
+// Docker's own IPAM keeps the gateway on its bridge.
+func TestIPAMAnycastGatewayHostAddresses(t *testing.T) {
+	dir := t.TempDir()
+	host := newFakeHost()
+	d, err := NewDriver(Config{Scope: fabric.ScopeLocal, Host: host, StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newServerFor(t, d)
+	post(t, srv, "IpamDriver.RequestPool", `{"AddressSpace":"vxlan-local","Pool":"198.18.72.0/24"}`)
+	post(t, srv, "IpamDriver.RequestPool", `{"AddressSpace":"vxlan-local","Pool":"fd00:72::/64","V6":true}`)
+	for _, pool := range []string{"vxlan-local:198.18.72.0_24", "vxlan-local:fd00:72::_64"} {
+		post(t, srv, "IpamDriver.RequestAddress", `{"PoolID":"`+pool+`","Options":{"RequestAddressType":"com.docker.network.gateway"}}`)
+	}
+	create := `{"NetworkID":"aaaa72aaaa72","Options":{"com.docker.network.enable_ipv6":true,"com.docker.network.generic":{"VxlanId":"72"}},` +
+		`"IPv4Data":[{"AddressSpace":"vxlan-local","Pool":"198.18.72.0/24","Gateway":"198.18.72.1/24"}],` +
+		`"IPv6Data":[{"AddressSpace":"vxlan-local","Pool":"fd00:72::/64","Gateway":"fd00:72::1/64"}]}`
+	if _, got := post(t, srv, "NetworkDriver.CreateNetwork", create); got != `{}` {
+		t.Fatalf("CreateNetwork = %s", got)
+	}
+	if made := host.networks["aaaa72aaaa72"]; made == nil || !made.AnycastGateway {
+		t.Fatalf("network on the driver's pools, as made on the host: %+v, want an anycast gateway", made)
+	}
+	spec := d.network("aaaa72aaaa72").spec
+	if len(host.hostAddresses) != 2 || !slices.Equal(spec.HostAddresses, host.hostAddresses) {
+		t.Fatalf("host addresses %v (spec %v), want one per pool", host.hostAddresses, spec.HostAddresses)
+	}
+	for i, subnet := range []string{"198.18.72.0/24", "fd00:72::/64"} {
+		p := host.hostAddresses[i]
+		if p.Masked().String() != subnet || p.Addr() == netip.MustParsePrefix(subnet).Addr().Next() {
+			t.Errorf("host address %v: want an address of %s with its prefix length, not the gateway", p, subnet)
+		}
+	}
+	uses := func(d *Driver) map[string]string {
+		out := map[string]string{}
+		for _, ps := range d.Status(t.Context()).Pools {
+			for _, l := range ps.Leases {
+				out[l.Addr.String()] = string(l.Use)
+			}
+		}
+		return out
+	}
+	for _, p := range spec.HostAddresses {
+		if got := uses(d)[p.Addr().String()]; got != "host" {
+			t.Errorf("lease of %s: %q, want host", p.Addr(), got)
+		}
+	}
+
+	// A restart finds the host addresses in the state: none is asked for
+	// again.
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d2, err := NewDriver(Config{Scope: fabric.ScopeLocal, Host: host, StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d2.Close() })
+	if _, err := d2.Restore(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := d2.network("aaaa72aaaa72"); n == nil || !slices.Equal(n.spec.HostAddresses, host.hostAddresses) || !n.spec.AnycastGateway {
+		t.Fatalf("after a restart: %+v, want the same host addresses %v", n, host.hostAddresses)
+	}
+	if len(host.hostAddresses) != 2 {
+		t.Fatalf("a restart asked for more host addresses: %v", host.hostAddresses)
+	}
+	srv2 := newServerFor(t, d2)
+	post(t, srv2, "NetworkDriver.DeleteNetwork", `{"NetworkID":"aaaa72aaaa72"}`)
+	for _, p := range spec.HostAddresses {
+		if got, ok := uses(d2)[p.Addr().String()]; ok {
+			t.Errorf("after the network's deletion, %s is still leased (%s)", p.Addr(), got)
+		}
+	}
+
+	create = `{"NetworkID":"bbbb72bbbb72","Options":{"com.docker.network.generic":{"VxlanId":"73"}},` +
+		`"IPv4Data":[{"AddressSpace":"LocalDefault","Pool":"198.18.73.0/24","Gateway":"198.18.73.1/24"}]}`
+	if _, got := post(t, srv2, "NetworkDriver.CreateNetwork", create); got != `{}` {
+		t.Fatalf("CreateNetwork = %s", got)
+	}
+	if spec := host.networks["bbbb72bbbb72"]; spec == nil || spec.AnycastGateway || len(spec.HostAddresses) != 0 {
+		t.Fatalf("network on Docker's IPAM: %+v, want its gateway on the bridge", spec)
 	}
 }

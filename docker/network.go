@@ -41,20 +41,25 @@ func (d *Driver) CreateNetwork(ctx context.Context, req *CreateNetworkRequest) (
 	n := &network{spec: spec, endpoints: map[string]*fabric.Endpoint{}}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	defer func() {
-		if err == nil { // the links exist: probe and guard the pools on them
-			n.pools = d.poolsOf(req.NetworkID, req.IPv4Data, req.IPv6Data)
-			d.attachPools(n)
-		}
-	}()
 	d.networks[req.NetworkID] = n
 	d.mu.Unlock()
 
+	n.pools = d.poolsOf(req.NetworkID, req.IPv4Data, req.IPv6Data)
+	// With the driver's own pools, every host of the segment holds the
+	// same gateway: an anycast gateway, and an address of the host's own.
+	spec.AnycastGateway = spec.Kind == fabric.KindBridge && spec.HostGateway && len(n.pools) > 0
 	err = d.cfg.Host.CreateNetwork(ctx, d.withSwarmPeers(spec))
 	if err == nil {
-		if err = d.persist(func(s *stateStore) error { return s.putNetwork(spec) }); err != nil {
+		d.attachPools(n) // the links exist: probe and guard the pools on them
+		err = d.addHostAddresses(ctx, n)
+		if err == nil {
+			err = d.persist(func(s *stateStore) error { return s.putNetwork(spec) })
+		}
+		if err != nil {
 			// Not in the state file: a restart would not know it, so it
 			// must not exist.
+			d.releaseHostAddresses(n)
+			d.detachPools(n)
 			_ = d.cfg.Host.DeleteNetwork(context.WithoutCancel(ctx), spec, d.parentInUse(req.NetworkID, spec))
 		}
 	}
@@ -169,6 +174,7 @@ func (d *Driver) DeleteNetwork(ctx context.Context, id string) error {
 		d.attachPools(n)
 		return err
 	}
+	d.releaseHostAddresses(n)
 	n.gone = true
 	d.mu.Lock()
 	delete(d.networks, id)

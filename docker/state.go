@@ -205,6 +205,8 @@ type networkRecord struct {
 	ControlPlane   string             `json:"control_plane,omitempty"` // "evpn", or omitted for none
 	HostGateway    bool               `json:"host_gateway,omitempty"`
 	Gateways       []netip.Prefix     `json:"gateways,omitempty"`
+	AnycastGateway bool               `json:"anycast_gateway,omitempty"`
+	HostAddresses  []netip.Prefix     `json:"host_addresses,omitempty"`
 	ContainerMTU   int                `json:"container_mtu"`
 	VTEPFilter     *bool              `json:"vtep_filter,omitempty"` // the VtepFilter option; omitted: the daemon's default
 	VTEPAllow      []netip.Prefix     `json:"vtep_allow,omitempty"`
@@ -253,7 +255,8 @@ func (r nodeRecord) node() NodeDiscoveryData {
 
 func recordOf(s *fabric.NetworkSpec) *networkRecord {
 	r := &networkRecord{ID: s.ID, Kind: s.Kind, VTEPCandidates: s.VTEPCandidates, Peers: s.Peers,
-		HostGateway: s.HostGateway, Gateways: s.Gateways, ContainerMTU: s.ContainerMTU, VTEPFilter: s.VTEPFilter, VTEPAllow: s.VTEPAllow}
+		HostGateway: s.HostGateway, Gateways: s.Gateways, AnycastGateway: s.AnycastGateway, HostAddresses: s.HostAddresses,
+		ContainerMTU: s.ContainerMTU, VTEPFilter: s.VTEPFilter, VTEPAllow: s.VTEPAllow}
 	if s.Kind != fabric.KindParent {
 		r.VXLAN = &s.VXLAN
 	}
@@ -278,7 +281,8 @@ func recordOf(s *fabric.NetworkSpec) *networkRecord {
 
 func (r *networkRecord) spec() (*fabric.NetworkSpec, error) {
 	s := &fabric.NetworkSpec{ID: r.ID, Kind: r.Kind, VTEPCandidates: r.VTEPCandidates, Peers: r.Peers,
-		HostGateway: r.HostGateway, Gateways: r.Gateways, ContainerMTU: r.ContainerMTU, VTEPFilter: r.VTEPFilter, VTEPAllow: r.VTEPAllow}
+		HostGateway: r.HostGateway, Gateways: r.Gateways, AnycastGateway: r.AnycastGateway, HostAddresses: r.HostAddresses,
+		ContainerMTU: r.ContainerMTU, VTEPFilter: r.VTEPFilter, VTEPAllow: r.VTEPAllow}
 	switch r.Kind {
 	case fabric.KindBridge, fabric.KindMacvlan, fabric.KindParent:
 	default:

@@ -2,12 +2,15 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/dockerhost"
+	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
 )
 
 // ipamHosts starts n Docker engines on one Fabric (198.18.20.1 to .n),
@@ -164,6 +167,8 @@ func ipamBridge(t *testing.T, hosts []*dockerhost.Host, addrs []string, bin stri
 		}
 	}
 
+	anycastGateway(t, hosts, cs)
+
 	// A requested address that a container of another host holds is
 	// refused, naming the address and the MAC that answered.
 	taken := cs[0]
@@ -234,4 +239,65 @@ func ipamMacvlanAndParent(t *testing.T, hosts []*dockerhost.Host, addrs []string
 			}
 		}
 	}
+}
+
+// anycastGateway checks n60's anycast gateway: containers on every host
+// have the gateway, in both families, at the one MAC derived from the
+// network, and each host reaches the containers of the other hosts from
+// its own namespace, through an address of its own on the bridge that no
+// container and no other host has.
+func anycastGateway(t *testing.T, hosts []*dockerhost.Host, cs []container) {
+	t.Helper()
+	want := (&fabric.NetworkSpec{VXLAN: vxlan.Config{VNI: 60}}).GatewayMAC().String()
+	for hi, h := range hosts {
+		from := fmt.Sprintf("a%d-0", hi)
+		for _, gw := range []string{"198.18.60.1", "fd00:60::1"} {
+			family := "-4"
+			if strings.Contains(gw, ":") {
+				family = "-6"
+			}
+			out, err := h.Docker("exec", from, "ip", family, "neigh", "show", gw)
+			if f := strings.Fields(out); err != nil || len(f) < 5 || f[3] != "lladdr" || f[4] != want {
+				t.Errorf("%s (host %d) has gateway %s at %q (%v), want the anycast MAC %s", from, hi, gw, out, err, want)
+			}
+		}
+	}
+	id := strings.TrimSpace(hosts[0].MustDocker("network", "inspect", "-f", "{{.Id}}", "n60"))
+	held := map[string]string{}
+	for _, c := range cs {
+		held[c.ipv4], held[c.ipv6] = c.name, c.name
+	}
+	for hi, h := range hosts {
+		bridge := fabric.BridgeLinkName(strings.TrimSpace(h.MustDocker("network", "inspect", "-f", "{{.Id}}", "n60")))
+		out := h.NS.IP("-br", "addr", "show", "dev", bridge)
+		var own []string
+		for _, f := range strings.Fields(out) {
+			if p, err := netip.ParsePrefix(f); err == nil && !p.Addr().IsLinkLocalUnicast() {
+				own = append(own, p.Addr().String())
+			}
+		}
+		if len(own) != 2 {
+			t.Errorf("host %d: bridge %s carries %v, want one address of its own per family", hi, bridge, own)
+		}
+		for _, a := range own {
+			if a == "198.18.60.1" || a == "fd00:60::1" {
+				t.Errorf("host %d: the gateway %s is on the bridge", hi, a)
+			}
+			if who, ok := held[a]; ok {
+				t.Errorf("host %d: its own address %s is %s's too", hi, a, who)
+			}
+			held[a] = fmt.Sprintf("host %d", hi)
+		}
+		for _, c := range cs {
+			if c.host == hi {
+				continue
+			}
+			for _, dst := range []string{c.ipv4, c.ipv6} {
+				if err := h.NS.Ping(mustAddr(dst), 1); err != nil {
+					t.Errorf("host %d → %s (%s, host %d): %v", hi, c.name, dst, c.host, err)
+				}
+			}
+		}
+	}
+	t.Logf("network %.12s: containers on %d hosts see the gateway at %s; each host reaches the others' containers", id, len(hosts), want)
 }
