@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/dockerhost"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
+	"github.com/TrilliumIT/docker-vxlan-plugin/vxlan"
 )
 
 // pluginName is the managed plugin's name in the swarm tests.
@@ -79,6 +81,28 @@ func TestIntegrationManagedPluginInstall(t *testing.T) {
 	pingsIn(t, h, "c2", "198.19.30.11")
 	h.MustDocker("rm", "-f", "c2")
 	h.MustDocker("rm", "-f", "c1")
+
+	// The managed plugin as IPAM driver too: its network gets the anycast
+	// gateway, whose bridge settings it makes over netlink (its /proc/sys
+	// is read-only); the container sees the gateway at the network's MAC
+	// and the host reaches it from an address of its own.
+	h.MustDocker("network", "create", "-d", pluginName, "--ipam-driver", pluginName, "--subnet", "198.19.31.0/24", "-o", "VxlanId=31", "n31")
+	h.MustDocker("run", "-d", "--name", "c3", "--net", "n31", "bb", "sleep", "600")
+	pingsIn(t, h, "c3", "198.19.31.1")
+	gwMAC := (&fabric.NetworkSpec{VXLAN: vxlan.Config{VNI: 31}}).GatewayMAC().String()
+	if out, err := h.Docker("exec", "c3", "ip", "-4", "neigh", "show", "198.19.31.1"); err != nil || !strings.Contains(out, "lladdr "+gwMAC) {
+		t.Fatalf("the container has the gateway at %q (%v), want the anycast MAC %s", out, err, gwMAC)
+	}
+	id31 := strings.TrimSpace(h.MustDocker("network", "inspect", "-f", "{{.Id}}", "n31"))
+	if v, err := h.NS.Exec("sysctl", "-n", "net.ipv4.conf."+fabric.BridgeLinkName(id31)+".arp_ignore"); err != nil || strings.TrimSpace(v) != "1" {
+		t.Fatalf("arp_ignore of the bridge: %q (%v), want 1", v, err)
+	}
+	c3 := strings.TrimSpace(h.MustDocker("inspect", "-f", "{{.NetworkSettings.Networks.n31.IPAddress}}", "c3"))
+	if err := h.NS.Ping(mustAddr(c3), 2); err != nil {
+		t.Fatalf("host to container %s from its own address: %v\n%s", c3, err, h.NS.IP("addr"))
+	}
+	h.MustDocker("rm", "-f", "c3")
+	h.RemoveNetwork("n31")
 	h.RemoveNetwork("n30")
 	if left := ownedLinks(t, h); len(left) != 0 {
 		t.Fatalf("left: %v", left)
