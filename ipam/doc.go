@@ -22,8 +22,10 @@
 // # The race that remains
 //
 // Two hosts that probe the same address within one probe's time (about
-// 100 ms) both hear the other's probe, and both take it for a conflict and
-// try their next candidate (RFC 5227's rule); only probes lost on the
+// 100 ms) do not both take it: each takes a probe it hears for a conflict
+// and tries its next candidate (RFC 5227's rule), and the one that probed
+// first hears the other's probe (both do when both listen before either
+// sends), so at most the later one keeps the address; only probes lost on the
 // underlay, or a host whose guard is down (its plugin stopped) while an
 // address it leased is not yet on an interface, can still give an address
 // twice. An address handed out here that another host later answers for

@@ -119,8 +119,11 @@ func TestIntegrationSegmentProbesAndGuards(t *testing.T) {
 	})
 }
 
-// Two hosts probing one address at the same moment both hear the other
-// and both back off.
+// Two hosts probing one address at the same moment never both take it:
+// at least one hears the other's probe and backs off. (Both hear each
+// other when both listen before either sends; when one's first probe went
+// out before the other listened, the later one is heard, the earlier
+// backs off and the later one takes the address, alone.)
 func TestIntegrationSegmentConcurrentProbes(t *testing.T) {
 	testns.RequireRoot(t)
 	a, b := testns.New(t), testns.New(t)
@@ -133,8 +136,9 @@ func TestIntegrationSegmentConcurrentProbes(t *testing.T) {
 		wg.Go(func() { ma, _ = sa.Probe(context.Background(), netip.MustParseAddr(addr)) })
 		wg.Go(func() { mb, _ = sb.Probe(context.Background(), netip.MustParseAddr(addr)) })
 		wg.Wait()
-		if macString(ma) != b.LinkJSON(lb).Address || macString(mb) != a.LinkJSON(la).Address {
-			t.Errorf("concurrent probes for %s: a heard %q, b heard %q; want each the other's MAC", addr, macString(ma), macString(mb))
+		aHeard, bHeard := macString(ma) == b.LinkJSON(lb).Address, macString(mb) == a.LinkJSON(la).Address
+		if !aHeard && !bHeard || ma != nil && !aHeard || mb != nil && !bHeard {
+			t.Errorf("concurrent probes for %s: a heard %q, b heard %q; want at least one to hear the other's MAC, and no other", addr, macString(ma), macString(mb))
 		}
 	}
 }
