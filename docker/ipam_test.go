@@ -84,17 +84,7 @@ func TestIPAMProtocol(t *testing.T) {
 	delete(given, one+"/24")
 
 	// A restart on the same state directory holds the same leases.
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
-	d2, err := NewDriver(Config{Scope: fabric.ScopeLocal, Host: host, StateDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d2.Close() })
-	if _, err := d2.Restore(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	d2 := restartDriver(t, d, host, dir)
 	st := d2.Status(t.Context())
 	if len(st.Pools) != 1 || len(st.Pools[0].Leases) != 2+len(given) {
 		t.Fatalf("after a restart: pools %+v; want one pool with the gateway, the auxiliary and %d container leases", st.Pools, len(given))
@@ -222,17 +212,7 @@ func TestIPAMAnycastGatewayHostAddresses(t *testing.T) {
 
 	// A restart finds the host addresses in the state: none is asked for
 	// again.
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
-	d2, err := NewDriver(Config{Scope: fabric.ScopeLocal, Host: host, StateDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d2.Close() })
-	if _, err := d2.Restore(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	d2 := restartDriver(t, d, host, dir)
 	if n := d2.network("aaaa72aaaa72"); n == nil || !slices.Equal(n.spec.HostAddresses, host.hostAddresses) || !n.spec.AnycastGateway {
 		t.Fatalf("after a restart: %+v, want the same host addresses %v", n, host.hostAddresses)
 	}
@@ -255,4 +235,22 @@ func TestIPAMAnycastGatewayHostAddresses(t *testing.T) {
 	if spec := host.networks["bbbb72bbbb72"]; spec == nil || spec.AnycastGateway || len(spec.HostAddresses) != 0 {
 		t.Fatalf("network on Docker's IPAM: %+v, want its gateway on the bridge", spec)
 	}
+}
+
+// restartDriver closes d and starts a local-scope driver on host again
+// from the state directory dir, restored; it is closed at cleanup.
+func restartDriver(t *testing.T, d *Driver, host *fakeHost, dir string) *Driver {
+	t.Helper()
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d2, err := NewDriver(Config{Scope: fabric.ScopeLocal, Host: host, StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d2.Close() })
+	if _, err := d2.Restore(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return d2
 }
