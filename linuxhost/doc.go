@@ -5,7 +5,10 @@
 // (peers.go); it reconciles the host with a list of networks at start
 // (reconcile.go), reports how the kernel differs from a spec without
 // changing anything (check.go), gives an EVPN network's vxlan link its
-// bridge port flags (evpn.go), reads its vxlan links' counters and FDB
+// bridge port flags (evpn.go), builds a network's anycast gateway and puts
+// the host's own addresses on its bridge (gateway.go), probes and guards
+// addresses on a network's segment for an address allocator (segment.go),
+// reads its vxlan links' counters and FDB
 // sizes in two dumps for the metrics and the status (counters.go),
 // deletes the links it lets go of in the background, many per request
 // (reaper.go), counting them for the metrics (Released,
