@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/docker"
+	"github.com/TrilliumIT/docker-vxlan-plugin/ipam"
 	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
 	"github.com/TrilliumIT/docker-vxlan-plugin/rtlink"
 )
@@ -205,8 +206,25 @@ func writeStatusTable(w io.Writer, rep *docker.StatusReport) {
 		}
 		fmt.Fprintf(w, "swarm nodes: %s\n", strings.Join(nodes, ", "))
 	}
+	if len(rep.Members) > 0 {
+		var members []string
+		for _, m := range rep.Members {
+			s := m.Advertise + " (data path " + m.DataPath + ")"
+			if m.Departed {
+				s += " departed"
+			}
+			members = append(members, s)
+		}
+		fmt.Fprintf(w, "membership: %s\n", strings.Join(members, ", "))
+	}
 	for _, p := range rep.Pools {
-		fmt.Fprintf(w, "address pool %s: %d leased, %d ready, %d conflicts\n", p.ID, len(p.Leases), p.Ready, len(p.Conflicts))
+		host := ""
+		for _, l := range p.Leases {
+			if l.Use == ipam.UseHost {
+				host += ", host address " + l.Addr.String()
+			}
+		}
+		fmt.Fprintf(w, "address pool %s: %d leased, %d ready, %d conflicts%s\n", p.ID, len(p.Leases), p.Ready, len(p.Conflicts), host)
 		for _, c := range p.Conflicts {
 			fmt.Fprintf(w, "  conflict: %s handed out here to %s is answered for by %s\n", c.Addr, c.Ours, c.Theirs)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/docker"
 	"github.com/TrilliumIT/docker-vxlan-plugin/fabric"
+	"github.com/TrilliumIT/docker-vxlan-plugin/ipam"
 	"github.com/TrilliumIT/docker-vxlan-plugin/linuxhost"
 	"github.com/TrilliumIT/docker-vxlan-plugin/vtepfilter"
 )
@@ -132,5 +133,25 @@ func TestStatusVTEPFilterLine(t *testing.T) {
 	writeStatusTable(&out, rep)
 	if !strings.Contains(spaced.ReplaceAllString(out.String(), " "), "allow 198.18.40.2,198.18.50.0/24 DRIFT: rules missing") || rep.DriftCount() != 1 {
 		t.Errorf("drift of the filter:\n%s", out.String())
+	}
+}
+
+// The plugins' own membership and a pool's host address each have a line.
+func TestStatusMembersAndHostAddress(t *testing.T) {
+	rep := &docker.StatusReport{Source: "plugin",
+		Members: []docker.MemberStatus{{Name: "198.18.1.2:7947", Advertise: "198.18.1.2", DataPath: "198.18.2.2"},
+			{Name: "198.18.1.3:7947", Advertise: "198.18.1.3", DataPath: "198.18.2.3", Departed: true}},
+		Pools: []docker.IPAMStatus{{ID: "vxlan-local:198.19.10.0_24", Subnet: "198.19.10.0/24",
+			Leases: []ipam.Lease{{Addr: netip.MustParseAddr("198.19.10.1"), Use: ipam.UseGateway}, {Addr: netip.MustParseAddr("198.19.10.77"), Use: ipam.UseHost}}}},
+	}
+	var out bytes.Buffer
+	writeStatusTable(&out, rep)
+	for _, want := range []string{
+		"membership: 198.18.1.2 (data path 198.18.2.2), 198.18.1.3 (data path 198.18.2.3) departed\n",
+		"address pool vxlan-local:198.19.10.0_24: 2 leased, 0 ready, 0 conflicts, host address 198.19.10.77\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, out.String())
+		}
 	}
 }
