@@ -24,7 +24,7 @@ import (
 // newFilter opens a filter in a fresh namespace, skipping where the kernel
 // has no nf_tables, and a second nftables connection there to read back
 // with.
-func newFilter(t *testing.T) (*testns.NS, *Filter, *nftables.Conn) {
+func newFilter(t testing.TB) (*testns.NS, *Filter, *nftables.Conn) {
 	t.Helper()
 	ns := testns.New(t)
 	h := ns.Open()
