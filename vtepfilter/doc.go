@@ -41,6 +41,21 @@
 // dropped; a packet of the other family carrying the network's VNI is
 // dropped too, as its set stays empty.
 //
+// # Changing one network
+//
+// Install, Remove and Dropped read only the network's own sets and rules,
+// so that they cost about the same beside one network or thousands: the
+// kernel numbers a table's chains, sets and rules with one counter, and
+// each rule is made in the transaction that makes its set, right after
+// it, so that its handle is the set's plus one. They read the network's
+// two sets by name and the rules at those handles, and take a rule only
+// if it is the network's for that set (its comment, the set it looks up).
+// Only a rule not found there (made again later, for another port or VNI,
+// or removed or added by someone else) has them list the chain's rules, as
+// Sync, Read and DroppedAll always do. Remove deletes the table with the
+// last network by the kernel's count of the table's chains and sets: the
+// base chain and two sets per network.
+//
 // # Kernels without nf_tables
 //
 // [Filter.Probe] asks the kernel, with a transaction that makes a probe

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,11 +28,14 @@ var ErrNotFound = errors.New("no such network in the filter table")
 // is safe for concurrent use: its changes are serialised, each one kernel
 // transaction (all of it or nothing is applied).
 type Filter struct {
-	mu    sync.Mutex
-	conn  *nftables.Conn // lasting: the transactions
-	read  *nftables.Conn // a socket per call: the listings
-	table *nftables.Table
-	chain *nftables.Chain
+	mu     sync.Mutex
+	conn   *nftables.Conn // lasting: the transactions
+	read   *nftables.Conn // a socket per call: the listings
+	single *netlink.Conn  // lasting: the reads of one object (lookup.go)
+	table  *nftables.Table
+	chain  *nftables.Chain
+	// listings counts the listings of the chain's rules, for the tests.
+	listings int
 }
 
 // Option configures New.
@@ -73,8 +77,16 @@ func New(opts ...Option) (*Filter, error) {
 		conn.CloseLasting()
 		return nil, classify(fmt.Errorf("vtepfilter: open nftables netlink connection: %w", err))
 	}
+	// The reads of one object ask without an acknowledgement: the kernel
+	// answers each with exactly one message, and nothing is left on the
+	// socket for the next.
+	single, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: cfg.netns})
+	if err != nil {
+		conn.CloseLasting()
+		return nil, classify(fmt.Errorf("vtepfilter: open nftables netlink connection: %w", err))
+	}
 	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
-	return &Filter{conn: conn, read: read, table: t, chain: baseChain(t, ChainName)}, nil
+	return &Filter{conn: conn, read: read, single: single, table: t, chain: baseChain(t, ChainName)}, nil
 }
 
 // baseChain is the table's base chain called name.
@@ -90,8 +102,10 @@ func baseChain(t *nftables.Table, name string) *nftables.Chain {
 	}
 }
 
-// Close closes the connection; the table stays as it is.
-func (f *Filter) Close() error { return f.conn.CloseLasting() }
+// Close closes the connections; the table stays as it is.
+func (f *Filter) Close() error {
+	return errors.Join(f.conn.CloseLasting(), f.single.Close())
+}
 
 // classify marks an error of a kernel without nf_tables with
 // ErrUnsupported.
@@ -148,6 +162,7 @@ func (f *Filter) begin(ctx context.Context) (map[string][]*nftables.Rule, error)
 // ours lists the rules of the table's base chain that carry this package's
 // comment, by network name. A table that does not exist has none.
 func (f *Filter) ours() (map[string][]*nftables.Rule, error) {
+	f.listings++
 	// A dump of the rules of a table that does not exist is empty.
 	rules, err := f.read.GetRules(f.table, f.chain)
 	if err != nil {
@@ -189,9 +204,30 @@ func (f *Filter) sets() (map[string]*nftables.Set, error) {
 // its sets get exactly n.Allowed, and its rules are kept when they match
 // n's port and VNI (so their drop counters go on counting) and made anew
 // otherwise. The table and its base chain are made when missing. One
-// transaction.
+// transaction, after reading the network's sets and rules (not the
+// others': see find).
 func (f *Filter) Install(ctx context.Context, n Network) error {
-	return f.apply(ctx, []Network{n}, nil)
+	if err := n.Validate(); err != nil {
+		return fmt.Errorf("vtepfilter: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	have, err := f.find(n.Name, false)
+	if err != nil {
+		return err
+	}
+	f.conn.AddTable(f.table)
+	f.conn.AddChain(f.chain)
+	if err := f.addNetwork(&n, have.rules); err != nil {
+		return err
+	}
+	if err := f.conn.Flush(); err != nil {
+		return classify(fmt.Errorf("vtepfilter: install %s in inet %s: %w", n.Name, TableName, err))
+	}
+	return nil
 }
 
 // Sync makes the table hold nets, as Install makes each, and removes the
@@ -206,8 +242,8 @@ func (f *Filter) Sync(ctx context.Context, nets []Network, keep func(name string
 	return f.apply(ctx, nets, keep)
 }
 
-// apply installs nets and, with keep, removes the networks neither in nets
-// nor kept, in one transaction.
+// apply installs nets and removes the networks neither in nets nor kept,
+// in one transaction, after listing the table.
 func (f *Filter) apply(ctx context.Context, nets []Network, keep func(string) bool) error {
 	names := make([]string, len(nets))
 	for i := range nets {
@@ -222,21 +258,17 @@ func (f *Filter) apply(ctx context.Context, nets []Network, keep func(string) bo
 	}
 	defer f.mu.Unlock()
 	gone := map[string]bool{}
-	if keep != nil {
-		for name := range have {
-			if !slices.Contains(names, name) && !keep(name) {
-				gone[name] = true
-			}
-		}
-		if len(nets) == 0 && len(gone) == len(have) {
-			return f.deleteTable()
+	for name := range have {
+		if !slices.Contains(names, name) && !keep(name) {
+			gone[name] = true
 		}
 	}
-	var sets map[string]*nftables.Set
-	if keep != nil {
-		if sets, err = f.sets(); err != nil {
-			return err
-		}
+	if len(nets) == 0 && len(gone) == len(have) {
+		return f.deleteTable()
+	}
+	sets, err := f.sets()
+	if err != nil {
+		return err
 	}
 	c := f.conn
 	c.AddTable(f.table)
@@ -264,8 +296,8 @@ func (f *Filter) apply(ctx context.Context, nets []Network, keep func(string) bo
 }
 
 // addNetwork adds to the batch the network's sets with their elements, and
-// its rules unless have holds them already for its port and VNI. f.mu is
-// held.
+// its rules unless have holds them already for its port and VNI. Each rule
+// is added right after its set, which find relies on. f.mu is held.
 func (f *Filter) addNetwork(n *Network, have []*nftables.Rule) error {
 	c := f.conn
 	v4, v6 := splitFamilies(n.Allowed)
@@ -330,39 +362,65 @@ func (f *Filter) SetAllowed(ctx context.Context, name string, allowed []netip.Pr
 }
 
 // Remove deletes the network's rules and sets, and the table once it holds
-// no other network's rules. A network or table already gone is not an
-// error.
+// no other network's sets. A network or table already gone is not an
+// error. It reads the table's count of chains and sets, and the network's
+// sets and rules (see find), not the other networks'.
 func (f *Filter) Remove(ctx context.Context, name string) error {
-	have, err := f.begin(ctx)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	use, ok, err := f.tableUse()
+	if err != nil || !ok {
+		return err
+	}
+	have, err := f.find(name, false)
 	if err != nil {
 		return err
 	}
-	defer f.mu.Unlock()
-	others := 0
-	for n := range have {
-		if n != name {
-			others++
+	// The table holds its base chain, and two sets for each network: it
+	// holds no other network when it holds no other set.
+	last := use >= 0 && use <= 1+have.setCount()
+	if use < 0 {
+		all, err := f.ours()
+		if err != nil {
+			return err
 		}
+		delete(all, name)
+		last = len(all) == 0
 	}
-	if others == 0 {
+	if last {
 		return f.deleteTable()
 	}
-	sets, err := f.sets()
-	if err != nil {
-		return err
-	}
-	for _, r := range have[name] {
-		_ = f.conn.DelRule(r)
-	}
-	for _, fam := range families {
-		if s := sets[name+fam.suffix]; s != nil {
-			f.conn.DelSet(s)
+	err = f.removeNetwork(name, have)
+	if (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EBUSY)) && !have.listed {
+		// A rule gone since it was read, or a rule of the network's
+		// that find did not see (made by someone else), which keeps its
+		// set in use: once again, with the chain's rules listed.
+		if have, err = f.find(name, true); err != nil {
+			return err
 		}
+		err = f.removeNetwork(name, have)
 	}
-	if err := f.conn.Flush(); err != nil {
+	if err != nil {
 		return classify(fmt.Errorf("vtepfilter: remove %s from inet %s: %w", name, TableName, err))
 	}
 	return nil
+}
+
+// removeNetwork deletes the network's rules and its sets in one
+// transaction. f.mu is held.
+func (f *Filter) removeNetwork(name string, have found) error {
+	for _, r := range have.rules {
+		_ = f.conn.DelRule(r) // a rule read has its handle
+	}
+	for i, fam := range families {
+		if have.sets[i] {
+			f.conn.DelSet(setFor(f.table, name, fam))
+		}
+	}
+	return f.conn.Flush()
 }
 
 // deleteTable deletes the table, if it exists. f.mu is held.
@@ -410,18 +468,23 @@ func dropped(rules []*nftables.Rule) Counter {
 	return c
 }
 
-// Dropped reads what the network's rules dropped since they were made. A
-// network the table does not hold is an error matching ErrNotFound.
+// Dropped reads what the network's rules dropped since they were made,
+// reading its rules only (see find). A network the table does not hold is
+// an error matching ErrNotFound.
 func (f *Filter) Dropped(ctx context.Context, name string) (Counter, error) {
-	have, err := f.begin(ctx)
+	if err := ctx.Err(); err != nil {
+		return Counter{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	have, err := f.find(name, false)
 	if err != nil {
 		return Counter{}, err
 	}
-	defer f.mu.Unlock()
-	if len(have[name]) == 0 {
+	if len(have.rules) == 0 {
 		return Counter{}, fmt.Errorf("vtepfilter: network %s: %w", name, ErrNotFound)
 	}
-	return dropped(have[name]), nil
+	return dropped(have.rules), nil
 }
 
 // DroppedAll reads what every network's rules dropped, by name, in one
