@@ -56,6 +56,20 @@
 // last network by the kernel's count of the table's chains and sets: the
 // base chain and two sets per network.
 //
+// # Rebuilding the table
+//
+// [Filter.Sync] rebuilds the table at the plugin's start from its state.
+// It lists the table once, then makes and removes networks in
+// transactions of a few networks each: the kernel answers every message
+// of a transaction, all at once after the whole batch, and a batch of
+// more than about 28 networks has answers that overflow a netlink
+// socket's receive buffer (ENOBUFS, the transaction applied though
+// reported failed), one of about 150 networks is longer than its send
+// buffer (EMSGSIZE, nothing applied). A network is made or removed whole
+// in one transaction, rules with their sets; only the rebuild as a whole
+// is not atomic, and a rebuild cut short leaves each network either as it
+// was or as it is to be, until the next start's rebuild.
+//
 // # Kernels without nf_tables
 //
 // [Filter.Probe] asks the kernel, with a transaction that makes a probe

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -26,7 +27,8 @@ var ErrNotFound = errors.New("no such network in the filter table")
 
 // Filter makes and reads the plugin's table in one network namespace. It
 // is safe for concurrent use: its changes are serialised, each one kernel
-// transaction (all of it or nothing is applied).
+// transaction (all of it or nothing is applied), except Sync, which is one
+// per few networks.
 type Filter struct {
 	mu     sync.Mutex
 	conn   *nftables.Conn // lasting: the transactions
@@ -215,42 +217,184 @@ func (f *Filter) Install(ctx context.Context, n Network) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.install(&n)
+}
+
+// install makes one network as Install does. f.mu is held.
+func (f *Filter) install(n *Network) error {
 	have, err := f.find(n.Name, false)
 	if err != nil {
 		return err
 	}
-	f.conn.AddTable(f.table)
-	f.conn.AddChain(f.chain)
-	if err := f.addNetwork(&n, have.rules); err != nil {
-		return err
-	}
-	if err := f.conn.Flush(); err != nil {
+	c := planNetwork(n, have.rules, have.sets)
+	if err := f.transact([]change{c}); err != nil {
 		return classify(fmt.Errorf("vtepfilter: install %s in inet %s: %w", n.Name, TableName, err))
 	}
 	return nil
 }
 
+// Budgets of one of Sync's transactions, which the kernel's defaults
+// (212992 bytes for a socket's buffers, net.core.rmem_default and
+// wmem_default) hold with room to spare.
+const (
+	// maxBatchMessages bounds the messages of a transaction, and so the
+	// kernel's answers: one per message, all queued on the socket before
+	// the first is read. Each takes about 900 bytes
+	// of the receive buffer, as the kernel counts: those of 234 messages
+	// (29 networks with both sets filled) overflowed it.
+	maxBatchMessages = 96
+	// maxBatchBytes bounds a transaction's batch, as estimated (see
+	// planNetwork): the kernel takes it in one message, which fails
+	// with EMSGSIZE when longer than the socket's send buffer.
+	maxBatchBytes = 64 << 10
+)
+
+// Estimates of the messages' sizes (their header included), upper bounds
+// checked by TestBatchSizeEstimate.
+const (
+	sizeTableChain = 256 // the table's and base chain's
+	sizeSet        = 256 // a set's, with the flush of its elements
+	sizeElements   = 64  // a set's elements, without them
+	sizeElement    = 40  // each of them
+	sizeRule       = 768 // a network's rule
+	sizeDelete     = 128 // the deletion of a rule or set
+)
+
+// change is what a transaction does to one network: make it (net not
+// nil), or remove it.
+type change struct {
+	name string
+	net  *Network
+	// keep says the network's rules are kept, rules are those deleted.
+	keep  bool
+	rules []*nftables.Rule
+	// els are the elements of its sets, by family; flush says which
+	// sets exist, to be emptied first.
+	els   [len(families)][]nftables.SetElement
+	flush [len(families)]bool
+	// sets are the sets removed.
+	sets []*nftables.Set
+	// msgs counts its messages, size estimates their bytes.
+	msgs, size int
+}
+
+// planNetwork plans the making of the network's sets with their elements,
+// and of its rules unless have holds them already for its port and VNI.
+// exists says which of its sets exist (and are to be emptied first): a set
+// made in the transaction is not flushed, a message the less, and one the
+// less of the kernel's searches of the table's list of sets, which for
+// thousands of networks are most of Sync's time.
+func planNetwork(n *Network, have []*nftables.Rule, exists [len(families)]bool) change {
+	c := change{name: n.Name, net: n, flush: exists}
+	v4, v6 := splitFamilies(n.Allowed)
+	c.els = [2][]nftables.SetElement{elements(v4), elements(v6)}
+	c.keep = len(have) == len(families)
+	for _, r := range have {
+		c.keep = c.keep && ruleComment(r) == n.comment()
+	}
+	if !c.keep {
+		c.rules = have
+	}
+	c.msgs, c.size = len(c.rules), len(c.rules)*sizeDelete
+	for i, els := range c.els {
+		c.msgs++
+		c.size += sizeSet
+		if c.flush[i] {
+			c.msgs++
+		}
+		if len(els) > 0 {
+			c.msgs++
+			c.size += sizeElements + len(els)*sizeElement
+		}
+		if !c.keep {
+			c.msgs++
+			c.size += sizeRule
+		}
+	}
+	return c
+}
+
+// planRemoval plans the removal of a network's rules and sets.
+func planRemoval(name string, rules []*nftables.Rule, sets []*nftables.Set) change {
+	n := len(rules) + len(sets)
+	return change{name: name, rules: rules, sets: sets, msgs: n, size: n * sizeDelete}
+}
+
+// queue adds the change to the batch. Each rule is added right after its
+// set, which find relies on. f.mu is held.
+func (f *Filter) queue(c *change) error {
+	for _, r := range c.rules {
+		_ = f.conn.DelRule(r) // a rule read has its handle
+	}
+	if c.net == nil {
+		for _, s := range c.sets {
+			f.conn.DelSet(s)
+		}
+		return nil
+	}
+	for i, fam := range families {
+		s := setFor(f.table, c.name, fam)
+		if err := f.conn.AddSet(s, nil); err != nil {
+			return fmt.Errorf("vtepfilter: set %s: %w", s.Name, err)
+		}
+		if c.flush[i] {
+			f.conn.FlushSet(s)
+		}
+		if len(c.els[i]) > 0 {
+			if err := f.conn.SetAddElements(s, c.els[i]); err != nil {
+				return fmt.Errorf("vtepfilter: elements of set %s: %w", s.Name, err)
+			}
+		}
+		if !c.keep {
+			f.conn.AddRule(rule(f.chain, c.net, fam, s))
+		}
+	}
+	return nil
+}
+
+// transact applies changes in one transaction, with the table and its base
+// chain (made when missing). f.mu is held.
+func (f *Filter) transact(changes []change) error {
+	f.conn.AddTable(f.table)
+	f.conn.AddChain(f.chain)
+	for i := range changes {
+		if err := f.queue(&changes[i]); err != nil {
+			return err
+		}
+	}
+	return f.conn.Flush()
+}
+
 // Sync makes the table hold nets, as Install makes each, and removes the
 // rules and sets of every other network except those keep (if not nil)
-// tells to keep, in one transaction; when that leaves no network, it
-// deletes the table. It is how the table is built again from the
-// plugin's state at start.
+// tells to keep; when that leaves no network, it deletes the table. It is
+// how the table is built again from the plugin's state at start.
+//
+// It lists the table once, then applies the changes in transactions of a
+// few networks each (see maxBatchMessages): one transaction for thousands
+// of networks is more than the kernel's answers, or the batch itself, fit
+// in a netlink socket's buffers. Each network is changed whole in one
+// transaction (its rules with its sets), and the networks do not depend
+// on each other, so that what is given up is only that all of them change
+// at once: while Sync runs, some networks are as they were and others as
+// they will be, and if it stops half-way (an error, a crash) the table is
+// left so, each network either wholly old or wholly new, until the next
+// Sync (the plugin's next start) finishes it. The networks of a
+// transaction that fails are each tried again alone, read again; the
+// error names those that failed still, the others are made.
 func (f *Filter) Sync(ctx context.Context, nets []Network, keep func(name string) bool) error {
 	if keep == nil {
 		keep = func(string) bool { return false }
 	}
-	return f.apply(ctx, nets, keep)
-}
-
-// apply installs nets and removes the networks neither in nets nor kept,
-// in one transaction, after listing the table.
-func (f *Filter) apply(ctx context.Context, nets []Network, keep func(string) bool) error {
-	names := make([]string, len(nets))
+	wanted := make(map[string]bool, len(nets))
 	for i := range nets {
 		if err := nets[i].Validate(); err != nil {
 			return fmt.Errorf("vtepfilter: %w", err)
 		}
-		names[i] = nets[i].Name
+		if wanted[nets[i].Name] {
+			return fmt.Errorf("vtepfilter: network %s given twice", nets[i].Name)
+		}
+		wanted[nets[i].Name] = true
 	}
 	have, err := f.begin(ctx)
 	if err != nil {
@@ -259,7 +403,7 @@ func (f *Filter) apply(ctx context.Context, nets []Network, keep func(string) bo
 	defer f.mu.Unlock()
 	gone := map[string]bool{}
 	for name := range have {
-		if !slices.Contains(names, name) && !keep(name) {
+		if !wanted[name] && !keep(name) {
 			gone[name] = true
 		}
 	}
@@ -270,63 +414,78 @@ func (f *Filter) apply(ctx context.Context, nets []Network, keep func(string) bo
 	if err != nil {
 		return err
 	}
-	c := f.conn
-	c.AddTable(f.table)
-	c.AddChain(f.chain)
-	for name := range gone {
-		for _, r := range have[name] {
-			_ = c.DelRule(r) // a listed rule has its handle
-		}
-	}
+	delSets := map[string][]*nftables.Set{}
 	for name, s := range sets {
 		owner := strings.TrimSuffix(strings.TrimSuffix(name, families[0].suffix), families[1].suffix)
-		if !slices.Contains(names, owner) && (gone[owner] || have[owner] == nil && !keep(owner)) {
-			c.DelSet(s)
+		if !wanted[owner] && (gone[owner] || have[owner] == nil && !keep(owner)) {
+			delSets[owner] = append(delSets[owner], s)
 		}
+	}
+	changes := make([]change, 0, len(delSets)+len(nets))
+	for _, owner := range slices.Sorted(maps.Keys(delSets)) {
+		changes = append(changes, planRemoval(owner, have[owner], delSets[owner]))
+		delete(gone, owner)
+	}
+	for _, name := range slices.Sorted(maps.Keys(gone)) { // rules without sets
+		changes = append(changes, planRemoval(name, have[name], nil))
 	}
 	for i := range nets {
-		if err := f.addNetwork(&nets[i], have[nets[i].Name]); err != nil {
-			return err
-		}
+		n := &nets[i]
+		changes = append(changes, planNetwork(n, have[n.Name], [2]bool{sets[n.Name+families[0].suffix] != nil, sets[n.Name+families[1].suffix] != nil}))
 	}
-	if err := c.Flush(); err != nil {
-		return classify(fmt.Errorf("vtepfilter: install %s in inet %s: %w", strings.Join(names, ", "), TableName, err))
+	return f.apply(ctx, changes)
+}
+
+// apply applies changes in transactions within the budgets, in order; the
+// changes of a transaction that fails are each done again alone, read
+// again. f.mu is held.
+func (f *Filter) apply(ctx context.Context, changes []change) error {
+	var failed []string
+	var first error
+	for lo := 0; lo < len(changes); {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("vtepfilter: sync inet %s: %d of %d networks left as they were: %w", TableName, len(changes)-lo, len(changes), err)
+		}
+		hi, msgs, size := lo, 2, sizeTableChain
+		for hi < len(changes) && (hi == lo || msgs+changes[hi].msgs <= maxBatchMessages && size+changes[hi].size <= maxBatchBytes) {
+			msgs, size = msgs+changes[hi].msgs, size+changes[hi].size
+			hi++
+		}
+		if f.transact(changes[lo:hi]) != nil {
+			for i := lo; i < hi; i++ {
+				if err := f.redo(&changes[i]); err != nil {
+					failed = append(failed, changes[i].name)
+					if first == nil {
+						first = err
+					}
+				}
+			}
+		}
+		lo = hi
+	}
+	if first != nil {
+		names := failed[:min(len(failed), 8)]
+		more := ""
+		if len(failed) > len(names) {
+			more = ", ..."
+		}
+		return fmt.Errorf("vtepfilter: sync inet %s: %d of %d networks failed (%s%s), the first: %w",
+			TableName, len(failed), len(changes), strings.Join(names, ", "), more, first)
 	}
 	return nil
 }
 
-// addNetwork adds to the batch the network's sets with their elements, and
-// its rules unless have holds them already for its port and VNI. Each rule
-// is added right after its set, which find relies on. f.mu is held.
-func (f *Filter) addNetwork(n *Network, have []*nftables.Rule) error {
-	c := f.conn
-	v4, v6 := splitFamilies(n.Allowed)
-	byFam := [2][]netip.Prefix{v4, v6}
-	keep := len(have) == len(families)
-	for _, r := range have {
-		keep = keep && ruleComment(r) == n.comment()
+// redo does a change again in a transaction of its own, after reading the
+// network's sets and rules again. f.mu is held.
+func (f *Filter) redo(c *change) error {
+	if c.net != nil {
+		return f.install(c.net)
 	}
-	if !keep {
-		for _, r := range have {
-			_ = c.DelRule(r)
-		}
+	have, err := f.find(c.name, false)
+	if err != nil {
+		return err
 	}
-	for i, fam := range families {
-		s := setFor(f.table, n.Name, fam)
-		if err := c.AddSet(s, nil); err != nil {
-			return fmt.Errorf("vtepfilter: set %s: %w", s.Name, err)
-		}
-		c.FlushSet(s)
-		if els := elements(byFam[i]); len(els) > 0 {
-			if err := c.SetAddElements(s, els); err != nil {
-				return fmt.Errorf("vtepfilter: elements of set %s: %w", s.Name, err)
-			}
-		}
-		if !keep {
-			c.AddRule(rule(f.chain, n, fam, s))
-		}
-	}
-	return nil
+	return f.remove(c.name, have)
 }
 
 // SetAllowed replaces the allow-list of an installed network, in one
@@ -393,11 +552,20 @@ func (f *Filter) Remove(ctx context.Context, name string) error {
 	if last {
 		return f.deleteTable()
 	}
-	err = f.removeNetwork(name, have)
+	return f.remove(name, have)
+}
+
+// remove deletes the network's rules and sets, have, in one transaction;
+// when that fails on a rule gone since it was read, or on a rule of the
+// network's that find did not see (made by someone else), which keeps its
+// set in use, it does so again with the chain's rules listed. f.mu is
+// held.
+func (f *Filter) remove(name string, have found) error {
+	if len(have.rules) == 0 && have.setCount() == 0 {
+		return nil
+	}
+	err := f.removeNetwork(name, have)
 	if (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EBUSY)) && !have.listed {
-		// A rule gone since it was read, or a rule of the network's
-		// that find did not see (made by someone else), which keeps its
-		// set in use: once again, with the chain's rules listed.
 		if have, err = f.find(name, true); err != nil {
 			return err
 		}
