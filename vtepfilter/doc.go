@@ -70,6 +70,11 @@
 // is not atomic, and a rebuild cut short leaves each network either as it
 // was or as it is to be, until the next start's rebuild.
 //
+// The transactions go through one lasting netlink socket, which is
+// replaced after any error: the nftables library leaves a failed
+// transaction's remaining answers on the socket, where the next
+// transaction would take them for its own.
+//
 // # Kernels without nf_tables
 //
 // [Filter.Probe] asks the kernel, with a transaction that makes a probe

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -30,14 +31,23 @@ var ErrNotFound = errors.New("no such network in the filter table")
 // transaction (all of it or nothing is applied), except Sync, which is one
 // per few networks.
 type Filter struct {
-	mu     sync.Mutex
-	conn   *nftables.Conn // lasting: the transactions
-	read   *nftables.Conn // a socket per call: the listings
-	single *netlink.Conn  // lasting: the reads of one object (lookup.go)
+	mu    sync.Mutex
+	netns int
+	// conn is lasting: the transactions. It is replaced after any error
+	// (see renew), so that no answer of a failed transaction is taken
+	// for a later one's. sock is its socket, nil when it opens one per
+	// transaction.
+	conn *nftables.Conn
+	sock *netlink.Conn
+	read *nftables.Conn // a socket per call: the listings
+	// single is lasting: the reads of one object (lookup.go); replaced
+	// after any error but a missing object's.
+	single *netlink.Conn
 	table  *nftables.Table
 	chain  *nftables.Chain
-	// listings counts the listings of the chain's rules, for the tests.
-	listings int
+	// listings counts the listings of the chain's rules, renewals the
+	// connections replaced after an error, for the tests.
+	listings, renewals int
 }
 
 // Option configures New.
@@ -65,7 +75,7 @@ func New(opts ...Option) (*Filter, error) {
 	if cfg.netns != 0 {
 		nopts = append(nopts, nftables.WithNetNSFd(cfg.netns))
 	}
-	conn, err := nftables.New(append(nopts, nftables.AsLasting())...)
+	conn, sock, err := dialChanges(cfg.netns, true)
 	if err != nil {
 		return nil, classify(fmt.Errorf("vtepfilter: open nftables netlink connection: %w", err))
 	}
@@ -88,7 +98,75 @@ func New(opts ...Option) (*Filter, error) {
 		return nil, classify(fmt.Errorf("vtepfilter: open nftables netlink connection: %w", err))
 	}
 	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
-	return &Filter{conn: conn, read: read, single: single, table: t, chain: baseChain(t, ChainName)}, nil
+	return &Filter{netns: cfg.netns, conn: conn, sock: sock, read: read, single: single, table: t, chain: baseChain(t, ChainName)}, nil
+}
+
+// flushTimeout bounds a transaction's wait for the kernel's answers, which
+// are all on the socket by the time the batch's send returns: a kernel
+// that answered fewer messages than the batch has (one error for the whole
+// batch, as it does when out of memory) would otherwise have Flush wait
+// for ever, f.mu held.
+const flushTimeout = 30 * time.Second
+
+// dialChanges opens the connection of the transactions: lasting, with its
+// socket, or one that opens a socket per transaction (and sock nil). Its
+// socket (each) asks the kernel for errors without the request they answer
+// (NETLINK_CAP_ACK): each answer to a batch is then as small as an
+// acknowledgement, whatever fails, and the answers to a batch of at most
+// maxBatchMessages fit in the socket's receive buffer. A kernel without
+// the option (before Linux 4.3) sends the requests back, and is left to.
+func dialChanges(netns int, lasting bool) (conn *nftables.Conn, sock *netlink.Conn, err error) {
+	opts := []nftables.ConnOption{nftables.WithSockOptions(func(c *netlink.Conn) error {
+		_ = c.SetOption(netlink.CapAcknowledge, true)
+		if lasting {
+			sock = c // its deadline set by flush
+		} else {
+			_ = c.SetReadDeadline(time.Now().Add(flushTimeout)) // opened by Flush
+		}
+		return nil
+	})}
+	if netns != 0 {
+		opts = append(opts, nftables.WithNetNSFd(netns))
+	}
+	if lasting {
+		opts = append(opts, nftables.AsLasting())
+	}
+	conn, err = nftables.New(opts...)
+	return conn, sock, err
+}
+
+// flush sends the batch queued on f.conn, as one transaction. After an
+// error it replaces the connection (see renew). f.mu is held.
+func (f *Filter) flush() error {
+	if f.sock != nil {
+		_ = f.sock.SetReadDeadline(time.Now().Add(flushTimeout))
+	}
+	err := f.conn.Flush()
+	if err != nil {
+		f.renew()
+	}
+	return err
+}
+
+// renew replaces the connection of the transactions, after an error or to
+// drop a batch queued but not to be sent. The library's Conn cannot be
+// trusted after an error: Flush gives up at the first ENOBUFS (the
+// kernel's answers overflowed the socket's buffer: the transaction may
+// well have been applied) or EPERM and leaves the kernel's other answers
+// on the lasting socket, where the next Flush takes them for its own (a
+// transaction that failed was reported done); and it keeps a batch's
+// encoding error, and a batch queued but not flushed, for the next Flush;
+// after a timeout (see flushTimeout), the answers may yet come. A fresh
+// Conn and socket have none of it. Should the socket not open, the new
+// Conn opens one per transaction until the next renewal. f.mu is held.
+func (f *Filter) renew() {
+	_ = f.conn.CloseLasting()
+	c, sock, err := dialChanges(f.netns, true)
+	if err != nil {
+		c, sock, _ = dialChanges(f.netns, false) // opens no socket: no error
+	}
+	f.conn, f.sock = c, sock
+	f.renewals++
 }
 
 // baseChain is the table's base chain called name.
@@ -106,6 +184,8 @@ func baseChain(t *nftables.Table, name string) *nftables.Chain {
 
 // Close closes the connections; the table stays as it is.
 func (f *Filter) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	return errors.Join(f.conn.CloseLasting(), f.single.Close())
 }
 
@@ -135,7 +215,7 @@ func (f *Filter) Probe(ctx context.Context) error {
 	f.conn.AddTable(t)
 	f.conn.AddChain(baseChain(t, ChainName))
 	f.conn.DelTable(t)
-	if err := f.conn.Flush(); err != nil {
+	if err := f.flush(); err != nil {
 		err = classify(err)
 		if errors.Is(err, unix.ENOENT) {
 			// No filter chain type for the family: nft_chain_filter missing.
@@ -238,8 +318,8 @@ func (f *Filter) install(n *Network) error {
 // wmem_default) hold with room to spare.
 const (
 	// maxBatchMessages bounds the messages of a transaction, and so the
-	// kernel's answers: one per message, all queued on the socket before
-	// the first is read. Each takes about 900 bytes
+	// kernel's answers: one per message (see dialChanges), all queued on
+	// the socket before the first is read. Each takes about 900 bytes
 	// of the receive buffer, as the kernel counts: those of 234 messages
 	// (29 networks with both sets filled) overflowed it.
 	maxBatchMessages = 96
@@ -359,10 +439,11 @@ func (f *Filter) transact(changes []change) error {
 	f.conn.AddChain(f.chain)
 	for i := range changes {
 		if err := f.queue(&changes[i]); err != nil {
+			f.renew() // drops the batch
 			return err
 		}
 	}
-	return f.conn.Flush()
+	return f.flush()
 }
 
 // Sync makes the table hold nets, as Install makes each, and removes the
@@ -506,11 +587,12 @@ func (f *Filter) SetAllowed(ctx context.Context, name string, allowed []netip.Pr
 		f.conn.FlushSet(s)
 		if els := elements(ps); len(els) > 0 {
 			if err := f.conn.SetAddElements(s, els); err != nil {
+				f.renew() // drops the batch
 				return fmt.Errorf("vtepfilter: elements of set %s: %w", s.Name, err)
 			}
 		}
 	}
-	if err := f.conn.Flush(); err != nil {
+	if err := f.flush(); err != nil {
 		err = classify(err)
 		if errors.Is(err, unix.ENOENT) {
 			err = fmt.Errorf("%w: %w", ErrNotFound, err)
@@ -588,13 +670,13 @@ func (f *Filter) removeNetwork(name string, have found) error {
 			f.conn.DelSet(setFor(f.table, name, fam))
 		}
 	}
-	return f.conn.Flush()
+	return f.flush()
 }
 
 // deleteTable deletes the table, if it exists. f.mu is held.
 func (f *Filter) deleteTable() error {
 	f.conn.DelTable(f.table)
-	err := f.conn.Flush()
+	err := f.flush()
 	if err == nil || errors.Is(err, unix.ENOENT) {
 		return nil
 	}

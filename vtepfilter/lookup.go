@@ -35,11 +35,12 @@ func (f *Filter) get(typ int, attrs []netlink.Attribute) (ad *netlink.AttributeD
 	if errors.Is(err, unix.ENOENT) {
 		return nil, false, nil
 	}
-	if err != nil {
-		return nil, false, classify(err)
+	if err == nil && (len(msgs) != 1 || len(msgs[0].Data) < len(hdr)) {
+		err = fmt.Errorf("%d messages in answer, want 1", len(msgs))
 	}
-	if len(msgs) != 1 || len(msgs[0].Data) < len(hdr) {
-		return nil, false, fmt.Errorf("%d messages in answer, want 1", len(msgs))
+	if err != nil {
+		f.renewSingle()
+		return nil, false, classify(err)
 	}
 	ad, err = netlink.NewAttributeDecoder(msgs[0].Data[len(hdr):])
 	if err != nil {
@@ -47,6 +48,19 @@ func (f *Filter) get(typ int, attrs []netlink.Attribute) (ad *netlink.AttributeD
 	}
 	ad.ByteOrder = binary.BigEndian
 	return ad, true, nil
+}
+
+// renewSingle replaces f.single after an error, which may leave on it an
+// answer the next read would take for its own (Execute would then refuse
+// every later answer as another request's). Should the socket not open,
+// the closed one stays: each read fails, and tries again. f.mu is held.
+func (f *Filter) renewSingle() {
+	_ = f.single.Close()
+	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: f.netns})
+	if err == nil {
+		f.single = c
+	}
+	f.renewals++
 }
 
 // tableUse reads how many chains and sets (and other objects) the table

@@ -2,6 +2,7 @@ package vtepfilter
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -10,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/testns"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/vxlanpkt"
@@ -240,4 +244,136 @@ func sendEach(t *testing.T, peer *testns.NS, src, dst netip.Addr, nets []Network
 		t.Fatal(err)
 	}
 	return sent
+}
+
+// After an error on the lasting connection of the transactions, each
+// later call reports its own result: a missing network's change fails
+// with ErrNotFound, an existing one's succeeds and is applied. The errors:
+// the kernel's answers to one transaction overflowing the socket's buffer
+// (ENOBUFS, the transaction applied: how Sync of 30 networks failed when
+// it was one transaction, and left the answers of that one for the next
+// to take as its own), a batch longer than the socket's send buffer
+// (EMSGSIZE, nothing sent), and the kernel's refusals (ENOENT, and a
+// network's set made by someone else with another type: Sync makes the
+// others, and names that one).
+func TestIntegrationAfterErrors(t *testing.T) {
+	ns, f, c := newFilter(t)
+	ctx := t.Context()
+	var nets []Network
+	for i := range 3 {
+		nets = append(nets, syncNetwork(i))
+		if err := f.Install(ctx, nets[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// check has the filter report its calls' own results, and apply them.
+	step := 0
+	check := func(after string) {
+		t.Helper()
+		step++
+		if err := f.SetAllowed(ctx, "missing", pfx("198.18.99.1/32")); !errors.Is(err, ErrNotFound) {
+			t.Errorf("after %s: SetAllowed of a missing network: %v, want ErrNotFound", after, err)
+		}
+		if _, err := f.Dropped(ctx, "missing"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("after %s: Dropped of a missing network: %v, want ErrNotFound", after, err)
+		}
+		allowed := pfx(fmt.Sprintf("198.18.98.%d/32", step))
+		if err := f.SetAllowed(ctx, nets[0].Name, allowed); err != nil {
+			t.Errorf("after %s: SetAllowed of %s: %v", after, nets[0].Name, err)
+		}
+		nets[0].Allowed = allowed
+		extra := syncNetwork(3000 + step)
+		if err := f.Install(ctx, extra); err != nil {
+			t.Errorf("after %s: Install: %v", after, err)
+		}
+		if err := f.SetAllowed(ctx, "missing", nil); !errors.Is(err, ErrNotFound) {
+			t.Errorf("after %s: SetAllowed of a missing network again: %v, want ErrNotFound", after, err)
+		}
+		if err := f.Remove(ctx, extra.Name); err != nil {
+			t.Errorf("after %s: Remove: %v", after, err)
+		}
+		if err := f.Remove(ctx, "missing"); err != nil {
+			t.Errorf("after %s: Remove of a missing network: %v", after, err)
+		}
+	}
+	// queued leaves a batch of the makings of networks first..first+n-1 on
+	// the lasting connection, and sends it.
+	queued := func(first, n int) error {
+		t.Helper()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.conn.AddTable(f.table)
+		f.conn.AddChain(f.chain)
+		for i := range n {
+			nw := syncNetwork(first + i)
+			ch := planNetwork(&nw, nil, [2]bool{})
+			if err := f.queue(&ch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return f.flush()
+	}
+
+	check("nothing")
+	checkTable(t, ns, f, nets)
+
+	// ENOBUFS: 60 networks' answers, 361, overflow the receive buffer;
+	// the transaction is applied all the same.
+	renewals := f.renewals
+	if err := queued(100, 60); !errors.Is(err, unix.ENOBUFS) {
+		t.Fatalf("60 networks in one transaction: %v, want ENOBUFS", err)
+	}
+	if f.renewals != renewals+1 {
+		t.Errorf("%d connections opened again after ENOBUFS, want 1", f.renewals-renewals)
+	}
+	check("ENOBUFS")
+	for i := range 60 {
+		nets = append(nets, syncNetwork(100+i))
+	}
+	checkTable(t, ns, f, nets)
+
+	// EMSGSIZE: 300 networks' batch is longer than the send buffer;
+	// nothing is sent.
+	if err := queued(1000, 300); !errors.Is(err, unix.EMSGSIZE) {
+		t.Fatalf("300 networks in one transaction: %v, want EMSGSIZE", err)
+	}
+	check("EMSGSIZE")
+	checkTable(t, ns, f, nets)
+
+	// ENOENT, alone and over and over.
+	for range 3 {
+		check("ENOENT")
+	}
+
+	// Someone else's set with a network's name and another type: the
+	// kernel refuses that network's transaction; Sync makes the others and
+	// names it.
+	foreign := &nftables.Set{Table: f.table, Name: "s0180_v4", KeyType: nftables.TypeIP6Addr}
+	if err := c.AddSet(foreign, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var want []Network
+	for i := range 200 {
+		want = append(want, syncNetwork(i))
+	}
+	want[0].Allowed = nets[0].Allowed
+	err := f.Sync(ctx, want, nil)
+	if err == nil || !strings.Contains(err.Error(), "1 of 200 networks failed (s0180)") {
+		t.Fatalf("Sync with a network whose set is someone else's: %v, want s0180's failure", err)
+	}
+	t.Logf("Sync with a network whose set is someone else's: %v", err)
+	check("a Sync that failed for one network")
+	if s, err := c.GetSetByName(f.table, foreign.Name); err != nil || s.KeyType.Name != nftables.TypeIP6Addr.Name {
+		t.Errorf("someone else's set: %+v, %v", s, err)
+	}
+	c.DelSet(foreign)
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	want[0].Allowed = nets[0].Allowed // check changed it
+	want = slices.Delete(want, 180, 181)
+	checkTable(t, ns, f, want)
 }
