@@ -60,7 +60,7 @@ func TestBatchSizeEstimate(t *testing.T) {
 	}
 	name := strings.Repeat("n", maxNameLen)
 	old := []*nftables.Rule{{Table: f.table, Chain: f.chain, Handle: 7}, {Table: f.table, Chain: f.chain, Handle: 9}}
-	for _, prefixes := range []int{0, 1, 2, 100, 1000} {
+	for _, prefixes := range []int{0, 1, 2, 100, 1000, 1500} {
 		var allowed []netip.Prefix
 		for i := range prefixes {
 			// Every other address: a range each, two elements.
@@ -84,6 +84,11 @@ func TestBatchSizeEstimate(t *testing.T) {
 			}
 			msgs := batch()
 			what := fmt.Sprintf("%d prefixes per family, %d rules read, sets %v", prefixes, len(tc.have), tc.exists)
+			for _, m := range msgs {
+				if len(m.Data) > 0xffff {
+					t.Errorf("%s: a message of %d bytes: its attributes overflow their 16-bit length", what, len(m.Data))
+				}
+			}
 			if len(msgs) != c.msgs {
 				t.Errorf("%s: %d messages, counted %d", what, len(msgs), c.msgs)
 			}

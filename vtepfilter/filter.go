@@ -382,10 +382,9 @@ func planNetwork(n *Network, have []*nftables.Rule, exists [len(families)]bool) 
 		if c.flush[i] {
 			c.msgs++
 		}
-		if len(els) > 0 {
-			c.msgs++
-			c.size += sizeElements + len(els)*sizeElement
-		}
+		parts := (len(els) + maxElementsPerMessage - 1) / maxElementsPerMessage
+		c.msgs += parts
+		c.size += parts*sizeElements + len(els)*sizeElement
 		if !c.keep {
 			c.msgs++
 			c.size += sizeRule
@@ -420,13 +419,30 @@ func (f *Filter) queue(c *change) error {
 		if c.flush[i] {
 			f.conn.FlushSet(s)
 		}
-		if len(c.els[i]) > 0 {
-			if err := f.conn.SetAddElements(s, c.els[i]); err != nil {
-				return fmt.Errorf("vtepfilter: elements of set %s: %w", s.Name, err)
-			}
+		if err := f.addElements(s, c.els[i]); err != nil {
+			return err
 		}
 		if !c.keep {
 			f.conn.AddRule(rule(f.chain, c.net, fam, s))
+		}
+	}
+	return nil
+}
+
+// maxElementsPerMessage bounds the elements of one message: they are one
+// netlink attribute, whose length has 16 bits (65535 bytes at most), and
+// one takes at most 36 bytes (an IPv6 interval's end: its key and its
+// flag). The library does not check it: a longer list had its length
+// wrap, and the kernel took the elements that the wrapped length covered
+// and reported success (of 1100 IPv6 prefixes, 76 were in the set).
+const maxElementsPerMessage = 1024
+
+// addElements queues the adding of els to the set s, in as many messages
+// as maxElementsPerMessage needs, none for none. f.mu is held.
+func (f *Filter) addElements(s *nftables.Set, els []nftables.SetElement) error {
+	for part := range slices.Chunk(els, maxElementsPerMessage) {
+		if err := f.conn.SetAddElements(s, part); err != nil {
+			return fmt.Errorf("vtepfilter: elements of set %s: %w", s.Name, err)
 		}
 	}
 	return nil
@@ -585,11 +601,9 @@ func (f *Filter) SetAllowed(ctx context.Context, name string, allowed []netip.Pr
 	for i, ps := range [2][]netip.Prefix{v4, v6} {
 		s := setFor(f.table, name, families[i])
 		f.conn.FlushSet(s)
-		if els := elements(ps); len(els) > 0 {
-			if err := f.conn.SetAddElements(s, els); err != nil {
-				f.renew() // drops the batch
-				return fmt.Errorf("vtepfilter: elements of set %s: %w", s.Name, err)
-			}
+		if err := f.addElements(s, elements(ps)); err != nil {
+			f.renew() // drops the batch
+			return err
 		}
 	}
 	if err := f.flush(); err != nil {

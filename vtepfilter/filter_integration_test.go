@@ -504,3 +504,46 @@ func readOne(t *testing.T, f *Filter, name string) *State {
 	}
 	return nil
 }
+
+// manyPrefixes returns n disjoint prefixes: IPv6 /128s (every other
+// address of fd00::/112), or IPv4 /32s (of 198.18.0.0/16).
+func manyPrefixes(n int, v6 bool) []netip.Prefix {
+	out := make([]netip.Prefix, n)
+	for i := range out {
+		if v6 {
+			out[i] = netip.PrefixFrom(netip.AddrFrom16([16]byte{0: 0xfd, 14: byte(i >> 7), 15: byte(i << 1)}), 128)
+		} else {
+			out[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 7), byte(i << 1)}), 32)
+		}
+	}
+	return out
+}
+
+// Allow-lists of thousands of sources, whose elements are more than one
+// netlink attribute holds (64 KiB: about 1000 IPv6 or 2700 IPv4 ranges),
+// are made whole by Install, SetAllowed and Sync; they once had their
+// attribute's length wrap, and the kernel took a few of them and reported
+// success.
+func TestIntegrationLargeAllowList(t *testing.T) {
+	ns, f, _ := newFilter(t)
+	ctx := t.Context()
+	a := Network{Name: "a", Port: 4789, VNI: 1, Allowed: manyPrefixes(2000, true)}
+	b := Network{Name: "b", Port: 4789, VNI: 2, Allowed: pfx("198.19.0.1/32")}
+	for _, n := range []Network{a, b} {
+		if err := f.Install(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkTable(t, ns, f, []Network{a, b})
+	a.Allowed = manyPrefixes(3500, false)
+	if err := f.SetAllowed(ctx, a.Name, a.Allowed); err != nil {
+		t.Fatal(err)
+	}
+	checkTable(t, ns, f, []Network{a, b})
+	a.Allowed = append(manyPrefixes(1500, true), manyPrefixes(10, false)...)
+	b.Allowed = manyPrefixes(1200, true)
+	if err := f.Sync(ctx, []Network{a, b}, nil); err != nil {
+		t.Fatal(err)
+	}
+	checkTable(t, ns, f, []Network{a, b})
+}
