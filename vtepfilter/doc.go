@@ -41,6 +41,40 @@
 // dropped; a packet of the other family carrying the network's VNI is
 // dropped too, as its set stays empty.
 //
+// # Changing one network
+//
+// Install, Remove and Dropped read only the network's own sets and rules,
+// so that they cost about the same beside one network or thousands: the
+// kernel numbers a table's chains, sets and rules with one counter, and
+// each rule is made in the transaction that makes its set, right after
+// it, so that its handle is the set's plus one. They read the network's
+// two sets by name and the rules at those handles, and take a rule only
+// if it is the network's for that set (its comment, the set it looks up).
+// Only a rule not found there (made again later, for another port or VNI,
+// or removed or added by someone else) has them list the chain's rules, as
+// Sync, Read and DroppedAll always do. Remove deletes the table with the
+// last network by the kernel's count of the table's chains and sets: the
+// base chain and two sets per network.
+//
+// # Rebuilding the table
+//
+// [Filter.Sync] rebuilds the table at the plugin's start from its state.
+// It lists the table once, then makes and removes networks in
+// transactions of a few networks each: the kernel answers every message
+// of a transaction, all at once after the whole batch, and a batch of
+// more than about 28 networks has answers that overflow a netlink
+// socket's receive buffer (ENOBUFS, the transaction applied though
+// reported failed), one of about 150 networks is longer than its send
+// buffer (EMSGSIZE, nothing applied). A network is made or removed whole
+// in one transaction, rules with their sets; only the rebuild as a whole
+// is not atomic, and a rebuild cut short leaves each network either as it
+// was or as it is to be, until the next start's rebuild.
+//
+// The transactions go through one lasting netlink socket, which is
+// replaced after any error: the nftables library leaves a failed
+// transaction's remaining answers on the socket, where the next
+// transaction would take them for its own.
+//
 // # Kernels without nf_tables
 //
 // [Filter.Probe] asks the kernel, with a transaction that makes a probe

@@ -24,7 +24,7 @@ import (
 // newFilter opens a filter in a fresh namespace, skipping where the kernel
 // has no nf_tables, and a second nftables connection there to read back
 // with.
-func newFilter(t *testing.T) (*testns.NS, *Filter, *nftables.Conn) {
+func newFilter(t testing.TB) (*testns.NS, *Filter, *nftables.Conn) {
 	t.Helper()
 	ns := testns.New(t)
 	h := ns.Open()
@@ -334,8 +334,7 @@ func receive(t *testing.T, rx *net.UDPConn, n int) {
 }
 
 // Hundreds of networks installed, given a second family and removed one
-// by one, each step listing the whole table; DroppedAll reads them all in
-// one listing.
+// by one; DroppedAll reads them all in one listing.
 func TestIntegrationManyNetworks(t *testing.T) {
 	_, f, _ := newFilter(t)
 	ctx := t.Context()
@@ -362,4 +361,189 @@ func TestIntegrationManyNetworks(t *testing.T) {
 	if st, err := f.Read(ctx); err != nil || len(st) != 0 {
 		t.Fatalf("after removing every network: %d left, %v", len(st), err)
 	}
+}
+
+// A change to one network reads that network's sets and rules, never a
+// listing of the table's rules, as long as each rule has the handle after
+// its set's; a network whose rules were made again (another VNI), whose
+// rules someone else removed, or whose set someone else's rule also looks
+// up, is found by a listing instead, and handled as before.
+func TestIntegrationOneNetworkWithoutListing(t *testing.T) {
+	_, f, c := newFilter(t)
+	ctx := t.Context()
+	const n = 40
+	for i := range n {
+		if err := f.Install(ctx, benchNetwork(i)); err != nil {
+			t.Fatalf("install %d: %v", i, err)
+		}
+	}
+	listed := func(what string, want int) {
+		t.Helper()
+		if f.listings != want {
+			t.Errorf("%s: %d listings of the rules, want %d", what, f.listings, want)
+		}
+	}
+	listed("installs", 0)
+	if err := f.Install(ctx, benchNetwork(0)); err != nil { // unchanged: its rules kept
+		t.Fatal(err)
+	}
+	if err := f.SetAllowed(ctx, "n1", pfx("198.18.30.0/24", "fd00:30::/64")); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := f.Dropped(ctx, "n2"); err != nil || c != (Counter{}) {
+		t.Errorf("Dropped: %v, %v", c, err)
+	}
+	if _, err := f.Dropped(ctx, "n99"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Dropped of a network not there: %v, want ErrNotFound", err)
+	}
+	for i := 20; i < n; i++ {
+		if err := f.Remove(ctx, fmt.Sprintf("n%d", i)); err != nil {
+			t.Fatalf("remove %d: %v", i, err)
+		}
+	}
+	listed("changes to one network", 0)
+	states, err := f.Read(ctx)
+	if err != nil || len(states) != 20 {
+		t.Fatalf("Read: %d networks, %v; want 20", len(states), err)
+	}
+	for _, st := range states {
+		if st.Rules != 2 {
+			t.Errorf("%s: %d rules", st.Name, st.Rules)
+		}
+	}
+	f.listings = 0
+
+	// n3's rules made again for another VNI: found by a listing, removed
+	// with its sets.
+	n3 := benchNetwork(3)
+	n3.VNI = 7
+	if err := f.Install(ctx, n3); err != nil {
+		t.Fatal(err)
+	}
+	listed("n3 for another VNI", 0)
+	if st := readOne(t, f, "n3"); st.VNI != 7 || st.Rules != 2 {
+		t.Errorf("n3 for another VNI: %+v", st)
+	}
+	f.listings = 0
+	if err := f.Remove(ctx, "n3"); err != nil {
+		t.Fatal(err)
+	}
+	listed("removing n3", 1)
+	if st := readOne(t, f, "n3"); st != nil {
+		t.Errorf("n3 left: %+v", st)
+	}
+	if _, err := c.GetSetByName(f.table, "n3_v4"); err == nil {
+		t.Error("set n3_v4 left")
+	}
+
+	// n4's rules removed by someone else: installing it again makes them.
+	rules, err := c.GetRules(f.table, f.chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rules {
+		if nw, _ := parseComment(ruleComment(r)); nw.Name == "n4" {
+			if err := c.DelRule(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Install(ctx, benchNetwork(4)); err != nil {
+		t.Fatal(err)
+	}
+	if st := readOne(t, f, "n4"); st == nil || st.Rules != 2 {
+		t.Errorf("n4 installed again: %+v", st)
+	}
+
+	// A third rule of n5's, made by someone else, looks its set up too:
+	// the first removal fails on the set in use, the second lists.
+	n5 := benchNetwork(5)
+	c.AddRule(rule(f.chain, &n5, families[0], &nftables.Set{Name: "n5_v4"}))
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.listings = 0
+	if err := f.Remove(ctx, "n5"); err != nil {
+		t.Fatal(err)
+	}
+	listed("removing n5 with a third rule", 1)
+	if st := readOne(t, f, "n5"); st != nil {
+		t.Errorf("n5 left: %+v", st)
+	}
+
+	for _, st := range readAll(t, f) {
+		if err := f.Remove(ctx, st.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.ListTableOfFamily(TableName, nftables.TableFamilyINet); err == nil {
+		t.Error("table left after its last network was removed")
+	}
+}
+
+// readAll reads every network of the table.
+func readAll(t *testing.T, f *Filter) []State {
+	t.Helper()
+	states, err := f.Read(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return states
+}
+
+// readOne reads the network called name, or nil.
+func readOne(t *testing.T, f *Filter, name string) *State {
+	t.Helper()
+	for _, st := range readAll(t, f) {
+		if st.Name == name {
+			return &st
+		}
+	}
+	return nil
+}
+
+// manyPrefixes returns n disjoint prefixes: IPv6 /128s (every other
+// address of fd00::/112), or IPv4 /32s (of 198.18.0.0/16).
+func manyPrefixes(n int, v6 bool) []netip.Prefix {
+	out := make([]netip.Prefix, n)
+	for i := range out {
+		if v6 {
+			out[i] = netip.PrefixFrom(netip.AddrFrom16([16]byte{0: 0xfd, 14: byte(i >> 7), 15: byte(i << 1)}), 128)
+		} else {
+			out[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 7), byte(i << 1)}), 32)
+		}
+	}
+	return out
+}
+
+// Allow-lists of thousands of sources, whose elements are more than one
+// netlink attribute holds (64 KiB: about 1000 IPv6 or 2700 IPv4 ranges),
+// are made whole by Install, SetAllowed and Sync; they once had their
+// attribute's length wrap, and the kernel took a few of them and reported
+// success.
+func TestIntegrationLargeAllowList(t *testing.T) {
+	ns, f, _ := newFilter(t)
+	ctx := t.Context()
+	a := Network{Name: "a", Port: 4789, VNI: 1, Allowed: manyPrefixes(2000, true)}
+	b := Network{Name: "b", Port: 4789, VNI: 2, Allowed: pfx("198.19.0.1/32")}
+	for _, n := range []Network{a, b} {
+		if err := f.Install(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkTable(t, ns, f, []Network{a, b})
+	a.Allowed = manyPrefixes(3500, false)
+	if err := f.SetAllowed(ctx, a.Name, a.Allowed); err != nil {
+		t.Fatal(err)
+	}
+	checkTable(t, ns, f, []Network{a, b})
+	a.Allowed = append(manyPrefixes(1500, true), manyPrefixes(10, false)...)
+	b.Allowed = manyPrefixes(1200, true)
+	if err := f.Sync(ctx, []Network{a, b}, nil); err != nil {
+		t.Fatal(err)
+	}
+	checkTable(t, ns, f, []Network{a, b})
 }
