@@ -118,7 +118,7 @@ func (h *Host) CheckNetwork(ctx context.Context, spec *fabric.NetworkSpec, eps [
 		br = byName[spec.Bridge.Name]
 		st.Links = append(st.Links, checkBridgeLink(spec, br, vx))
 		if spec.HostGateway && spec.AnycastGateway {
-			st.Links = append(st.Links, checkGatewayLink(spec, byName[fabric.GatewayLinkName(spec.ID)], br))
+			st.Links = append(st.Links, h.checkGatewayLink(ctx, spec, byName[fabric.GatewayLinkName(spec.ID)], br))
 		}
 	}
 	st.Filter = h.checkFilter(ctx, spec)
@@ -212,8 +212,9 @@ func checkBridgeLink(spec *fabric.NetworkSpec, br, vx *rtlink.Link) ItemStatus {
 
 // checkGatewayLink checks the network's anycast gateway link: there, the
 // plugin's macvlan for the network, up, over the bridge, with the
-// network's gateway MAC.
-func checkGatewayLink(spec *fabric.NetworkSpec, gw, br *rtlink.Link) ItemStatus {
+// network's gateway MAC; and that no strict reverse-path filter drops
+// what containers send through it (strictRPFilter).
+func (h *Host) checkGatewayLink(ctx context.Context, spec *fabric.NetworkSpec, gw, br *rtlink.Link) ItemStatus {
 	it := ItemStatus{Name: fabric.GatewayLinkName(spec.ID), Role: "anycast gateway"}
 	switch {
 	case gw == nil:
@@ -231,6 +232,9 @@ func checkGatewayLink(spec *fabric.NetworkSpec, gw, br *rtlink.Link) ItemStatus 
 	}
 	if want := spec.GatewayMAC(); !bytes.Equal(gw.HardwareAddr, want) {
 		it.Drift = append(it.Drift, fmt.Sprintf("MAC is %s, want %s", gw.HardwareAddr, want))
+	}
+	if msg := h.strictRPFilter(ctx, gw.Name); msg != "" {
+		it.Drift = append(it.Drift, msg)
 	}
 	return it
 }

@@ -71,7 +71,25 @@ func (h *Host) ensureAnycastGateway(ctx context.Context, spec *fabric.NetworkSpe
 			return fmt.Errorf("host address %s on bridge %s: %w", p, br.Name, err)
 		}
 	}
+	if msg := h.strictRPFilter(ctx, gw.Name); msg != "" {
+		h.reap.log.Warn("anycast gateway of network "+fabric.ShortID(spec.ID)+": "+msg, "network", fabric.ShortID(spec.ID))
+	}
 	return nil
+}
+
+// strictRPFilter says, when the kernel applies strict reverse-path
+// filtering (rp_filter 1) to the anycast gateway link gw, what that does;
+// else it returns "". What containers send through the gateway comes in
+// on gw while the route back to them goes out through the bridge, so a
+// strict filter drops it. The kernel applies the larger of the link's and
+// "all"'s values.
+func (h *Host) strictRPFilter(ctx context.Context, gw string) string {
+	for _, name := range []string{"all", gw} {
+		if v, err := h.conn.ReadIPv4Conf(ctx, name, "rp_filter"); err == nil && v == "1" {
+			return fmt.Sprintf("net.ipv4.conf.%s.rp_filter is 1 (strict): what containers send through the gateway to other networks is dropped; set it to 2 (loose) or 0", name)
+		}
+	}
+	return ""
 }
 
 // ensureGatewayLink makes the anycast gateway link over br, or adopts the

@@ -141,6 +141,14 @@ func TestIntegrationAnycastGateway(t *testing.T) {
 			}
 		}
 	}
+	// A strict reverse-path filter would drop what containers route
+	// through the gateway: status says so.
+	nsA.Exec("sysctl", "-w", "net.ipv4.conf.all.rp_filter=1")
+	st := a.h.CheckNetwork(t.Context(), a.spec, nil)
+	if err := st.Err(); err == nil || !strings.Contains(err.Error(), "net.ipv4.conf.all.rp_filter is 1 (strict)") {
+		t.Fatalf("status with a strict rp_filter: %v", err)
+	}
+	nsA.Exec("sysctl", "-w", "net.ipv4.conf.all.rp_filter=2")
 	for _, c := range []struct{ from, to *anycastSite }{{a, b}, {b, a}} {
 		for _, dst := range []netip.Prefix{c.to.addr4, c.to.addr6} {
 			if err := c.from.ns.Ping(dst.Addr(), 2); err != nil {

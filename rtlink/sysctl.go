@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/linuxabi"
 	"github.com/TrilliumIT/docker-vxlan-plugin/internal/netfault"
@@ -143,4 +144,40 @@ const OpSetIPv6AddrGenModeNone = "set ipv6 addrgenmode none"
 // before the link comes up.
 func (c *Conn) SetIPv6AddrGenModeNone(ctx context.Context, name string) error {
 	return c.setAddrGenModeNone(ctx, OpSetIPv6AddrGenModeNone, name)
+}
+
+// OpReadIPv4Conf is the operation of ReadIPv4Conf.
+const OpReadIPv4Conf = "read ipv4 conf"
+
+// ReadIPv4Conf reads the IPv4 setting key (such as "rp_filter") of the
+// link called name, or of "all" or "default", in the connection's
+// namespace: net.ipv4.conf.NAME.KEY, through /proc (readable also where
+// it is read-only).
+func (c *Conn) ReadIPv4Conf(ctx context.Context, name, key string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", opError(OpReadIPv4Conf, name, err)
+	}
+	for _, s := range []string{name, key} {
+		if s == "" || filepath.Base(s) != s || s == "." || s == ".." {
+			return "", errorf(OpReadIPv4Conf, name, "not a setting: %q/%q", name, key)
+		}
+	}
+	var v []byte
+	read := func() (err error) {
+		v, err = os.ReadFile(filepath.Join("/proc/sys/net/ipv4/conf", name, key))
+		return err
+	}
+	var err error
+	if c.ns != nil {
+		err = c.ns.Do(read)
+	} else {
+		err = read()
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return "", opError(OpReadIPv4Conf, name, err)
+	}
+	return strings.TrimSpace(string(v)), nil
 }

@@ -116,6 +116,20 @@ func TestIntegrationSetIPv4Conf(t *testing.T) {
 			t.Errorf("%s = %q (%v), want %s", c.key, v, err, c.want)
 		}
 	}
+	// ReadIPv4Conf reads the connection's namespace, not the caller's.
+	if got, err := c.ReadIPv4Conf(ctx, "conf0", "arp_announce"); err != nil || got != "2" {
+		t.Errorf("ReadIPv4Conf conf0 arp_announce = %q, %v; want 2", got, err)
+	}
+	ns.Exec("sysctl", "-w", "net.ipv4.conf.all.rp_filter=1")
+	if got, err := c.ReadIPv4Conf(ctx, "all", "rp_filter"); err != nil || got != "1" {
+		t.Errorf("ReadIPv4Conf all rp_filter = %q, %v; want 1", got, err)
+	}
+	if _, err := c.ReadIPv4Conf(ctx, "nosuch0", "rp_filter"); !errors.Is(err, rtlink.ErrNotFound) {
+		t.Errorf("ReadIPv4Conf of a missing link: %v", err)
+	}
+	if _, err := c.ReadIPv4Conf(ctx, "..", "rp_filter"); err == nil {
+		t.Error("ReadIPv4Conf took a path for a link name")
+	}
 	err = c.SetIPv4Conf(ctx, "nosuch0", rtlink.IPv4Conf{Setting: rtlink.IPv4ARPIgnore, Value: 1})
 	var op *rtlink.OpError
 	if !errors.Is(err, rtlink.ErrNotFound) || !errors.As(err, &op) || op.Op != rtlink.OpSetIPv4Conf || op.Link != "nosuch0" {
