@@ -37,3 +37,17 @@ func ExampleOptions() {
 	// Output:
 	// Port: UDP destination port (default 4789 (IANA); accepted 1..65535) for vxlan, bridge mode; vxlan, mode=macvlan
 }
+
+// Every host derives a network's anycast gateway MAC from its VNI and
+// port, so hosts agree on it without talking; the gateway link's name
+// comes from the network's ID.
+func ExampleNetworkSpec_GatewayMAC() {
+	spec, err := fabric.ParseOptions(map[string]string{"VxlanId": "60"})
+	if err != nil {
+		panic(err)
+	}
+	spec.ID = "01a607a2ea87c0ffee"
+	fmt.Println(spec.GatewayMAC(), fabric.GatewayLinkName(spec.ID))
+	// Output:
+	// 12:bc:2d:11:06:67 gw_01a607a2ea87
+}
