@@ -130,6 +130,20 @@ func (h *Host) killCgroup() {
 	}
 }
 
+// EnvDockerdArgs names an environment variable of the tests: arguments
+// added to every dockerd the package starts, separated by spaces; -D, for
+// example, has dockerd log each step of a container's start with its time.
+const EnvDockerdArgs = "DVP_DOCKERD_ARGS"
+
+// extraArgs returns the arguments of EnvDockerdArgs, each quoted for sh.
+func extraArgs() string {
+	var out []string
+	for _, a := range strings.Fields(os.Getenv(EnvDockerdArgs)) {
+		out = append(out, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
+	}
+	return strings.Join(out, " ")
+}
+
 // startDockerd starts dockerd, with mounts of its own, and waits for it.
 func (h *Host) startDockerd() {
 	h.t.Helper()
@@ -139,9 +153,10 @@ func (h *Host) startDockerd() {
 		`mount -t cgroup2 none /sys/fs/cgroup && echo $$ > /sys/fs/cgroup/%[2]s/cgroup.procs && `+
 			`mkdir -p /run/docker/plugins && mount -t tmpfs tmpfs /run/docker/plugins && `+
 			`exec dockerd --data-root %[1]s/data --exec-root %[1]s/exec -H unix://%[1]s/docker.sock --pidfile %[1]s/dockerd.pid `+
-			`--bridge=none --iptables=false --ip-masq=false >>%[1]s/dockerd.log 2>&1`,
+			`--bridge=none --iptables=false --ip-masq=false %[3]s >>%[1]s/dockerd.log 2>&1`,
 		h.dir,
 		filepath.Base(h.cgroup),
+		extraArgs(),
 	)
 	cmd := exec.Command("ip", "netns", "exec", h.NS.Name, "sh", "-c", script)
 	if err := cmd.Start(); err != nil {
