@@ -2,6 +2,7 @@ package docker
 
 import (
 	"encoding/json"
+	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"strings"
@@ -14,13 +15,7 @@ import (
 // pools, the gateway, containers' and auxiliary addresses, errors in the
 // field the IPAM protocol reads, and leases kept across a restart.
 func TestIPAMProtocol(t *testing.T) {
-	dir := t.TempDir()
-	host := newFakeHost()
-	d, err := NewDriver(Config{Scope: fabric.ScopeLocal, Host: host, StateDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := newServerFor(t, d)
+	d, srv, host, dir := newStateDriver(t)
 	for call, want := range map[string]string{
 		"IpamDriver.GetCapabilities":         `{"RequiresMACAddress":true}`,
 		"IpamDriver.GetDefaultAddressSpaces": `{"LocalDefaultAddressSpace":"vxlan-local","GlobalDefaultAddressSpace":"vxlan-global"}`,
@@ -164,13 +159,7 @@ func TestIPAMDockerdRestart(t *testing.T) {
 // held as a "host" lease; deleting the network gives it back. A network on
 // Docker's own IPAM keeps the gateway on its bridge.
 func TestIPAMAnycastGatewayHostAddresses(t *testing.T) {
-	dir := t.TempDir()
-	host := newFakeHost()
-	d, err := NewDriver(Config{Scope: fabric.ScopeLocal, Host: host, StateDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := newServerFor(t, d)
+	d, srv, host, dir := newStateDriver(t)
 	post(t, srv, "IpamDriver.RequestPool", `{"AddressSpace":"vxlan-local","Pool":"198.18.72.0/24"}`)
 	post(t, srv, "IpamDriver.RequestPool", `{"AddressSpace":"vxlan-local","Pool":"fd00:72::/64","V6":true}`)
 	for _, pool := range []string{"vxlan-local:198.18.72.0_24", "vxlan-local:fd00:72::_64"} {
@@ -235,6 +224,19 @@ func TestIPAMAnycastGatewayHostAddresses(t *testing.T) {
 	if spec := host.networks["bbbb72bbbb72"]; spec == nil || spec.AnycastGateway || len(spec.HostAddresses) != 0 {
 		t.Fatalf("network on Docker's IPAM: %+v, want its gateway on the bridge", spec)
 	}
+}
+
+// newStateDriver starts a local-scope driver on a fake host with a state
+// directory of its own, and serves it.
+func newStateDriver(t *testing.T) (*Driver, *httptest.Server, *fakeHost, string) {
+	t.Helper()
+	dir := t.TempDir()
+	host := newFakeHost()
+	d, err := NewDriver(Config{Scope: fabric.ScopeLocal, Host: host, StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, newServerFor(t, d), host, dir
 }
 
 // restartDriver closes d and starts a local-scope driver on host again
