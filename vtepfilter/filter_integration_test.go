@@ -150,18 +150,30 @@ func TestIntegrationInstallReadBack(t *testing.T) {
 	}
 }
 
+// nftList returns `nft -j list table` of the plugin's table in ns, and
+// false where the nft executable is not installed (the plugin never runs
+// it).
+func nftList(t *testing.T, ns *testns.NS) (string, bool) {
+	t.Helper()
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Log("nft not installed: the table is not read back with nft -j")
+		return "", false
+	}
+	out, err := ns.Exec("nft", "-j", "list", "table", "inet", TableName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, true
+}
+
 // nftJSON reads the table with nft -j, where the nft executable is
 // installed (the plugin never runs it): nft understands every rule, and
 // sees the VNI match, the port and the sets.
 func nftJSON(t *testing.T, ns *testns.NS, nets ...Network) {
 	t.Helper()
-	if _, err := exec.LookPath("nft"); err != nil {
-		t.Log("nft not installed: the table is not read back with nft -j")
+	out, ok := nftList(t, ns)
+	if !ok {
 		return
-	}
-	out, err := ns.Exec("nft", "-j", "list", "table", "inet", TableName)
-	if err != nil {
-		t.Fatal(err)
 	}
 	var doc struct {
 		Nftables []map[string]json.RawMessage `json:"nftables"`
