@@ -233,7 +233,7 @@ func (d *Driver) RequestAddress(ctx context.Context, req *RequestAddressRequest)
 	if err != nil {
 		return nil, fmt.Errorf("IPAM: %w", err)
 	}
-	d.log.Debug("address handed out", "pool", req.PoolID, "address", addr, "use", use, "mac", macText(mac))
+	d.log.Debug("address handed out", "pool", req.PoolID, "address", addr, "use", use, "mac", mac.String())
 	return &RequestAddressResponse{Address: netip.PrefixFrom(addr, rec.Subnet.Bits()).String()}, nil
 }
 

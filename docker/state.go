@@ -261,7 +261,7 @@ func recordOf(s *fabric.NetworkSpec) *networkRecord {
 		r.VXLAN = &s.VXLAN
 	}
 	if s.Kind == fabric.KindBridge {
-		r.Bridge = &bridgeRecord{Name: s.Bridge.Name, MTU: s.Bridge.MTU, HardwareAddr: macText(s.Bridge.HardwareAddr), TxQueueLen: s.Bridge.TxQueueLen}
+		r.Bridge = &bridgeRecord{Name: s.Bridge.Name, MTU: s.Bridge.MTU, HardwareAddr: s.Bridge.HardwareAddr.String(), TxQueueLen: s.Bridge.TxQueueLen}
 	}
 	if s.Kind == fabric.KindParent {
 		p := s.Parent
@@ -323,7 +323,7 @@ func (r *networkRecord) spec() (*fabric.NetworkSpec, error) {
 }
 
 func endpointRecordOf(ep *fabric.Endpoint) *endpointRecord {
-	return &endpointRecord{ID: ep.ID, HostIf: ep.HostIf, ContainerIf: ep.ContainerIf, MAC: macText(ep.MAC), Address: ep.Address, AddressIPv6: ep.AddressIPv6}
+	return &endpointRecord{ID: ep.ID, HostIf: ep.HostIf, ContainerIf: ep.ContainerIf, MAC: ep.MAC.String(), Address: ep.Address, AddressIPv6: ep.AddressIPv6}
 }
 
 func (r *endpointRecord) endpoint() (*fabric.Endpoint, error) {
@@ -332,13 +332,6 @@ func (r *endpointRecord) endpoint() (*fabric.Endpoint, error) {
 		return nil, fmt.Errorf("endpoint %s: %w", fabric.ShortID(r.ID), err)
 	}
 	return &fabric.Endpoint{ID: r.ID, HostIf: r.HostIf, ContainerIf: r.ContainerIf, MAC: mac, Address: r.Address, AddressIPv6: r.AddressIPv6}, nil
-}
-
-func macText(m net.HardwareAddr) string {
-	if len(m) == 0 {
-		return ""
-	}
-	return m.String()
 }
 
 func macOf(s string) (net.HardwareAddr, error) {

@@ -56,7 +56,7 @@ type leaseJSON struct {
 
 // MarshalJSON writes the lease with its MAC as text.
 func (l Lease) MarshalJSON() ([]byte, error) {
-	return json.Marshal(leaseJSON{Addr: l.Addr, MAC: macString(l.MAC), Use: l.Use, Time: l.Time})
+	return json.Marshal(leaseJSON{Addr: l.Addr, MAC: l.MAC.String(), Use: l.Use, Time: l.Time})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -71,13 +71,6 @@ func (l *Lease) UnmarshalJSON(b []byte) error {
 	}
 	*l = Lease{Addr: j.Addr, MAC: mac, Use: j.Use, Time: j.Time}
 	return nil
-}
-
-func macString(m net.HardwareAddr) string {
-	if len(m) == 0 {
-		return ""
-	}
-	return m.String()
 }
 
 func parseMAC(s string) (net.HardwareAddr, error) {
@@ -140,7 +133,7 @@ func (c Conflict) MarshalJSON() ([]byte, error) {
 		Ours   string     `json:"ours"`
 		Theirs string     `json:"theirs"`
 		Time   time.Time  `json:"time"`
-	}{c.Addr, macString(c.Ours), macString(c.Theirs), c.Time})
+	}{c.Addr, c.Ours.String(), c.Theirs.String(), c.Time})
 }
 
 // Errors matched with errors.Is.

@@ -48,7 +48,7 @@ func (c *Conn) DisableIPv6(ctx context.Context, name string) error {
 			return opError(OpDisableIPv6, name, err)
 		}
 	}
-	if name == "" || filepath.Base(name) != name || name == "." || name == ".." {
+	if !isPathElement(name) {
 		return errorf(OpDisableIPv6, name, "not an interface name")
 	}
 	write := func() error {
@@ -61,12 +61,7 @@ func (c *Conn) DisableIPv6(ctx context.Context, name string) error {
 		}
 		return err
 	}
-	var err error
-	if c.ns != nil {
-		err = c.ns.Do(write)
-	} else {
-		err = write()
-	}
+	err := c.inNamespace(write)
 	if errors.Is(err, linuxabi.EROFS) || errors.Is(err, linuxabi.EACCES) || errors.Is(err, linuxabi.EPERM) {
 		return c.setAddrGenModeNone(ctx, OpDisableIPv6, name)
 	}
@@ -157,22 +152,15 @@ func (c *Conn) ReadIPv4Conf(ctx context.Context, name, key string) (string, erro
 	if err := ctx.Err(); err != nil {
 		return "", opError(OpReadIPv4Conf, name, err)
 	}
-	for _, s := range []string{name, key} {
-		if s == "" || filepath.Base(s) != s || s == "." || s == ".." {
-			return "", errorf(OpReadIPv4Conf, name, "not a setting: %q/%q", name, key)
-		}
+	if !isPathElement(name) || !isPathElement(key) {
+		return "", errorf(OpReadIPv4Conf, name, "not a setting: %q/%q", name, key)
 	}
 	var v []byte
 	read := func() (err error) {
 		v, err = os.ReadFile(filepath.Join("/proc/sys/net/ipv4/conf", name, key))
 		return err
 	}
-	var err error
-	if c.ns != nil {
-		err = c.ns.Do(read)
-	} else {
-		err = read()
-	}
+	err := c.inNamespace(read)
 	if errors.Is(err, os.ErrNotExist) {
 		err = ErrNotFound
 	}
@@ -180,4 +168,19 @@ func (c *Conn) ReadIPv4Conf(ctx context.Context, name, key string) (string, erro
 		return "", opError(OpReadIPv4Conf, name, err)
 	}
 	return strings.TrimSpace(string(v)), nil
+}
+
+// inNamespace runs fn, which reads or writes /proc/sys/net, from a thread
+// inside the connection's namespace.
+func (c *Conn) inNamespace(fn func() error) error {
+	if c.ns != nil {
+		return c.ns.Do(fn)
+	}
+	return fn()
+}
+
+// isPathElement reports whether s names one entry of a /proc/sys
+// directory: not empty, no slash, not "." or "..".
+func isPathElement(s string) bool {
+	return s != "" && filepath.Base(s) == s && s != "." && s != ".."
 }
